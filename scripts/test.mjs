@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// Runs every test suite (server and end-to-end tests on node's test runner,
+// element tests in Chromium through @web/test-runner) and ends with one line
+// `N passed, N failed` that sums them all.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+
+/** System programs the suites drive, with the Debian package that has each. */
+const systemNeeds = [
+  { bin: 'chromium', pkg: 'chromium' },
+  { bin: 'redis-server', pkg: 'redis-server' },
+];
+
+function have(bin) {
+  return spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+}
+
+function ensureSystemPackages() {
+  const missing = systemNeeds.filter((n) => !have(n.bin)).map((n) => n.pkg);
+  if (missing.length === 0) return;
+  const command = `apt-get update && apt-get install -y ${missing.join(' ')}`;
+  if (process.getuid?.() === 0 && have('apt-get')) {
+    console.log(`Installing ${missing.join(', ')}: ${command}`);
+    const r = spawnSync('sh', ['-c', command], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (r.status === 0) return;
+  }
+  console.error(`The tests need ${missing.join(', ')}. Install with:\n  sudo ${command}`);
+  process.exit(1);
+}
+
+function findTests(dir, pattern, out = []) {
+  for (const entry of readdirSync(dir)) {
+    if (entry === 'node_modules' || entry.startsWith('.')) continue;
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) findTests(path, pattern, out);
+    else if (pattern.test(entry)) out.push(path);
+  }
+  return out;
+}
+
+/** Runs a command, echoing its output, and resolves with what it printed. */
+function run(cmd, args) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, env: process.env });
+    let output = '';
+    const echo = (stream) => (chunk) => {
+      output += chunk;
+      stream.write(chunk);
+    };
+    child.stdout.on('data', echo(process.stdout));
+    child.stderr.on('data', echo(process.stderr));
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
+
+const only = process.argv[2]; // optional: "node" or "browser"
+ensureSystemPackages();
+let passed = 0;
+let failed = 0;
+
+if (!only || only === 'node') {
+  const nodeTests = ['server', 'e2e']
+    .filter((d) => existsSync(join(root, d)))
+    .flatMap((d) => findTests(join(root, d), /\.test\.ts$/))
+    .map((p) => p.slice(root.length));
+  if (nodeTests.length) {
+    const { code, output } = await run('node', ['--import', 'tsx', '--test', '--test-reporter=spec', ...nodeTests]);
+    const count = (name) => Number(output.match(new RegExp(`ℹ ${name} (\\d+)`))?.[1] ?? 0);
+    passed += count('pass');
+    failed += count('fail') + count('cancelled');
+    if (code !== 0 && count('fail') + count('cancelled') === 0) failed += 1; // crashed before reporting
+  }
+}
+
+if ((!only || only === 'browser') && existsSync(join(root, 'web-test-runner.config.mjs'))) {
+  const { code, output } = await run('npx', ['web-test-runner', '--static-logging']);
+  const m = [...output.matchAll(/(\d+) passed, (\d+) failed/g)].at(-1);
+  passed += Number(m?.[1] ?? 0);
+  failed += Number(m?.[2] ?? 0);
+  if (code !== 0 && !Number(m?.[2])) failed += 1;
+}
+
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);

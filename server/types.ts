@@ -1,0 +1,271 @@
+/**
+ * The server's contracts: the job record, the three pluggable parts of a
+ * backend (store, bus, queue), the job context handlers see, and the shim's
+ * public API. Implementations live elsewhere; this module has no code.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
+
+export type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
+
+/** What a route job calls on the app. */
+export interface RouteTarget {
+  method: string;
+  /** Path beginning with `/`, without query string. */
+  path: string;
+  query?: Record<string, string | string[]>;
+  body?: Record<string, unknown>;
+  /** How `body` is sent. Default `form` (application/x-www-form-urlencoded). */
+  bodyType?: 'form' | 'json';
+}
+
+/** A job as the store keeps it: the public snapshot plus what only the server may see. */
+export interface JobRecord extends JobSnapshot {
+  kind: 'handler' | 'route';
+  /** Handler params (handler jobs). */
+  params?: unknown;
+  /** The request to dispatch (route jobs). */
+  route?: RouteTarget;
+  /** Principal that started the job (`identify(req)`), or `null` for nobody/anonymous. */
+  owner: string | null;
+  /** Identical waiting/running jobs share this key; `null` disables merging. */
+  mergeKey: string | null;
+  /** Earliest start, ms since epoch (`delay`). */
+  runAt: number;
+  /** Time of the last event, ms since epoch: drives `errorTimeout`. */
+  updatedAt: number;
+  /** Retries left after an interrupted run (crash, lost worker). */
+  retriesLeft: number;
+  /** Max run time in ms, 0 = none. */
+  timeoutMs: number;
+  /** Seconds without an event before the job fails as stalled, 0 = never. */
+  errorTimeout: number;
+  /** Process running the job (for interrupted-job recovery), or `null`. */
+  runner: string | null;
+}
+
+/** What `JobStore.create` receives: a record before its first event. */
+export type NewJob = Omit<JobRecord, 'seq' | 'logLines' | 'attempt' | 'status' | 'progress' | 'text' | 'updatedAt'> & {
+  /**
+   * Encrypted credentials of an as-user route job, kept apart from the row and
+   * deleted when taken (`takeCredentials`).
+   */
+  credentials?: string;
+};
+
+/** Result of an append for one job. */
+export interface AppendResult {
+  /** The events as stored, numbered. Empty when the job had already ended (ended is final). */
+  events: JobEvent[];
+  /** The job after the append, or `null` if the job does not exist. */
+  job: JobRecord | null;
+}
+
+/**
+ * Persists job rows and their ordered event logs. The store numbers events
+ * (seq) and enforces "ended is final" atomically, so concurrent writers in
+ * several processes cannot corrupt a job. Every implementation passes the
+ * shared contract suite in `server/backends/store-contract.ts`.
+ */
+export interface JobStore {
+  /**
+   * Creates a job with its `job:created` event (seq 1). When `mergeKey` is set
+   * and a waiting or running job has the same key, creates nothing and
+   * returns that job with `merged: true`. Atomic.
+   */
+  create(job: NewJob): Promise<{ job: JobRecord; merged: boolean }>;
+  /**
+   * Appends events to several jobs in one durable write (group commit): the
+   * promise resolves only once everything is on disk. Each job's events get
+   * the next seqs, are folded into its row (`applyEvent`), and anything after
+   * an end event is dropped. `runner` sets/clears `JobRecord.runner` with a
+   * `job:start` / end event.
+   */
+  append(batch: Array<{ jobId: string; events: JobEventData[]; runner?: string | null }>): Promise<AppendResult[]>;
+  get(id: string): Promise<JobRecord | null>;
+  /** Events with seq > `afterSeq`, ascending, at most `limit`. */
+  eventsAfter(id: string, afterSeq: number, limit: number): Promise<JobEvent[]>;
+  /** Newest first. */
+  list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number }): Promise<JobRecord[]>;
+  /** Reads and deletes a job's stored credentials (once). */
+  takeCredentials(id: string): Promise<string | null>;
+  /**
+   * Deletes ended jobs (rows, events, credentials): completed ones that ended
+   * before `completedBefore`, and any ended ones that ended before
+   * `endedBefore`. Never touches waiting or running jobs. Returns how many.
+   */
+  deleteEnded(opts: { completedBefore?: number; endedBefore?: number }): Promise<number>;
+  /**
+   * A random secret created on first use and kept with the data, used when the
+   * app configures no `key`, so tokens survive a restart.
+   */
+  secret(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Cross-process notifications. In one process, a plain emitter. */
+export type BusMessage =
+  /** New events were stored for a job. */
+  | { type: 'events'; jobId: string; events: JobEvent[] }
+  /** Someone asked to cancel a job: whoever runs it aborts its signal. */
+  | { type: 'cancel'; jobId: string; reason: string };
+
+export interface JobBus {
+  publish(message: BusMessage): Promise<void>;
+  /** Returns an unsubscribe function. */
+  subscribe(listener: (message: BusMessage) => void): () => void;
+  close(): Promise<void>;
+}
+
+/**
+ * Hands due jobs to a processor, at most `concurrency` at once across the
+ * queue's consumers. Local: an in-memory queue with timers. Redis: BullMQ.
+ */
+export interface JobQueue {
+  /** Schedules a created job to run at `job.runAt`. */
+  enqueue(job: JobRecord): Promise<void>;
+  /** Drops a waiting job from the schedule (cancel before start). */
+  remove(jobId: string): Promise<void>;
+  /**
+   * Starts consuming. `run` resolves when the job has ended. Only processes
+   * that run work call this (web-only processes in a Redis deployment don't).
+   */
+  process(run: (jobId: string) => Promise<void>, concurrency: number): void;
+  close(): Promise<void>;
+}
+
+/** A persistence and distribution choice: memory, SQLite (default) or Redis. */
+export interface Backend {
+  readonly name: string;
+  readonly store: JobStore;
+  readonly bus: JobBus;
+  readonly queue: JobQueue;
+  /**
+   * Jobs left `running` by a process that is gone, for recovery at start-up
+   * (local backends: every running job; Redis: BullMQ's stalled detection does
+   * this instead and this returns nothing).
+   */
+  orphans(): Promise<JobRecord[]>;
+  close(): Promise<void>;
+}
+
+/** What a handler or a dispatched route gets to report on its job. */
+export interface JobContext {
+  readonly id: string;
+  readonly params: unknown;
+  /** Fires on cancel, timeout, stall or shutdown; `signal.reason` says which. */
+  readonly signal: AbortSignal;
+  /**
+   * Sets progress (a number, clamped to 0–100; `null` for indeterminate) and/or
+   * status text. Throws a `BackjobError` (`BACKJOB_ERR_INVALID`) for NaN, a
+   * string, etc. Ignored once the job ended.
+   */
+  update(progress: number | null): void;
+  update(change: { progress?: number | null; text?: string }): void;
+  /** Adds `n` (default 1) to progress. */
+  increment(n?: number): void;
+  /** Appends a line (several, if it contains newlines). Oversize lines are cut with a marker. */
+  log(line: string): void;
+  /** Completes the job. Resolves once the end is durable. */
+  finish(result?: unknown): Promise<void>;
+  /** Fails the job with a reason. Resolves once the end is durable. */
+  fail(reason: string | Error): Promise<void>;
+  /** Resolves once every event reported so far is durable. */
+  flush(): Promise<void>;
+}
+
+export type JobHandler<P = any> = (job: JobContext, params: P) => unknown | Promise<unknown>;
+
+export interface DefineOptions {
+  /** Browsers may start it through the HTTP API / `<backjob-launcher>`. Default false. */
+  launchable?: boolean;
+  /** Re-run this many times after an interrupted run (crash, lost worker). Default 0. */
+  retries?: number;
+  /** Max run time in seconds. Default: the shim's `timeout`. */
+  timeout?: number;
+  /** Overrides the shim's `errorTimeout` (seconds). */
+  errorTimeout?: number;
+}
+
+/** Options of `start()`. */
+export interface StartOptions {
+  /**
+   * The request on whose behalf the job runs: its principal owns the job and,
+   * for a route job, its cookies and Authorization header go along. `'anonymous'`
+   * or absent: nobody owns it and no credentials go along.
+   */
+  as?: IncomingMessage | 'anonymous';
+  /** Seconds to wait before starting. */
+  delay?: number;
+  /** Merge with an identical waiting/running job. Default: the shim's `merge`. */
+  merge?: boolean;
+}
+
+export interface StartResult {
+  id: string;
+  /** Watch token: lets whoever holds it watch and cancel this one job. */
+  token: string;
+  merged: boolean;
+}
+
+export type JobSpec =
+  | { name: string; params?: unknown }
+  | ({ route: string } & Partial<Omit<RouteTarget, 'path'>>);
+
+/** Options of `createBackJob`. Invalid values throw at construction. */
+export interface BackJobOptions {
+  /** Where jobs live. Default: `sqlite()`, a file `backjob.db` in the working directory. */
+  backend?: Backend;
+  /**
+   * Secret for signed route dispatch (HMAC-SHA256) and watch tokens, ≥ 16
+   * bytes. Default: a random secret kept by the store (`JobStore.secret`).
+   */
+  key?: string;
+  /** The app's notion of who is asking (its session or token). Default: nobody. */
+  identify?: (req: IncomingMessage) => string | null | undefined | Promise<string | null | undefined>;
+  /** Mount point of the HTTP API and the WebSocket. Default `/backjob`. */
+  basePath?: string;
+  /**
+   * Base URL route jobs call, e.g. `http://127.0.0.1:3000`. Default: learned
+   * from the server passed to `attach()`.
+   */
+  baseUrl?: string;
+  /** Route paths browsers may launch (exact paths, or a prefix ending in `*`). Default none. */
+  routes?: string[];
+  /** Seconds without an event before a running job fails as stalled; 0 = never. Default 0. */
+  errorTimeout?: number;
+  /** Max run time of a job in seconds; 0 = none. Default 0. */
+  timeout?: number;
+  /** Jobs run at once by this process. Default 4. */
+  concurrency?: number;
+  /** Merge identical requests (same target, params and owner) while one waits or runs. Default true. */
+  merge?: boolean;
+  /** Days to keep completed jobs; 0 = forever. Default 30. */
+  backlogDays?: number;
+  /** Days to keep any ended job; 0 = forever. Default 90. */
+  allBacklogDays?: number;
+  /** Log lines kept per job; later lines are dropped after one marker. Default 10,000. */
+  maxLogLines?: number;
+  /** Characters per log line; longer lines are cut with a marker. Default 4,096. */
+  maxLineLength?: number;
+  /** Whether this process runs jobs (false: a web-only process of a Redis deployment). Default true. */
+  worker?: boolean;
+}
+
+/** Handler signature of the typed server events. */
+export interface BackJobEvents {
+  'job:start': [job: JobRecord, event: JobEvent];
+  'job:progress': [job: JobRecord, event: JobEvent];
+  'job:log': [job: JobRecord, event: JobEvent];
+  'job:completed': [job: JobRecord, event: JobEvent];
+  'job:failed': [job: JobRecord, event: JobEvent];
+  'job:canceled': [job: JobRecord, event: JobEvent];
+  /** An error the shim handled but an app may want to log (a listener that threw, a store hiccup). */
+  error: [error: Error];
+}
+
+/** Who asks, for authorization: the principal from `identify`, and/or a watch token. */
+export interface Access {
+  principal?: string | null;
+  token?: string;
+}

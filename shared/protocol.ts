@@ -1,0 +1,229 @@
+/**
+ * The job event model and the WebSocket wire protocol, shared by the server
+ * and the browser client. This module must stay free of Node and DOM APIs so
+ * that both sides (and SSR) can import it.
+ *
+ * A job is an ordered log of events; its state is the fold of that log
+ * ({@link applyEvent}). The same fold runs in the store (to keep the job row
+ * current), in the hub (snapshots) and in the browser (elements).
+ */
+
+/** Wire protocol version, negotiated as the WebSocket subprotocol `backjob.v1`. */
+export const PROTOCOL_VERSION = 1;
+export const SUBPROTOCOL = `backjob.v${PROTOCOL_VERSION}`;
+
+export type JobStatus = 'waiting' | 'running' | 'completed' | 'failed' | 'canceled';
+export type EndStatus = 'completed' | 'failed' | 'canceled';
+
+export const END_STATUSES: readonly EndStatus[] = ['completed', 'failed', 'canceled'];
+
+export function isEnded(status: JobStatus): status is EndStatus {
+  return status === 'completed' || status === 'failed' || status === 'canceled';
+}
+
+/** The payload of one job event, before the store numbers it. */
+export type JobEventData =
+  /** The job exists and waits (queued or delayed). Always seq 1. */
+  | { type: 'job:created' }
+  /** A worker picked the job up. `attempt` counts from 1; a retry after a crash starts again. */
+  | { type: 'job:start'; attempt: number }
+  /** Progress 0–100, or `null` for indeterminate; `text` replaces the status text when present. */
+  | { type: 'job:progress'; progress?: number | null; text?: string }
+  /** One line of output. */
+  | { type: 'job:log'; line: string }
+  | { type: 'job:completed'; result?: unknown }
+  /** `code` is machine-readable (`BACKJOB_ERR_STALLED`, `BACKJOB_ERR_HTTP_403`, …). */
+  | { type: 'job:failed'; reason: string; code?: string }
+  | { type: 'job:canceled'; reason: string };
+
+export type JobEventType = JobEventData['type'];
+
+/** A stored event: numbered per job from 1, without gaps, in the order it happened. */
+export type JobEvent = JobEventData & {
+  jobId: string;
+  seq: number;
+  /** Milliseconds since the epoch. */
+  at: number;
+};
+
+/**
+ * What anyone allowed to watch a job may see of it. Owner, credentials and
+ * merge keys never leave the server.
+ */
+export interface JobSnapshot {
+  id: string;
+  /** Handler name, or `METHOD /path` for a route job: a label, not an address. */
+  name: string;
+  status: JobStatus;
+  /** 0–100, or `null` while indeterminate. */
+  progress: number | null;
+  text: string;
+  result?: unknown;
+  /** Failure or cancel reason. */
+  error?: string;
+  errorCode?: string;
+  createdAt: number;
+  startedAt?: number;
+  endedAt?: number;
+  /** Seq of the last event folded into this snapshot. */
+  seq: number;
+  /** Log lines stored so far. */
+  logLines: number;
+  attempt: number;
+}
+
+/** A fresh snapshot, as of the `job:created` event. */
+export function initialSnapshot(id: string, name: string, createdAt: number): JobSnapshot {
+  return { id, name, status: 'waiting', progress: 0, text: '', createdAt, seq: 0, logLines: 0, attempt: 0 };
+}
+
+/**
+ * Folds one event into a snapshot, returning a new one. Events after an end
+ * state change nothing (ended is final); events at or below `snapshot.seq`
+ * are already folded and are ignored, so replaying is harmless.
+ */
+export function applyEvent(snapshot: JobSnapshot, event: JobEvent): JobSnapshot {
+  if (event.seq <= snapshot.seq || isEnded(snapshot.status)) return snapshot;
+  const next: JobSnapshot = { ...snapshot, seq: event.seq };
+  switch (event.type) {
+    case 'job:created':
+      next.status = 'waiting';
+      break;
+    case 'job:start':
+      next.status = 'running';
+      next.attempt = event.attempt;
+      next.startedAt ??= event.at;
+      break;
+    case 'job:progress':
+      if (event.progress !== undefined) next.progress = event.progress;
+      if (event.text !== undefined) next.text = event.text;
+      break;
+    case 'job:log':
+      next.logLines = snapshot.logLines + 1;
+      break;
+    case 'job:completed':
+      next.status = 'completed';
+      next.progress = 100;
+      next.result = event.result;
+      next.endedAt = event.at;
+      break;
+    case 'job:failed':
+      next.status = 'failed';
+      next.error = event.reason;
+      if (event.code) next.errorCode = event.code;
+      next.endedAt = event.at;
+      break;
+    case 'job:canceled':
+      next.status = 'canceled';
+      next.error = event.reason;
+      next.endedAt = event.at;
+      break;
+  }
+  return next;
+}
+
+// ───────────────────────────── wire messages ─────────────────────────────
+
+/** Largest client frame the hub accepts, in bytes. */
+export const MAX_CLIENT_FRAME = 16 * 1024;
+
+/** Client → server. `ref` is echoed in replies so a client can match errors to requests. */
+export type ClientMessage =
+  /**
+   * Watch a job. `after` is the last seq the client has seen (0 or absent: from
+   * the start). The server replies with a snapshot, then every event after
+   * `after`, then live events.
+   */
+  | { type: 'subscribe'; ref?: string; job: string; token?: string; after?: number }
+  | { type: 'unsubscribe'; ref?: string; job: string }
+  | { type: 'cancel'; ref?: string; job: string; token?: string };
+
+/** Server → client. */
+export type ServerMessage =
+  | { type: 'hello'; version: number }
+  /**
+   * The job's state as of `snapshot.seq`. `reset: true` means the history the
+   * client asked to resume from is gone: drop what you have and start over
+   * from this snapshot.
+   */
+  | { type: 'snapshot'; ref?: string; job: string; snapshot: JobSnapshot; reset?: boolean }
+  /**
+   * Events in seq order. Seqs can skip progress events that were coalesced for a
+   * slow socket; log and end events are never skipped.
+   */
+  | { type: 'events'; job: string; events: JobEvent[] }
+  | { type: 'canceled'; ref?: string; job: string }
+  | { type: 'error'; ref?: string; job?: string; code: ErrorCode; message: string };
+
+export type ErrorCode =
+  | 'BACKJOB_ERR_BAD_FRAME'
+  | 'BACKJOB_ERR_TOO_LARGE'
+  | 'BACKJOB_ERR_RATE_LIMITED'
+  | 'BACKJOB_ERR_UNKNOWN_TYPE'
+  | 'BACKJOB_ERR_FORBIDDEN'
+  | 'BACKJOB_ERR_NOT_FOUND'
+  | 'BACKJOB_ERR_ENDED'
+  | 'BACKJOB_ERR_INTERNAL';
+
+const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Parses and schema-checks one client frame. Returns the message, or an
+ * error reply to send back. Never throws.
+ */
+export function parseClientMessage(raw: string): ClientMessage | Extract<ServerMessage, { type: 'error' }> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { type: 'error', code: 'BACKJOB_ERR_BAD_FRAME', message: 'Expected a JSON object' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { type: 'error', code: 'BACKJOB_ERR_BAD_FRAME', message: 'Expected a JSON object' };
+  }
+  const m = value as Record<string, unknown>;
+  const ref = typeof m.ref === 'string' && m.ref.length <= 64 ? m.ref : undefined;
+  const bad = (message: string) => ({ type: 'error', ref, code: 'BACKJOB_ERR_BAD_FRAME', message }) as const;
+  if (m.type !== 'subscribe' && m.type !== 'unsubscribe' && m.type !== 'cancel') {
+    return { type: 'error', ref, code: 'BACKJOB_ERR_UNKNOWN_TYPE', message: `Unknown message type ${JSON.stringify(m.type)}` };
+  }
+  if (typeof m.job !== 'string' || !JOB_ID.test(m.job)) return bad('Expected `job` to be a job id');
+  if (m.token !== undefined && (typeof m.token !== 'string' || m.token.length > 128)) {
+    return bad('Expected `token` to be a string');
+  }
+  if (m.type === 'subscribe') {
+    if (m.after !== undefined && !(Number.isSafeInteger(m.after) && (m.after as number) >= 0)) {
+      return bad('Expected `after` to be a non-negative integer');
+    }
+    return { type: 'subscribe', ref, job: m.job, token: m.token as string | undefined, after: m.after as number | undefined };
+  }
+  if (m.type === 'cancel') return { type: 'cancel', ref, job: m.job, token: m.token as string | undefined };
+  return { type: 'unsubscribe', ref, job: m.job };
+}
+
+// ───────────────────────────── HTTP API shapes ─────────────────────────────
+
+/** Body of `POST /backjob/jobs`. Exactly one of `name` and `route`. */
+export interface StartRequest {
+  name?: string;
+  route?: string;
+  method?: string;
+  /** Handler params, or the route's query string. */
+  params?: Record<string, unknown>;
+  /** Route body (url-encoded unless `bodyType: 'json'`). */
+  body?: Record<string, unknown>;
+  bodyType?: 'form' | 'json';
+}
+
+/** Reply of `POST /backjob/jobs` (202). `merged`: an identical job was already waiting or running. */
+export interface StartReply {
+  id: string;
+  token: string;
+  merged: boolean;
+  snapshot: JobSnapshot;
+}
+
+/** Error body of every failing HTTP API call. */
+export interface ErrorReply {
+  error: { code: string; message: string };
+}
