@@ -269,3 +269,83 @@ export interface Access {
   principal?: string | null;
   token?: string;
 }
+
+/** Options after defaults were merged and validated. */
+export type ResolvedOptions = Required<Omit<BackJobOptions, 'backend' | 'key' | 'identify' | 'baseUrl'>> &
+  Pick<BackJobOptions, 'baseUrl'>;
+
+/** A defined in-process job type. */
+export interface Definition {
+  name: string;
+  handler: JobHandler;
+  options: DefineOptions;
+}
+
+/** Options of `attach()`: the live channel. */
+export interface AttachOptions {
+  /** Origins allowed to open the WebSocket. Default: the request's own origin (Host). */
+  allowedOrigins?: string[];
+  /** Largest client frame in bytes. Default 16 KiB. */
+  maxPayload?: number;
+  /** Client messages per second per socket before it is told to slow down. Default 50. */
+  rateLimit?: number;
+  /** Heartbeat interval in ms: a peer that misses a ping round is terminated. Default 30 s. */
+  heartbeat?: number;
+}
+
+/** The live channel attached to an `http.Server`. */
+export interface Hub {
+  /** Closes every client and stops routing upgrades. */
+  close(): Promise<void>;
+}
+
+/**
+ * The shim: what `createBackJob` returns. The members after `close` are the
+ * seams the router, the dispatch middleware and the hub use; apps rarely need them.
+ */
+export interface BackJob {
+  readonly options: ResolvedOptions;
+  readonly backend: Backend;
+  /** Resolves when the store is open, the key loaded and orphaned jobs recovered. */
+  readonly ready: Promise<void>;
+
+  define<P = any>(name: string, handler: JobHandler<P>, options?: DefineOptions): this;
+  start(spec: JobSpec, options?: StartOptions): Promise<StartResult>;
+  status(id: string): Promise<JobRecord | null>;
+  /** Cancels a waiting or running job wherever it runs. False if it is unknown or already ended. */
+  cancel(id: string, reason?: string): Promise<boolean>;
+  list(filter?: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number }): Promise<JobRecord[]>;
+
+  on<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this;
+  off<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this;
+  once<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this;
+
+  /** Express router: the HTTP API under `basePath`, and the middleware that recognises dispatched requests. */
+  router(): import('express').Router;
+  /** Attaches the live channel (WebSocket) to the app's server, and learns `baseUrl` from it. */
+  attach(server: import('node:http').Server, options?: AttachOptions): Hub;
+  /** Stops running jobs (their signals abort with reason "shutdown"), closes the hub and the backend. */
+  close(): Promise<void>;
+
+  /** The principal of a request (the `identify` option), or null. */
+  identify(req: IncomingMessage): Promise<string | null>;
+  /**
+   * The job, if `access` may watch and cancel it: the owner's principal, or the
+   * job's watch token. `null` both for unknown jobs and for forbidden ones, so a
+   * guessed id learns nothing.
+   */
+  authorize(id: string, access: Access): Promise<JobRecord | null>;
+  /** The watch token of a job (stateless: an HMAC of its id). */
+  tokenFor(id: string): string;
+  definition(name: string): Definition | undefined;
+  /** Whether browsers may launch this route path (the `routes` option). */
+  isLaunchableRoute(path: string): boolean;
+  /** The HMAC key, once `ready`. */
+  key(): Buffer;
+  /**
+   * A job context for a job this process does not run itself: the one a
+   * dispatched route request gets as `req.backjob`. `onEnd` runs when the
+   * context finishes or fails the job (the route ends its response there).
+   */
+  contextFor(id: string, options: { signal: AbortSignal; onEnd?: () => void }): Promise<JobContext>;
+}
