@@ -62,10 +62,11 @@ let passed = 0;
 let failed = 0;
 
 if (!only || only === 'node') {
-  const nodeTests = ['server', 'e2e']
-    .filter((d) => existsSync(join(root, d)))
-    .flatMap((d) => findTests(join(root, d), /\.test\.ts$/))
-    .map((p) => p.slice(root.length));
+  // Browser code that must also load in Node (SSR) is tested in `*.node.test.ts`.
+  const nodeTests = [
+    ...['server', 'e2e'].filter((d) => existsSync(join(root, d))).flatMap((d) => findTests(join(root, d), /\.test\.ts$/)),
+    ...findTests(join(root, 'client'), /\.node\.test\.ts$/),
+  ].map((p) => p.slice(root.length));
   if (nodeTests.length) {
     const { code, output } = await run('node', ['--import', 'tsx', '--test', '--test-reporter=spec', ...nodeTests]);
     const count = (name) => Number(output.match(new RegExp(`ℹ ${name} (\\d+)`))?.[1] ?? 0);
