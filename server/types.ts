@@ -146,6 +146,13 @@ export interface Backend {
    * this instead and this returns nothing).
    */
   orphans(): Promise<JobRecord[]>;
+  /**
+   * Claims `key` for `ttlMs` across every process sharing this backend: true
+   * for the first caller, false while the claim lasts. Route dispatch uses it
+   * to accept each signed request once. Optional: without it, claims are kept
+   * in this process only (enough for one process; Redis: `SET NX PX`).
+   */
+  claimOnce?(key: string, ttlMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
