@@ -1,0 +1,126 @@
+/**
+ * The cryptography of route dispatch: the HMAC-SHA256 signature that marks a
+ * request as BackJob's own, the once-only acceptance of each signature, and
+ * the sealing of the starting user's credentials while a job waits.
+ *
+ * Every key used here is derived from the one BackJob key with HKDF, one per
+ * purpose, so a value made for one purpose (a watch token, a digest) can never
+ * pass for another (a signature, a sealed envelope).
+ */
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** Request header carrying the dispatch signature: `t=<unix seconds>,sig=<hex>`. */
+export const SIGNATURE_HEADER = 'x-backjob-signature';
+/** Request header carrying the id of the job a dispatched request runs. */
+export const JOB_HEADER = 'x-backjob-job';
+/** Seconds a signature stays valid either side of its timestamp (clock skew between web and worker processes). */
+export const SIGNATURE_WINDOW_SECONDS = 60;
+
+type Purpose = 'dispatch signature' | 'credentials seal' | 'credentials digest';
+
+function derive(key: Buffer, purpose: Purpose): Buffer {
+  return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `backjob ${purpose} v1`, 32));
+}
+
+/** What a dispatch signature covers. */
+export interface SignedRequest {
+  jobId: string;
+  method: string;
+  /** The path without query string, as the app sees it. */
+  path: string;
+}
+
+function signatureOf(key: Buffer, request: SignedRequest, timestamp: number): Buffer {
+  // Newline-separated so that no field can bleed into the next: a job id cannot contain one, nor can a method.
+  const message = `${request.jobId}\n${request.method.toUpperCase()}\n${request.path}\n${timestamp}`;
+  return createHmac('sha256', derive(key, 'dispatch signature')).update(message).digest();
+}
+
+/** The `x-backjob-signature` value for a request sent now (or at `now`, ms since epoch). */
+export function signRequest(key: Buffer, request: SignedRequest, now = Date.now()): string {
+  const timestamp = Math.floor(now / 1000);
+  return `t=${timestamp},sig=${signatureOf(key, request, timestamp).toString('hex')}`;
+}
+
+/** Why a signature was refused, or `ok` with the signature (the replay-cache key). */
+export type Verdict = { ok: true; signature: string } | { ok: false; reason: string };
+
+/**
+ * Checks a signature header against the request it came with: well-formed,
+ * within {@link SIGNATURE_WINDOW_SECONDS} of now, and made with `key` over this
+ * very job id, method and path. Constant-time comparison. Does not check
+ * replay: the caller claims the signature once ({@link ReplayGuard}).
+ */
+export function verifyRequest(key: Buffer, header: string, request: SignedRequest, now = Date.now()): Verdict {
+  const match = /^t=(\d{1,12}),sig=([0-9a-f]{64})$/.exec(header);
+  if (!match) return { ok: false, reason: 'malformed signature' };
+  const timestamp = Number(match[1]);
+  if (Math.abs(now / 1000 - timestamp) > SIGNATURE_WINDOW_SECONDS) return { ok: false, reason: 'signature expired' };
+  const expected = signatureOf(key, request, timestamp);
+  const given = Buffer.from(match[2], 'hex');
+  if (!timingSafeEqual(expected, given)) return { ok: false, reason: 'bad signature' };
+  return { ok: true, signature: match[2] };
+}
+
+/**
+ * Remembers claimed keys until they expire, in this process: the fallback of
+ * `Backend.claimOnce` for backends that run in one process (memory, SQLite).
+ * Entries live only as long as a signature could still be valid, so the map
+ * stays as small as the traffic of the last two minutes.
+ */
+export class ReplayGuard {
+  #expiries = new Map<string, number>();
+
+  /** True the first time `key` is claimed within `ttlMs`, false after. */
+  claimOnce(key: string, ttlMs: number, now = Date.now()): boolean {
+    this.#sweep(now);
+    const expiry = this.#expiries.get(key);
+    if (expiry !== undefined && expiry > now) return false;
+    this.#expiries.set(key, now + ttlMs);
+    return true;
+  }
+
+  #sweep(now: number): void {
+    // Insertion order is expiry order when every ttl is the same, so stop at the first live entry.
+    for (const [key, expiry] of this.#expiries) {
+      if (expiry > now) break;
+      this.#expiries.delete(key);
+    }
+  }
+}
+
+/**
+ * Seals a secret (the starting request's credentials) with AES-256-GCM under
+ * a key derived from the BackJob key. The result is `v1.` + base64url of
+ * nonce ‖ tag ‖ ciphertext: safe to store, useless without the key, and
+ * tamper-evident.
+ */
+export function seal(key: Buffer, plaintext: string): string {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', derive(key, 'credentials seal'), nonce);
+  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return `v1.${Buffer.concat([nonce, cipher.getAuthTag(), ciphertext]).toString('base64url')}`;
+}
+
+/** Opens what {@link seal} made. Null when it was made with another key or altered. */
+export function unseal(key: Buffer, sealed: string): string | null {
+  if (!sealed.startsWith('v1.')) return null;
+  const raw = Buffer.from(sealed.slice(3), 'base64url');
+  if (raw.length < 28) return null;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', derive(key, 'credentials seal'), raw.subarray(0, 12));
+    decipher.setAuthTag(raw.subarray(12, 28));
+    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A keyed hash of credentials: equal for the same credentials and key, and
+ * reveals nothing about them. Lets merging tell two users' requests apart
+ * without storing what identifies them.
+ */
+export function digest(key: Buffer, value: string): string {
+  return createHmac('sha256', derive(key, 'credentials digest')).update(value).digest('hex');
+}
