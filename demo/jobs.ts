@@ -1,0 +1,140 @@
+/**
+ * The demo's jobs: in-process handlers defined on the shim, and the app
+ * routes that BackJob dispatches as jobs (the way the original BackJob runs
+ * a controller action in the background).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Router, type Request } from 'express';
+import type { BackJob, JobContext } from '../server/types.js';
+import { DEMO_USERS, type Sessions } from './session.js';
+
+/** How long one step of every demo job takes, so tests can run the same jobs fast. */
+export interface DemoTiming {
+  stepMs: number;
+}
+
+/** Step counts: a job takes `steps × stepMs`. */
+export const STEPS = { quarterly: 20, broken: 6, archive: 300, digest: 12, teamReport: 10 } as const;
+
+const REGIONS = ['Aberdeen', 'Bergen', 'Cork', 'Dundee', 'Esbjerg', 'Faro', 'Gdańsk', 'Hull', 'Izmir', 'Jaffa'];
+
+/** Defines the in-process demo jobs on `backjob`. */
+export function defineDemoJobs(backjob: BackJob, { stepMs }: DemoTiming): void {
+  backjob.define(
+    'reports/quarterly',
+    async (job) => {
+      for (let step = 1; step <= STEPS.quarterly; step++) {
+        await sleep(stepMs, undefined, { signal: job.signal });
+        const region = REGIONS[(step - 1) % REGIONS.length];
+        job.update({ progress: (step / STEPS.quarterly) * 100, text: `Totalling ${region} (${step} of ${STEPS.quarterly})` });
+        job.log(`Step ${step}: ${region} ledger totalled`);
+      }
+      return { pages: 12, regions: REGIONS.length };
+    },
+    // Re-run after a crash: the demo shows a page recovering from a server restart mid-job.
+    { launchable: true, retries: 1 },
+  );
+
+  backjob.define(
+    'reports/broken',
+    async (job) => {
+      for (let step = 1; step <= STEPS.broken; step++) {
+        await sleep(stepMs, undefined, { signal: job.signal });
+        job.update({ progress: (step / (STEPS.broken * 2)) * 100, text: `Reading ledger row ${step}` });
+        job.log(`Row ${step} parsed`);
+      }
+      throw new Error(`Upstream ledger returned malformed CSV at row ${STEPS.broken + 1}`);
+    },
+    { launchable: true },
+  );
+
+  backjob.define(
+    'archive/rebuild',
+    async (job) => {
+      for (let batch = 1; batch <= STEPS.archive; batch++) {
+        await sleep(stepMs, undefined, { signal: job.signal });
+        job.update({ progress: (batch / STEPS.archive) * 100, text: `Archiving batch ${batch} of ${STEPS.archive}` });
+        job.log(`Batch ${batch} archived`);
+      }
+    },
+    { launchable: true },
+  );
+
+  // Not launchable: only the server starts it (while rendering /rendered).
+  backjob.define('digest/daily', async (job) => {
+    job.update({ progress: null, text: 'Collecting headlines' });
+    await sleep(stepMs * 2, undefined, { signal: job.signal });
+    for (let item = 1; item <= STEPS.digest; item++) {
+      await sleep(stepMs, undefined, { signal: job.signal });
+      job.update({ progress: (item / STEPS.digest) * 100, text: `Summarising story ${item} of ${STEPS.digest}` });
+      job.log(`Story ${item} summarised`);
+    }
+  });
+}
+
+/** The job context of a request BackJob dispatched, if it is one. */
+function jobOf(req: Request): JobContext | undefined {
+  return (req as Request & { backjob?: JobContext }).backjob;
+}
+
+/**
+ * App routes that run as background jobs: mounted like any other route, and
+ * declared launchable with the shim's `routes: ['/jobs/*']` option.
+ */
+export function demoJobRoutes(sessions: Sessions, { stepMs }: DemoTiming): Router {
+  const routes = Router();
+
+  // An access rule like any app has: anonymous callers get a 403, which BackJob
+  // reports as the job failing with "403 Forbidden".
+  routes.get('/jobs/team-report', async (req, res) => {
+    const user = sessions.user(req);
+    if (!user) {
+      res.status(403).type('text/plain').send('Sign in to build a team report.');
+      return;
+    }
+    const job = jobOf(req);
+    if (!job) {
+      res.status(400).type('text/plain').send('Start this route as a background job.');
+      return;
+    }
+    const name = DEMO_USERS[user]!.name;
+    res.type('text/plain');
+    // Whatever the route writes streams into the job's log.
+    res.write(`Building the team report for ${name} (signed in as ${user})\n`);
+    for (let step = 1; step <= STEPS.teamReport; step++) {
+      await sleep(stepMs, undefined, { signal: job.signal });
+      job.update({ progress: (step / STEPS.teamReport) * 100, text: `Section ${step} of ${STEPS.teamReport} for ${name}` });
+      res.write(`Section ${step} written for ${user}\n`);
+    }
+    res.end(`Report ready for ${name}\n`);
+  });
+
+  // A job started with a POST body: one line per row to import.
+  routes.post('/jobs/import', async (req, res) => {
+    const job = jobOf(req);
+    if (!job) {
+      res.status(400).type('text/plain').send('Start this route as a background job.');
+      return;
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const rows = String(body.rows ?? '')
+      .split(/\r?\n/)
+      .map((row) => row.trim())
+      .filter(Boolean);
+    const list = String(body.list ?? 'contacts');
+    if (rows.length === 0) {
+      res.status(422).type('text/plain').send('Nothing to import: add at least one row.');
+      return;
+    }
+    res.type('text/plain');
+    res.write(`Importing ${rows.length} row(s) into “${list}”\n`);
+    for (const [i, row] of rows.entries()) {
+      await sleep(stepMs, undefined, { signal: job.signal });
+      job.update({ progress: ((i + 1) / rows.length) * 100, text: `Imported ${i + 1} of ${rows.length}` });
+      res.write(`Imported: ${row}\n`);
+    }
+    res.end(`Done: ${rows.length} row(s) in “${list}”\n`);
+  });
+
+  return routes;
+}

@@ -1,0 +1,89 @@
+/**
+ * What the end-to-end tests share: the real demo server as a child process
+ * (on a temp SQLite file, restartable on the same port), and Debian's
+ * Chromium driven by playwright-core.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Generous: a loaded 2-core machine compiles TypeScript on first load. */
+export const E2E_TIMEOUT = 30_000;
+
+/** One demo server process. */
+export interface DemoProcess {
+  url: string;
+  port: number;
+  /** Everything the process printed, for failure messages. */
+  output(): string;
+  /** Stops the process with `signal` and waits for it to exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts `demo/server.ts` and resolves once it prints its URL. */
+export function startDemoProcess(env: { dbFile: string; port?: number; stepMs: number }): Promise<DemoProcess> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'demo/server.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: String(env.port ?? 0), BACKJOB_DB: env.dbFile, DEMO_STEP_MS: String(env.stepMs) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`The demo did not print its URL within 60 s:\n${output}`));
+    }, 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk;
+      const match = /running at (http:\/\/\S+?)\/?\s/.exec(output);
+      if (!match) return;
+      clearTimeout(timer);
+      const url = match[1]!;
+      resolve({
+        url,
+        port: Number(new URL(url).port),
+        output: () => output,
+        async stop(signal = 'SIGTERM') {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          await exited;
+        },
+      });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`The demo exited (${code ?? signal}) before printing its URL:\n${output}`));
+    });
+  });
+}
+
+/** A temp directory for one test file's SQLite database, and its removal. */
+export function tempDir(): { dir: string; dbFile: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'backjob-e2e-'));
+  return { dir, dbFile: join(dir, 'demo.db'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Debian's Chromium, headless. */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** Directory for test artifacts (gitignored). */
+export const ARTIFACTS = join(root, 'test-artifacts');
