@@ -1,21 +1,312 @@
-// PLACEHOLDER (owned by the dispatch/router helper): replaced by the real route dispatch.
+/**
+ * Route dispatch: a job that runs one of the app's own routes, the way the
+ * original BackJob for Yii does. The runner calls the app over HTTP at
+ * `baseUrl` with a signed request (and, as-user, the starting request's
+ * credentials); the app's route finds its job context on `req.backjob` and
+ * whatever it writes to the response becomes the job's log.
+ */
+import http from 'node:http';
+import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { BackjobError } from './errors.js';
+import { JOB_HEADER, ReplayGuard, SIGNATURE_HEADER, SIGNATURE_WINDOW_SECONDS, digest, seal, signRequest, unseal, verifyRequest } from './signing.js';
 import type { BackJob, JobContext, JobRecord, RouteTarget } from './types.js';
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The job this request runs, when BackJob dispatched it (a valid, fresh, unused signature); absent otherwise. */
+      backjob?: JobContext;
+    }
+  }
+}
+
+/**
+ * Headers of the starting request that go along with an as-user route job.
+ * Cookie and Authorization make the route run as that user; Host and the
+ * X-Forwarded pair let an app behind TLS or a proxy see the scheme and host
+ * the user saw (absolute URLs, secure-cookie checks, virtual hosts).
+ */
+const FORWARDED_HEADERS = ['cookie', 'authorization', 'host', 'x-forwarded-proto', 'x-forwarded-host'] as const;
+type ForwardedHeaders = Partial<Record<(typeof FORWARDED_HEADERS)[number], string>>;
+
+const METHOD = /^[A-Z]{1,16}$/;
+/** Longest failure reason taken from a response body, in characters. */
+const MAX_REASON_LENGTH = 500;
+/** Bytes of an error response read to build the failure reason; the rest is discarded. */
+const MAX_ERROR_BODY_BYTES = 16 * 1024;
+
+function invalid(message: string): BackjobError {
+  return new BackjobError('BACKJOB_ERR_INVALID', message);
+}
+
+/**
+ * Checks a route target and brings it to the one form that is both sent and
+ * signed: upper-case method, a percent-encoded path without dot segments.
+ * Refuses anything that could address another host (`//evil.example`, `/\evil`).
+ */
+function normalizeTarget(target: RouteTarget): RouteTarget {
+  const method = typeof target.method === 'string' ? target.method.toUpperCase() : '';
+  if (!METHOD.test(method)) throw invalid(`Expected the route's \`method\` to be an HTTP method, got ${JSON.stringify(target.method)}`);
+  if (typeof target.path !== 'string' || !target.path.startsWith('/') || /[?#]/.test(target.path)) {
+    throw invalid(`Expected the route to be a path beginning with \`/\`, without query string, got ${JSON.stringify(target.path)}`);
+  }
+  const probe = new URL(target.path, 'http://backjob.invalid');
+  if (probe.origin !== 'http://backjob.invalid' || target.path.startsWith('//')) {
+    throw invalid(`Expected the route to be a path of this app, got ${JSON.stringify(target.path)}`);
+  }
+  const bodyType = target.bodyType ?? 'form';
+  if (bodyType !== 'form' && bodyType !== 'json') {
+    throw invalid(`Expected \`bodyType\` to be "form" or "json", got ${JSON.stringify(target.bodyType)}`);
+  }
+  if (target.body !== undefined && (method === 'GET' || method === 'HEAD')) {
+    throw invalid(`A ${method} request has no body: put the values in \`query\``);
+  }
+  const route: RouteTarget = { method, path: probe.pathname };
+  if (target.query && Object.keys(target.query).length > 0) route.query = target.query;
+  if (target.body !== undefined) {
+    route.body = target.body;
+    route.bodyType = bodyType;
+  }
+  return route;
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
 
 /**
  * Turns a route spec and the starting request into what the job stores: the
- * target, and (as-user) the request's cookies and Authorization header sealed
- * with the key.
+ * checked target, and (as-user) the request's forwarded headers sealed with
+ * the key (`credentials`) plus a keyed digest of its Cookie and Authorization
+ * (`credentialsDigest`) so that merging tells two users apart without storing
+ * anything that identifies them. Anonymous (`as` absent): nothing goes along.
  */
 export function prepareRoute(
-  _backjob: BackJob,
-  _target: RouteTarget,
-  _as: IncomingMessage | undefined,
+  backjob: BackJob,
+  target: RouteTarget,
+  as: IncomingMessage | undefined,
 ): { route: RouteTarget; credentials?: string; credentialsDigest?: string } {
-  throw new Error('not implemented yet');
+  const route = normalizeTarget(target);
+  if (!as) return { route };
+  const forwarded: ForwardedHeaders = {};
+  for (const name of FORWARDED_HEADERS) {
+    const value = headerValue(as, name);
+    if (value !== undefined) forwarded[name] = value;
+  }
+  // A TLS connection straight to Node has no proxy to say so: say it ourselves.
+  if (!forwarded['x-forwarded-proto'] && (as.socket as { encrypted?: boolean } | null)?.encrypted) forwarded['x-forwarded-proto'] = 'https';
+  if (Object.keys(forwarded).length === 0) return { route };
+  const key = backjob.key();
+  const identity = forwarded.cookie || forwarded.authorization ? JSON.stringify([forwarded.cookie ?? '', forwarded.authorization ?? '']) : undefined;
+  return {
+    route,
+    credentials: seal(key, JSON.stringify(forwarded)),
+    credentialsDigest: identity === undefined ? undefined : digest(key, identity),
+  };
 }
 
-/** Runs a route job: the signed loopback request, its response streamed into the job's log. */
-export async function runRoute(_backjob: BackJob, _job: JobRecord, _ctx: JobContext): Promise<void> {
-  throw new Error('not implemented yet');
+function queryString(query: RouteTarget['query']): string {
+  if (!query) return '';
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    for (const item of Array.isArray(value) ? value : [value]) search.append(name, String(item));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+/** A form body as `URLSearchParams`: arrays repeat their key, objects travel as JSON, null/undefined are left out. */
+function formBody(body: Record<string, unknown>): string {
+  const form = new URLSearchParams();
+  const add = (name: string, value: unknown) => {
+    if (value === null || value === undefined) return;
+    form.append(name, typeof value === 'object' ? JSON.stringify(value) : String(value));
+  };
+  for (const [name, value] of Object.entries(body)) {
+    if (Array.isArray(value)) for (const item of value) add(name, item);
+    else add(name, value);
+  }
+  return form.toString();
+}
+
+/** Text of an error page, short enough to be a reason: tags dropped, whitespace collapsed, cut with an ellipsis. */
+function reasonText(body: string, contentType: string | undefined): string {
+  let text = body;
+  if (contentType?.includes('html')) {
+    text = text.replace(/<(script|style)[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ');
+    text = text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&nbsp;/g, ' ').replace(/&amp;/g, '&');
+  }
+  text = text.replace(/\s+/g, ' ').trim();
+  return text.length > MAX_REASON_LENGTH ? `${text.slice(0, MAX_REASON_LENGTH - 1)}…` : text;
+}
+
+function httpFailure(status: number, statusMessage: string | undefined, detail: string): BackjobError {
+  const head = `${status} ${statusMessage || http.STATUS_CODES[status] || ''}`.trim();
+  return new BackjobError(`BACKJOB_ERR_HTTP_${status}`, detail ? `${head}: ${detail}` : head, { status: 502 });
+}
+
+/**
+ * Runs a route job: sends the signed request to the app at `baseUrl` and
+ * streams the response body into the job's log, line by line. Resolves when
+ * the response ended with a 2xx status (the runner then completes the job,
+ * unless the route already ended it through `req.backjob`). Rejects with a
+ * `BackjobError` when it did not: a status ≥ 300 (redirects are not followed:
+ * a redirect to a login page is a failure, not a success) with the status and
+ * the response text as the reason and `BACKJOB_ERR_HTTP_<status>` as the code,
+ * a connection error, or no known `baseUrl`. Aborting `ctx.signal` (cancel,
+ * timeout, shutdown) aborts the request, which aborts the route's own signal.
+ */
+export async function runRoute(backjob: BackJob, job: JobRecord, ctx: JobContext): Promise<void> {
+  const route = job.route;
+  if (!route) throw new BackjobError('BACKJOB_ERR_INTERNAL', `Job ${job.id} is not a route job`);
+  const baseUrl = backjob.options.baseUrl;
+  if (!baseUrl) {
+    throw new BackjobError(
+      'BACKJOB_ERR_NO_BASE_URL',
+      "Route jobs need the app's address: set the `baseUrl` option (e.g. `http://127.0.0.1:3000`), or attach() the server, or let the app serve one request through backjob.router() first",
+    );
+  }
+  const key = backjob.key();
+  // Taken once: whatever happens next, the credentials no longer sit in storage.
+  const sealed = await backjob.backend.store.takeCredentials(job.id);
+  const opened = sealed === null ? null : unseal(key, sealed);
+  if (sealed !== null && opened === null) {
+    throw new BackjobError('BACKJOB_ERR_CREDENTIALS', "The job's sealed credentials could not be opened (was the `key` changed?)");
+  }
+  const forwarded: ForwardedHeaders = opened === null ? {} : JSON.parse(opened);
+
+  let payload: string | undefined;
+  const headers: Record<string, string> = { ...forwarded, accept: 'text/plain, text/html;q=0.9, */*;q=0.8', 'user-agent': 'backjob' };
+  if (route.body !== undefined) {
+    const json = route.bodyType === 'json';
+    payload = json ? JSON.stringify(route.body) : formBody(route.body);
+    headers['content-type'] = json ? 'application/json' : 'application/x-www-form-urlencoded';
+    headers['content-length'] = String(Buffer.byteLength(payload));
+  }
+  headers[JOB_HEADER] = job.id;
+  headers[SIGNATURE_HEADER] = signRequest(key, { jobId: job.id, method: route.method, path: route.path });
+
+  const base = new URL(baseUrl);
+  const url = new URL(`${base.origin}${route.path}${queryString(route.query)}`);
+  const transport = url.protocol === 'https:' ? https : http;
+
+  await new Promise<void>((resolve, reject) => {
+    const request = transport.request(url, { method: route.method, headers, signal: ctx.signal });
+    const broken = (error: NodeJS.ErrnoException) => {
+      if (ctx.signal.aborted) return reject(ctx.signal.reason);
+      const why = error.code ? `${error.code}: ${error.message}` : error.message;
+      reject(new BackjobError('BACKJOB_ERR_DISPATCH', `The app at ${base.origin} failed to answer ${route.method} ${route.path} (${why})`, { status: 502, cause: error }));
+    };
+    request.on('error', broken);
+    request.on('response', (response) => {
+      response.setEncoding('utf8');
+      // A response cut short (the app crashed mid-route, or we aborted on cancel) must settle the job too.
+      response.on('error', broken);
+      response.on('close', () => {
+        if (!response.complete) broken(Object.assign(new Error('the response ended before it was complete'), { code: 'ECONNRESET' }));
+      });
+      const status = response.statusCode ?? 0;
+      if (status >= 300) {
+        let body = '';
+        response.on('data', (chunk: string) => {
+          if (body.length < MAX_ERROR_BODY_BYTES) body += chunk;
+        });
+        response.on('end', () => {
+          const location = response.headers.location;
+          const detail = status < 400 && location ? `redirected to ${location}` : reasonText(body, response.headers['content-type']);
+          reject(httpFailure(status, response.statusMessage, detail));
+        });
+        return;
+      }
+      let partial = '';
+      response.on('data', (chunk: string) => {
+        const lines = (partial + chunk).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) ctx.log(line.endsWith('\r') ? line.slice(0, -1) : line);
+      });
+      response.on('end', () => {
+        if (partial) ctx.log(partial);
+        resolve();
+      });
+    });
+    request.end(payload);
+  });
+}
+
+const replayGuards = new WeakMap<BackJob, ReplayGuard>();
+
+/** Claims a signature once, across processes when the backend can (`claimOnce`), else in this process. */
+async function claimSignature(backjob: BackJob, signature: string): Promise<boolean> {
+  // A claim must outlive every moment the signature could still verify: the window on both sides of its timestamp.
+  const ttlMs = 2 * SIGNATURE_WINDOW_SECONDS * 1000 + 1000;
+  const key = `backjob:dispatch:${signature}`;
+  if (backjob.backend.claimOnce) return backjob.backend.claimOnce(key, ttlMs);
+  let guard = replayGuards.get(backjob);
+  if (!guard) replayGuards.set(backjob, (guard = new ReplayGuard()));
+  return guard.claimOnce(key, ttlMs);
+}
+
+/** The path a request was sent to, as signed: before any router mount point stripped a prefix. */
+function requestPath(req: Request): string {
+  const url = req.originalUrl;
+  const end = url.search(/[?#]/);
+  return end === -1 ? url : url.slice(0, end);
+}
+
+/**
+ * Middleware that recognises requests BackJob dispatched: a signature valid
+ * for this job id, method and path, fresh, and not seen before. Such a request
+ * gets `req.backjob`, the job's context, whose signal aborts when the
+ * dispatching side goes away (cancel) and whose end ends the response. Any
+ * other request passes as an ordinary one, and the BackJob headers are
+ * stripped from every request so the app cannot be fooled by them.
+ */
+export function recognizeDispatch(backjob: BackJob): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const signature = req.headers[SIGNATURE_HEADER];
+    const jobId = req.headers[JOB_HEADER];
+    delete req.headers[SIGNATURE_HEADER];
+    delete req.headers[JOB_HEADER];
+    delete req.backjob;
+    if (typeof signature !== 'string' || typeof jobId !== 'string') return next();
+    await backjob.ready;
+    const verdict = verifyRequest(backjob.key(), signature, { jobId, method: req.method, path: requestPath(req) });
+    if (!verdict.ok || !(await claimSignature(backjob, verdict.signature))) return next();
+
+    const disconnected = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) disconnected.abort(new BackjobError('BACKJOB_ERR_CANCELED', 'The dispatching side went away', { status: 499 }));
+    });
+    req.backjob = await backjob.contextFor(jobId, {
+      signal: disconnected.signal,
+      onEnd: () => {
+        if (!res.writableEnded) res.end();
+      },
+    });
+    next();
+  };
+}
+
+/**
+ * Middleware that learns `baseUrl`, when nobody configured it, from the first
+ * request the app serves: the address and port the app listens on, over TLS
+ * or not. Route jobs then call the app where it already answers.
+ */
+export function learnBaseUrl(backjob: BackJob): RequestHandler {
+  return (req, _res, next) => {
+    if (!backjob.options.baseUrl) {
+      const socket = req.socket as typeof req.socket & { encrypted?: boolean };
+      let address = socket.localAddress;
+      if (address && socket.localPort) {
+        if (address.startsWith('::ffff:')) address = address.slice(7);
+        const host = address.includes(':') ? `[${address}]` : address;
+        backjob.options.baseUrl = `${socket.encrypted ? 'https' : 'http'}://${host}:${socket.localPort}`;
+      }
+    }
+    next();
+  };
 }

@@ -1,8 +1,234 @@
-// PLACEHOLDER (owned by the dispatch/router helper): replaced by the real HTTP API.
-import type { Router } from 'express';
-import type { BackJob } from './types.js';
+/**
+ * What `backjob.router()` mounts into the app: the dispatched-request
+ * middleware (for every path, so any route of the app can be a job) and the
+ * HTTP API under `basePath`. Everything else passes through to the app's own
+ * routes untouched.
+ */
+import express from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
+import type { ErrorReply, JobSnapshot, StartReply, StartRequest } from '../shared/protocol.js';
+import { END_STATUSES } from '../shared/protocol.js';
+import { learnBaseUrl, recognizeDispatch } from './dispatch.js';
+import { BackjobError, isBackjobError } from './errors.js';
+import type { Access, BackJob, JobRecord, JobSpec, JobStatus } from './types.js';
 
-/** The HTTP API under `basePath` plus the dispatched-request middleware. */
-export function createRouter(_backjob: BackJob): Router {
-  throw new Error('not implemented yet');
+/** Largest `POST /jobs` body. A start request is a name and a few params: anything bigger is a mistake or an attack. */
+const MAX_START_BODY = '16kb';
+const STATUSES: readonly JobStatus[] = ['waiting', 'running', ...END_STATUSES];
+const START_FIELDS = new Set(['name', 'route', 'method', 'params', 'body', 'bodyType']);
+
+function invalid(message: string): BackjobError {
+  return new BackjobError('BACKJOB_ERR_INVALID', message);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** What anyone allowed to watch a job may see: the record without owner, merge key, params or route. */
+export function toSnapshot(job: JobRecord): JobSnapshot {
+  const snapshot: JobSnapshot = {
+    id: job.id,
+    name: job.name,
+    status: job.status,
+    progress: job.progress,
+    text: job.text,
+    createdAt: job.createdAt,
+    seq: job.seq,
+    logLines: job.logLines,
+    attempt: job.attempt,
+  };
+  if (job.result !== undefined) snapshot.result = job.result;
+  if (job.error !== undefined) snapshot.error = job.error;
+  if (job.errorCode !== undefined) snapshot.errorCode = job.errorCode;
+  if (job.startedAt !== undefined) snapshot.startedAt = job.startedAt;
+  if (job.endedAt !== undefined) snapshot.endedAt = job.endedAt;
+  return snapshot;
+}
+
+/**
+ * Refuses a state-changing request sent from another site. Browsers send
+ * `Origin` with every cross-origin POST (and same-origin ones), and a form on
+ * another site cannot forge it: comparing it with the Host the request was
+ * sent to blocks cross-site request forgery by form post or fetch. Requests
+ * without Origin (curl, server-to-server) carry no ambient browser session
+ * risk and pass.
+ */
+function requireSameOrigin(req: Request): void {
+  const origin = req.headers.origin;
+  const fetchSite = req.headers['sec-fetch-site'];
+  if (fetchSite === 'cross-site') throw new BackjobError('BACKJOB_ERR_CROSS_ORIGIN', 'Cross-site requests are refused', { status: 403 });
+  if (origin === undefined) return;
+  let originHost: string | null = null;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    // "null" (sandboxed frames, file: pages) and garbage are foreign by definition.
+  }
+  const hosts = [req.headers.host, req.headers['x-forwarded-host']?.toString().split(',')[0]?.trim()];
+  if (originHost === null || !hosts.includes(originHost)) {
+    throw new BackjobError('BACKJOB_ERR_CROSS_ORIGIN', `Requests from origin ${origin} are refused`, { status: 403 });
+  }
+}
+
+/** The route job's query string: string values only, as a URL carries them. */
+function toQuery(params: Record<string, unknown>): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  const scalar = (name: string, value: unknown): string => {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+    throw invalid(`Expected \`params.${name}\` to be a string, number or boolean (or a list of them) for a route job`);
+  };
+  for (const [name, value] of Object.entries(params)) {
+    query[name] = Array.isArray(value) ? value.map((item) => scalar(name, item)) : scalar(name, value);
+  }
+  return query;
+}
+
+/** Schema-checks a `POST /jobs` body and turns it into a job spec a browser may start, or throws why not. */
+function parseStart(backjob: BackJob, body: unknown): JobSpec {
+  if (!isPlainObject(body)) throw invalid('Expected a JSON object');
+  const unknown = Object.keys(body).filter((field) => !START_FIELDS.has(field));
+  if (unknown.length > 0) throw invalid(`Unknown field ${JSON.stringify(unknown[0])}`);
+  const request = body as StartRequest;
+  if ((request.name === undefined) === (request.route === undefined)) throw invalid('Expected exactly one of `name` and `route`');
+  if (request.params !== undefined && !isPlainObject(request.params)) throw invalid('Expected `params` to be an object');
+  if (request.body !== undefined && !isPlainObject(request.body)) throw invalid('Expected `body` to be an object');
+
+  if (request.name !== undefined) {
+    if (typeof request.name !== 'string' || request.name.length === 0 || request.name.length > 200) {
+      throw invalid('Expected `name` to be a job name');
+    }
+    if (request.method !== undefined || request.body !== undefined || request.bodyType !== undefined) {
+      throw invalid('`method`, `body` and `bodyType` apply to route jobs only');
+    }
+    const definition = backjob.definition(request.name);
+    if (!definition) throw new BackjobError('BACKJOB_ERR_UNKNOWN_JOB', `Unknown job ${JSON.stringify(request.name)}`);
+    if (!definition.options.launchable) {
+      throw new BackjobError('BACKJOB_ERR_NOT_LAUNCHABLE', `Job ${JSON.stringify(request.name)} is not launchable from a browser`);
+    }
+    return { name: request.name, params: request.params ?? {} };
+  }
+
+  if (typeof request.route !== 'string' || !request.route.startsWith('/') || request.route.length > 2048) {
+    throw invalid('Expected `route` to be a path beginning with `/`');
+  }
+  if (request.method !== undefined && (typeof request.method !== 'string' || !/^[A-Za-z]{1,16}$/.test(request.method))) {
+    throw invalid('Expected `method` to be an HTTP method');
+  }
+  if (request.bodyType !== undefined && request.bodyType !== 'form' && request.bodyType !== 'json') {
+    throw invalid('Expected `bodyType` to be "form" or "json"');
+  }
+  if (!backjob.isLaunchableRoute(request.route)) {
+    throw new BackjobError('BACKJOB_ERR_NOT_LAUNCHABLE', `Route ${request.route} is not launchable from a browser`);
+  }
+  return {
+    route: request.route,
+    method: request.method?.toUpperCase() ?? (request.body === undefined ? 'GET' : 'POST'),
+    ...(request.params && { query: toQuery(request.params) }),
+    ...(request.body && { body: request.body }),
+    ...(request.bodyType && { bodyType: request.bodyType }),
+  };
+}
+
+/** Who asks: the app's principal, and a watch token from `X-Backjob-Token` or `?token=`. */
+async function accessOf(backjob: BackJob, req: Request): Promise<Access> {
+  const header = req.headers['x-backjob-token'];
+  const query = req.query.token;
+  const token = typeof header === 'string' ? header : typeof query === 'string' ? query : undefined;
+  return { principal: await backjob.identify(req), token };
+}
+
+/** The job, if the caller may see it. Unknown and forbidden read the same, so a guessed id learns nothing. */
+async function authorizedJob(backjob: BackJob, req: Request): Promise<JobRecord> {
+  const id = String(req.params.id);
+  const job = /^[A-Za-z0-9_-]{1,64}$/.test(id) ? await backjob.authorize(id, await accessOf(backjob, req)) : null;
+  if (!job) throw new BackjobError('BACKJOB_ERR_NOT_FOUND', 'No such job');
+  return job;
+}
+
+/** Maps every error of the API (and of dispatch recognition) to its status and `{ error: { code, message } }`. */
+function replyWithError(error: unknown, _req: Request, res: Response, next: NextFunction): void {
+  if (res.headersSent) return next(error);
+  let reply: ErrorReply;
+  let status: number;
+  const parserError = error as { type?: string; status?: number } | null;
+  if (isBackjobError(error)) {
+    status = error.status;
+    reply = { error: { code: error.code, message: error.message } };
+  } else if (parserError?.type === 'entity.too.large') {
+    status = 413;
+    reply = { error: { code: 'BACKJOB_ERR_TOO_LARGE', message: `The request body exceeds ${MAX_START_BODY}` } };
+  } else if (parserError?.type === 'entity.parse.failed') {
+    status = 400;
+    reply = { error: { code: 'BACKJOB_ERR_INVALID', message: 'The request body is not valid JSON' } };
+  } else {
+    // Unexpected: say nothing about internals to the caller.
+    status = 500;
+    reply = { error: { code: 'BACKJOB_ERR_INTERNAL', message: 'Internal error' } };
+  }
+  res.status(status).json(reply);
+}
+
+/**
+ * The HTTP API under `basePath` plus the dispatched-request middleware, as one
+ * Express router for `app.use(backjob.router())`, mounted before the app's
+ * routes. See DESIGN.md "Contract points" and the shapes in shared/protocol.ts.
+ */
+export function createRouter(backjob: BackJob): Router {
+  const api = express.Router();
+  api.use((_req, res, next) => {
+    // Snapshots are live state and may be personal: never cached by a browser or a proxy.
+    res.set('cache-control', 'no-store');
+    next();
+  });
+
+  const acceptStart = (req: Request, _res: Response, next: NextFunction) => {
+    requireSameOrigin(req);
+    // JSON only: a form post from another site cannot send it without a CORS preflight, which it won't get.
+    if (!req.is('application/json')) {
+      throw new BackjobError('BACKJOB_ERR_UNSUPPORTED_MEDIA_TYPE', 'Expected Content-Type: application/json', { status: 415 });
+    }
+    next();
+  };
+  api.post('/jobs', acceptStart, express.json({ limit: MAX_START_BODY }), async (req, res) => {
+    const spec = parseStart(backjob, req.body);
+    const started = await backjob.start(spec, { as: req });
+    const job = await backjob.status(started.id);
+    if (!job) throw new BackjobError('BACKJOB_ERR_NOT_FOUND', 'The job ended and was removed before it could be shown');
+    const reply: StartReply = { ...started, snapshot: toSnapshot(job) };
+    res.status(202).json(reply);
+  });
+
+  api.get('/jobs', async (req, res) => {
+    const principal = await backjob.identify(req);
+    if (principal === null) throw new BackjobError('BACKJOB_ERR_UNAUTHORIZED', 'Listing jobs needs a signed-in user', { status: 401 });
+    const status = req.query.status;
+    const statuses = status === undefined ? undefined : String(status).split(',');
+    if (statuses?.some((s) => !STATUSES.includes(s as JobStatus))) {
+      throw invalid(`Expected \`status\` to be one or more of ${STATUSES.join(', ')}`);
+    }
+    const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw invalid('Expected `limit` to be an integer from 1 to 500');
+    const jobs = await backjob.list({ owner: principal, status: statuses as JobStatus[] | undefined, limit });
+    res.json({ jobs: jobs.map(toSnapshot) });
+  });
+
+  api.get('/jobs/:id', async (req, res) => {
+    res.json(toSnapshot(await authorizedJob(backjob, req)));
+  });
+
+  api.post('/jobs/:id/cancel', async (req, res) => {
+    requireSameOrigin(req);
+    const job = await authorizedJob(backjob, req);
+    const canceled = await backjob.cancel(job.id, 'canceled by user');
+    const now = (await backjob.status(job.id)) ?? job;
+    res.json({ canceled, snapshot: toSnapshot(now) });
+  });
+
+  const router = express.Router();
+  router.use(learnBaseUrl(backjob));
+  router.use(recognizeDispatch(backjob));
+  router.use(backjob.options.basePath, api);
+  router.use(replyWithError);
+  return router;
 }
