@@ -79,7 +79,9 @@ export interface JobStore {
    * promise resolves only once everything is on disk. Each job's events get
    * the next seqs, are folded into its row (`applyEvent`), and anything after
    * an end event is dropped. `runner` sets/clears `JobRecord.runner` with a
-   * `job:start` / end event.
+   * `job:start` / end event. A stored `job:start` with `attempt > 1` (a re-run
+   * after an interrupted run) uses up one of `retriesLeft`. The shared rules
+   * are in `server/backends/records.ts` (`appendToRecord`).
    */
   append(batch: Array<{ jobId: string; events: JobEventData[]; runner?: string | null }>): Promise<AppendResult[]>;
   get(id: string): Promise<JobRecord | null>;
@@ -122,7 +124,10 @@ export interface JobBus {
  * queue's consumers. Local: an in-memory queue with timers. Redis: BullMQ.
  */
 export interface JobQueue {
-  /** Schedules a created job to run at `job.runAt`. */
+  /**
+   * Schedules a created job to run at `job.runAt`. Idempotent per job id:
+   * recovery at start-up re-enqueues waiting jobs that may already be queued.
+   */
   enqueue(job: JobRecord): Promise<void>;
   /** Drops a waiting job from the schedule (cancel before start). */
   remove(jobId: string): Promise<void>;
