@@ -1,0 +1,105 @@
+/**
+ * The in-process bus and queue shared by the memory and SQLite backends: one
+ * process both stores and runs its jobs, so "telling other processes" is a
+ * plain listener list and the queue is an in-memory schedule with timers.
+ */
+import type { BusMessage, JobBus, JobQueue, JobRecord } from '../types.js';
+
+/** Delivers every message synchronously to every listener of this process. */
+export class LocalBus implements JobBus {
+  private readonly listeners = new Set<(message: BusMessage) => void>();
+
+  async publish(message: BusMessage): Promise<void> {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(message);
+      } catch (error) {
+        // A broken subscriber (hub, core) must not stop the others from hearing the message.
+        process.emitWarning(error instanceof Error ? error : String(error), { code: 'BACKJOB_BUS_LISTENER' });
+      }
+    }
+  }
+
+  subscribe(listener: (message: BusMessage) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+  }
+}
+
+/**
+ * Runs due jobs in creation order, at most `concurrency` at once. Delayed jobs
+ * wait on an unref'd timer so a pending delay never keeps the process alive.
+ * Enqueueing a job id that is already scheduled does nothing, so recovery may
+ * re-enqueue freely.
+ */
+export class LocalQueue implements JobQueue {
+  /** Due job ids, in the order they became due (a Set keeps insertion order). */
+  private readonly due = new Set<string>();
+  private readonly delayed = new Map<string, NodeJS.Timeout>();
+  private readonly active = new Set<string>();
+  private run: ((jobId: string) => Promise<void>) | null = null;
+  private concurrency = 0;
+  private closed = false;
+
+  async enqueue(job: JobRecord): Promise<void> {
+    if (this.closed || this.delayed.has(job.id) || this.active.has(job.id) || this.due.has(job.id)) return;
+    const wait = job.runAt - Date.now();
+    if (wait > 0) {
+      const timer = setTimeout(() => {
+        this.delayed.delete(job.id);
+        this.due.add(job.id);
+        this.pump();
+      }, wait);
+      timer.unref();
+      this.delayed.set(job.id, timer);
+      return;
+    }
+    this.due.add(job.id);
+    this.pump();
+  }
+
+  async remove(jobId: string): Promise<void> {
+    const timer = this.delayed.get(jobId);
+    if (timer) {
+      clearTimeout(timer);
+      this.delayed.delete(jobId);
+    }
+    this.due.delete(jobId);
+  }
+
+  process(run: (jobId: string) => Promise<void>, concurrency: number): void {
+    this.run = run;
+    this.concurrency = concurrency;
+    this.pump();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.delayed.values()) clearTimeout(timer);
+    this.delayed.clear();
+    this.due.clear();
+  }
+
+  private pump(): void {
+    const run = this.run;
+    if (!run) return;
+    while (!this.closed && this.active.size < this.concurrency && this.due.size > 0) {
+      const jobId: string = this.due.values().next().value!;
+      this.due.delete(jobId);
+      this.active.add(jobId);
+      // `run` handles its own failures; a rejection here would only be a bug in it,
+      // and must not stall the queue.
+      void Promise.resolve()
+        .then(() => run(jobId))
+        .catch((error) => process.emitWarning(error instanceof Error ? error : String(error), { code: 'BACKJOB_QUEUE_RUN' }))
+        .finally(() => {
+          this.active.delete(jobId);
+          this.pump();
+        });
+    }
+  }
+}

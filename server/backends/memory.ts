@@ -1,0 +1,132 @@
+/**
+ * The in-memory backend: for tests and for apps that want no persistence.
+ * Everything lives in this process and is gone when it exits.
+ */
+import { randomBytes } from 'node:crypto';
+import { isEnded } from '../../shared/protocol.js';
+import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, NewJob } from '../types.js';
+import { LocalBus, LocalQueue } from './local.js';
+import { appendToRecord, createRecord, isActive } from './records.js';
+
+/**
+ * Round-trips through JSON so a caller mutating what it passed in or got back
+ * cannot change stored data, and so values look exactly as a persistent
+ * store would return them (`undefined` fields dropped, dates as strings).
+ */
+function clone<T>(value: T): T {
+  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+}
+
+/**
+ * A {@link JobStore} in plain maps. JavaScript runs each method to completion
+ * before the next, which makes every method atomic without locks.
+ */
+export class MemoryStore implements JobStore {
+  /** Insertion order is creation order, which `list` relies on for ties. */
+  private readonly jobs = new Map<string, JobRecord>();
+  private readonly events = new Map<string, JobEvent[]>();
+  private readonly credentials = new Map<string, string>();
+  private readonly activeByMergeKey = new Map<string, string>();
+  private readonly secretValue = randomBytes(32).toString('base64url');
+
+  async create(job: NewJob): Promise<{ job: JobRecord; merged: boolean }> {
+    if (job.mergeKey !== null) {
+      const existing = this.jobs.get(this.activeByMergeKey.get(job.mergeKey) ?? '');
+      if (existing && isActive(existing)) return { job: clone(existing), merged: true };
+    }
+    const { record, event } = createRecord(clone(job));
+    this.jobs.set(record.id, record);
+    this.events.set(record.id, [event]);
+    if (job.credentials !== undefined) this.credentials.set(record.id, job.credentials);
+    if (record.mergeKey !== null) this.activeByMergeKey.set(record.mergeKey, record.id);
+    return { job: clone(record), merged: false };
+  }
+
+  async append(batch: Array<{ jobId: string; events: JobEventData[]; runner?: string | null }>): Promise<AppendResult[]> {
+    const at = Date.now();
+    return batch.map(({ jobId, events, runner }) => {
+      const current = this.jobs.get(jobId);
+      if (!current) return { events: [], job: null };
+      const { record, stored } = appendToRecord(current, clone(events), runner, at);
+      this.jobs.set(jobId, record);
+      this.events.get(jobId)!.push(...stored);
+      if (record.mergeKey !== null && isEnded(record.status)) this.activeByMergeKey.delete(record.mergeKey);
+      return { events: clone(stored), job: clone(record) };
+    });
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    return clone(this.jobs.get(id) ?? null);
+  }
+
+  async eventsAfter(id: string, afterSeq: number, limit: number): Promise<JobEvent[]> {
+    const events = this.events.get(id) ?? [];
+    // seq n sits at index n - 1: the log has no gaps.
+    return clone(events.slice(Math.max(0, afterSeq), Math.max(0, afterSeq) + Math.max(0, limit)));
+  }
+
+  async list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number }): Promise<JobRecord[]> {
+    const statuses = filter.status === undefined ? null : new Set([filter.status].flat());
+    const found: JobRecord[] = [];
+    const all = [...this.jobs.values()];
+    // Newest first: walk creation order backwards, then a stable sort fixes any clock skew.
+    for (let i = all.length - 1; i >= 0; i--) {
+      const job = all[i]!;
+      if (filter.owner !== undefined && job.owner !== filter.owner) continue;
+      if (statuses && !statuses.has(job.status)) continue;
+      found.push(job);
+    }
+    found.sort((a, b) => b.createdAt - a.createdAt);
+    return clone(filter.limit === undefined ? found : found.slice(0, filter.limit));
+  }
+
+  async takeCredentials(id: string): Promise<string | null> {
+    const value = this.credentials.get(id) ?? null;
+    this.credentials.delete(id);
+    return value;
+  }
+
+  async deleteEnded(opts: { completedBefore?: number; endedBefore?: number }): Promise<number> {
+    let deleted = 0;
+    for (const [id, job] of this.jobs) {
+      if (!isEnded(job.status) || job.endedAt === undefined) continue;
+      const old =
+        (opts.completedBefore !== undefined && job.status === 'completed' && job.endedAt < opts.completedBefore) ||
+        (opts.endedBefore !== undefined && job.endedAt < opts.endedBefore);
+      if (!old) continue;
+      this.jobs.delete(id);
+      this.events.delete(id);
+      this.credentials.delete(id);
+      deleted++;
+    }
+    return deleted;
+  }
+
+  async secret(): Promise<string> {
+    return this.secretValue;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * A backend that keeps jobs in this process's memory: fast, and gone on exit.
+ * Jobs never outlive the process, so there are never orphans to recover.
+ */
+export function memory(): Backend {
+  const store = new MemoryStore();
+  const bus = new LocalBus();
+  const queue = new LocalQueue();
+  return {
+    name: 'memory',
+    store,
+    bus,
+    queue,
+    orphans: async () => [],
+    async close() {
+      await queue.close();
+      await bus.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * How a store turns what it is given into job rows and numbered events. Every
+ * store runs these inside its own atomic section (a transaction, a lock, a
+ * script), so the rules of numbering and "ended is final" live in one place.
+ */
+import { applyEvent, initialSnapshot, isEnded } from '../../shared/protocol.js';
+import type { JobEvent, JobEventData, JobRecord, NewJob } from '../types.js';
+
+/** The row and the `job:created` event (seq 1) of a new job. Credentials are not part of the row. */
+export function createRecord(job: NewJob): { record: JobRecord; event: JobEvent } {
+  const { credentials: _credentials, ...fields } = job;
+  const event: JobEvent = { type: 'job:created', jobId: job.id, seq: 1, at: job.createdAt };
+  const base = { ...initialSnapshot(job.id, job.name, job.createdAt), ...fields, seq: 0, logLines: 0, attempt: 0 };
+  const record: JobRecord = { ...(applyEvent(base, event) as JobRecord), updatedAt: job.createdAt };
+  return { record, event };
+}
+
+/**
+ * Numbers `events` after the record's last seq and folds them in. Events after
+ * an end (already stored, or earlier in this same list) are dropped. A stored
+ * `job:start` sets `runner` (when given) and, if it is a re-run
+ * (`attempt > 1`), uses up one of `retriesLeft`; an end clears `runner`.
+ */
+export function appendToRecord(
+  record: JobRecord,
+  events: JobEventData[],
+  runner: string | null | undefined,
+  at: number,
+): { record: JobRecord; stored: JobEvent[] } {
+  const stored: JobEvent[] = [];
+  let next = record;
+  for (const data of events) {
+    if (isEnded(next.status)) break;
+    const event = { ...data, jobId: record.id, seq: next.seq + 1, at } as JobEvent;
+    next = { ...(applyEvent(next, event) as JobRecord), updatedAt: at };
+    if (event.type === 'job:start') {
+      if (runner !== undefined) next.runner = runner;
+      if (event.attempt > 1) next.retriesLeft = Math.max(0, next.retriesLeft - 1);
+    } else if (isEnded(next.status)) {
+      next.runner = null;
+    }
+    stored.push(event);
+  }
+  return { record: next, stored };
+}
+
+/** Whether a job with this status holds its merge key (identical requests join it). */
+export function isActive(record: Pick<JobRecord, 'status'>): boolean {
+  return record.status === 'waiting' || record.status === 'running';
+}
