@@ -1,8 +1,523 @@
-// PLACEHOLDER (owned by the live-channel helper): replaced by the real WebSocket hub.
-import type { Server } from 'node:http';
-import type { AttachOptions, BackJob, Hub } from './types.js';
+/**
+ * The live channel: a WebSocket endpoint at `${basePath}/ws` that streams job
+ * events to browsers. Wire format and guarantees: docs/protocol.md.
+ *
+ * Each subscription is one ordered stream: a snapshot, then the stored events
+ * after the client's `after` seq (paged from the store), then live events from
+ * the bus. A subscription is either *live* (bus events go straight out) or
+ * *paging* (it only remembers the highest seq it knows exists and reads the
+ * store until it has caught up). A socket whose send buffer grows past
+ * `HIGH_WATER` switches its subscriptions to paging, so a slow reader costs
+ * the server a few numbers per subscription, not a queue of events.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import {
+  MAX_CLIENT_FRAME,
+  SUBPROTOCOL,
+  PROTOCOL_VERSION,
+  parseClientMessage,
+  type ClientMessage,
+  type ErrorCode,
+  type JobEvent,
+  type JobSnapshot,
+  type ServerMessage,
+} from '../shared/protocol.js';
+import type { Access, AttachOptions, BackJob, BusMessage, Hub, JobRecord } from './types.js';
+
+/** Above this many bytes waiting in a socket's send buffer, live events stop and the store takes over. */
+const HIGH_WATER = 256 * 1024;
+/** A paging subscription sends its next page once the buffer is back below this. */
+const LOW_WATER = 64 * 1024;
+/** Events read from the store per page. */
+const PAGE_SIZE = 256;
+/** A socket past this much unsent data is not reading at all (only error replies can get here): it is closed. */
+const ABANDON_BYTES = 4 * 1024 * 1024;
+/** Jobs one socket may watch at once; keeps the per-socket cost bounded. */
+const MAX_SUBSCRIPTIONS = 100;
+/** How long `close()` waits for clients to finish the closing handshake before cutting them off. */
+const CLOSE_GRACE_MS = 2_000;
+
+const DEFAULTS = { maxPayload: MAX_CLIENT_FRAME, rateLimit: 50, heartbeat: 30_000 };
+
+/** One job watched by one socket. */
+interface Subscription {
+  readonly client: Client;
+  readonly jobId: string;
+  /** Seq of the snapshot that opened the stream: progress at or below it is already in that snapshot. */
+  readonly snapshotSeq: number;
+  /** Highest seq delivered (or deliberately skipped as coalesced progress). */
+  sentSeq: number;
+  /** Highest seq the bus announced while paging. */
+  knownSeq: number;
+  live: boolean;
+  pumping: boolean;
+  /** Paging stopped for a full send buffer; resumes when the buffer drains. */
+  waitingForDrain: boolean;
+  closed: boolean;
+}
+
+/** One connected socket. */
+interface Client {
+  readonly ws: WebSocket;
+  readonly principal: string | null;
+  readonly subscriptions: Map<string, Subscription>;
+  /** Token bucket: messages left in the current budget, refilled continuously at `rateLimit` per second. */
+  tokens: number;
+  refilledAt: number;
+  alive: boolean;
+}
+
+/** Counters of a hub, for tests and monitoring. */
+export interface HubStats {
+  clients: number;
+  subscriptions: number;
+  /** Bytes queued in every socket's send buffer right now. */
+  bufferedBytes: number;
+  /** The largest `bufferedAmount` any one socket has had since the hub started. */
+  maxSocketBufferedBytes: number;
+}
+
+function positive(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`Expected \`${name}\` to be a positive number, got \`${String(value)}\` (${typeof value})`);
+  }
+  return value;
+}
+
+/** The public part of a job record. Owner, merge key, params and route never leave the server. */
+export function toSnapshot(job: JobRecord): JobSnapshot {
+  const snapshot: JobSnapshot = {
+    id: job.id,
+    name: job.name,
+    status: job.status,
+    progress: job.progress,
+    text: job.text,
+    createdAt: job.createdAt,
+    seq: job.seq,
+    logLines: job.logLines,
+    attempt: job.attempt,
+  };
+  if (job.result !== undefined) snapshot.result = job.result;
+  if (job.error !== undefined) snapshot.error = job.error;
+  if (job.errorCode !== undefined) snapshot.errorCode = job.errorCode;
+  if (job.startedAt !== undefined) snapshot.startedAt = job.startedAt;
+  if (job.endedAt !== undefined) snapshot.endedAt = job.endedAt;
+  return snapshot;
+}
+
+/**
+ * Drops progress already folded into the snapshot and merges each run of
+ * consecutive progress events into one (latest value per field), so a reader
+ * that fell behind catches up on state without replaying every tick. Log,
+ * start and end events always pass.
+ */
+export function coalesceProgress(events: JobEvent[], snapshotSeq: number): JobEvent[] {
+  const out: JobEvent[] = [];
+  for (const event of events) {
+    if (event.type !== 'job:progress') {
+      out.push(event);
+      continue;
+    }
+    if (event.seq <= snapshotSeq) continue;
+    const previous = out.at(-1);
+    if (previous?.type !== 'job:progress') {
+      out.push(event);
+      continue;
+    }
+    const merged = { ...event };
+    if (merged.progress === undefined && previous.progress !== undefined) merged.progress = previous.progress;
+    if (merged.text === undefined && previous.text !== undefined) merged.text = previous.text;
+    out[out.length - 1] = merged;
+  }
+  return out;
+}
+
+/** Writes a plain HTTP refusal on an upgrade socket we own, then closes it. */
+function refuse(socket: Duplex, status: number, reason: string, message: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+      `Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+  );
+}
+
+/**
+ * The WebSocket hub. Created by {@link attachHub} (what `backjob.attach()` calls).
+ */
+export class LiveHub implements Hub {
+  readonly path: string;
+  private readonly wss: WebSocketServer;
+  private readonly clients = new Set<Client>();
+  /** Subscriptions by job id: who gets a bus event. */
+  private readonly byJob = new Map<string, Set<Subscription>>();
+  private readonly maxPayload: number;
+  private readonly rateLimit: number;
+  private readonly allowedOrigins: Set<string> | null;
+  private readonly heartbeatTimer: NodeJS.Timeout;
+  private readonly stopBus: () => void;
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head);
+  private maxSocketBuffered = 0;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly backjob: BackJob,
+    private readonly server: Server,
+    options: AttachOptions = {},
+  ) {
+    const resolved = { ...DEFAULTS, ...options };
+    this.maxPayload = positive('maxPayload', resolved.maxPayload);
+    this.rateLimit = positive('rateLimit', resolved.rateLimit);
+    const heartbeat = positive('heartbeat', resolved.heartbeat);
+    if (options.allowedOrigins !== undefined && !Array.isArray(options.allowedOrigins)) {
+      throw new TypeError(`Expected \`allowedOrigins\` to be an array of origins, got \`${String(options.allowedOrigins)}\``);
+    }
+    this.allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins.map((o) => o.replace(/\/$/, '').toLowerCase())) : null;
+    this.path = `${backjob.options.basePath.replace(/\/$/, '')}/ws`;
+
+    // ws closes a connection with 1009 for a frame above its own maxPayload,
+    // without a word the client could act on. Its limit is set well above
+    // ours, so a frame between the two gets a BACKJOB_ERR_TOO_LARGE reply and
+    // the socket stays usable; only a grossly oversized frame is cut off.
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: Math.max(4 * this.maxPayload, 64 * 1024),
+      perMessageDeflate: false,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+    server.on('upgrade', this.onUpgrade);
+    this.stopBus = backjob.backend.bus.subscribe((message) => this.onBus(message));
+    this.heartbeatTimer = setInterval(() => this.beat(), heartbeat);
+    this.heartbeatTimer.unref();
+  }
+
+  /** Counters for tests and monitoring. */
+  stats(): HubStats {
+    let subscriptions = 0;
+    let bufferedBytes = 0;
+    for (const client of this.clients) {
+      subscriptions += client.subscriptions.size;
+      bufferedBytes += client.ws.bufferedAmount;
+    }
+    return { clients: this.clients.size, subscriptions, bufferedBytes, maxSocketBufferedBytes: this.maxSocketBuffered };
+  }
+
+  /** Closes every client (1001 "going away") and stops routing upgrades. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.server.off('upgrade', this.onUpgrade);
+    clearInterval(this.heartbeatTimer);
+    this.stopBus();
+    const closed = [...this.clients].map(
+      (client) =>
+        new Promise<void>((resolve) => {
+          if (client.ws.readyState === client.ws.CLOSED) return resolve();
+          client.ws.once('close', () => resolve());
+          client.ws.close(1001, 'Server closing');
+          setTimeout(() => {
+            client.ws.terminate();
+            resolve();
+          }, CLOSE_GRACE_MS).unref();
+        }),
+    );
+    await Promise.all(closed);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  // ───────────────────────────── handshake ─────────────────────────────
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    // Not ours: leave it to the other listeners (Vite HMR, another ws server, …).
+    if ((q === -1 ? url : url.slice(0, q)) !== this.path) return;
+    if (this.closing) return refuse(socket, 503, 'Service Unavailable', 'Server closing');
+    if (!this.originAllowed(req)) return refuse(socket, 403, 'Forbidden', 'Origin not allowed');
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!offered.includes(SUBPROTOCOL)) {
+      return refuse(socket, 400, 'Bad Request', `Expected the WebSocket subprotocol ${SUBPROTOCOL}`);
+    }
+    // identify() may take a while (a session store); a peer that drops meanwhile must not crash us.
+    const onError = () => socket.destroy();
+    socket.on('error', onError);
+    this.backjob.identify(req).then(
+      (principal) => {
+        socket.off('error', onError);
+        if (this.closing || socket.destroyed) return socket.destroy();
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, principal));
+      },
+      () => {
+        socket.off('error', onError);
+        refuse(socket, 500, 'Internal Server Error', 'Could not identify the user');
+      },
+    );
+  }
+
+  /**
+   * Browsers always send Origin on a WebSocket handshake, so a cross-site page
+   * is refused here. A request without Origin comes from a non-browser client,
+   * which no page can drive, and still has to pass `identify`/tokens.
+   */
+  private originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    const normalized = origin.replace(/\/$/, '').toLowerCase();
+    if (this.allowedOrigins) return this.allowedOrigins.has(normalized);
+    try {
+      return new URL(normalized).host === (req.headers.host ?? '').toLowerCase();
+    } catch {
+      return false;
+    }
+  }
+
+  private connected(ws: WebSocket, principal: string | null): void {
+    const client: Client = {
+      ws,
+      principal,
+      subscriptions: new Map(),
+      tokens: this.rateLimit,
+      refilledAt: Date.now(),
+      alive: true,
+    };
+    this.clients.add(client);
+    ws.on('pong', () => (client.alive = true));
+    ws.on('message', (data, isBinary) => this.onMessage(client, data, isBinary));
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => {
+      this.clients.delete(client);
+      for (const sub of client.subscriptions.values()) this.drop(sub);
+    });
+    this.send(client, { type: 'hello', version: PROTOCOL_VERSION });
+  }
+
+  /** A peer that missed the last ping round is gone (a sleeping laptop, a dead NAT entry). */
+  private beat(): void {
+    for (const client of this.clients) {
+      if (!client.alive) {
+        client.ws.terminate();
+        continue;
+      }
+      client.alive = false;
+      client.ws.ping();
+    }
+  }
+
+  // ───────────────────────────── messages ─────────────────────────────
+
+  private onMessage(client: Client, data: RawData, isBinary: boolean): void {
+    client.alive = true;
+    const limited = !this.takeToken(client);
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    if (size > this.maxPayload) {
+      return this.error(client, 'BACKJOB_ERR_TOO_LARGE', `Frames are limited to ${this.maxPayload} bytes, got ${size}`);
+    }
+    if (isBinary) return this.error(client, 'BACKJOB_ERR_BAD_FRAME', 'Expected a text frame');
+    const text = Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString();
+    const message = parseClientMessage(text);
+    if (message.type === 'error') return this.send(client, message);
+    // Parsed first (the frame is small) so the refusal names the request it refuses.
+    if (limited) {
+      return this.send(client, { type: 'error', ref: message.ref, job: message.job, code: 'BACKJOB_ERR_RATE_LIMITED', message: `More than ${this.rateLimit} messages per second` });
+    }
+    this.handle(client, message).catch((error: unknown) => {
+      this.send(client, { type: 'error', ref: message.ref, job: message.job, code: 'BACKJOB_ERR_INTERNAL', message: String((error as Error)?.message ?? error) });
+    });
+  }
+
+  private takeToken(client: Client): boolean {
+    const now = Date.now();
+    client.tokens = Math.min(this.rateLimit, client.tokens + ((now - client.refilledAt) / 1000) * this.rateLimit);
+    client.refilledAt = now;
+    if (client.tokens < 1) return false;
+    client.tokens -= 1;
+    return true;
+  }
+
+  private async handle(client: Client, message: ClientMessage): Promise<void> {
+    switch (message.type) {
+      case 'subscribe':
+        return this.subscribe(client, message);
+      case 'unsubscribe': {
+        const sub = client.subscriptions.get(message.job);
+        if (sub) this.drop(sub);
+        return;
+      }
+      case 'cancel':
+        return this.cancel(client, message);
+    }
+  }
+
+  private access(client: Client, token: string | undefined): Access {
+    return { principal: client.principal, token };
+  }
+
+  private notFound(client: Client, ref: string | undefined, job: string): void {
+    // Unknown and forbidden answer alike: a guessed id learns nothing.
+    this.send(client, { type: 'error', ref, job, code: 'BACKJOB_ERR_NOT_FOUND', message: 'No such job, or not yours to watch' });
+  }
+
+  private async subscribe(client: Client, message: Extract<ClientMessage, { type: 'subscribe' }>): Promise<void> {
+    const { ref, job: jobId } = message;
+    const existing = client.subscriptions.get(jobId);
+    if (existing) this.drop(existing); // a resubscribe restarts the stream from the new `after`
+    else if (client.subscriptions.size >= MAX_SUBSCRIPTIONS) {
+      return this.send(client, { type: 'error', ref, job: jobId, code: 'BACKJOB_ERR_RATE_LIMITED', message: `At most ${MAX_SUBSCRIPTIONS} jobs per socket` });
+    }
+    const job = await this.backjob.authorize(jobId, this.access(client, message.token));
+    if (client.ws.readyState !== client.ws.OPEN) return;
+    if (!job) return this.notFound(client, ref, jobId);
+
+    const snapshot = toSnapshot(job);
+    let after = message.after ?? 0;
+    let reset = false;
+    if (after > snapshot.seq) {
+      reset = true; // the client saw events this store never had: its history is not ours
+    } else if (after > 0 && after < snapshot.seq) {
+      const [next] = await this.backjob.backend.store.eventsAfter(jobId, after, 1);
+      if (next?.seq !== after + 1) reset = true; // the events it needs are gone
+    }
+    if (reset) after = 0;
+    if (client.ws.readyState !== client.ws.OPEN) return;
+    const raced = client.subscriptions.get(jobId); // a later subscribe for the same job overtook this one
+    if (raced) this.drop(raced);
+
+    const sub: Subscription = {
+      client,
+      jobId,
+      snapshotSeq: snapshot.seq,
+      sentSeq: after,
+      knownSeq: snapshot.seq,
+      live: false,
+      pumping: false,
+      waitingForDrain: false,
+      closed: false,
+    };
+    // Registered before the first store read: anything committed from here on
+    // is either in that read or announced on the bus (knownSeq).
+    client.subscriptions.set(jobId, sub);
+    let subs = this.byJob.get(jobId);
+    if (!subs) this.byJob.set(jobId, (subs = new Set()));
+    subs.add(sub);
+    this.send(client, reset ? { type: 'snapshot', ref, job: jobId, snapshot, reset } : { type: 'snapshot', ref, job: jobId, snapshot });
+    void this.pump(sub);
+  }
+
+  private async cancel(client: Client, message: Extract<ClientMessage, { type: 'cancel' }>): Promise<void> {
+    const { ref, job: jobId } = message;
+    const job = await this.backjob.authorize(jobId, this.access(client, message.token));
+    if (!job) return this.notFound(client, ref, jobId);
+    if (await this.backjob.cancel(jobId)) return this.send(client, { type: 'canceled', ref, job: jobId });
+    this.send(client, { type: 'error', ref, job: jobId, code: 'BACKJOB_ERR_ENDED', message: 'The job has already ended' });
+  }
+
+  // ───────────────────────────── streaming ─────────────────────────────
+
+  private onBus(message: BusMessage): void {
+    if (message.type !== 'events' || message.events.length === 0) return;
+    const subs = this.byJob.get(message.jobId);
+    if (!subs) return;
+    const last = message.events[message.events.length - 1].seq;
+    for (const sub of subs) {
+      if (last <= sub.sentSeq) continue;
+      const contiguous = message.events[0].seq <= sub.sentSeq + 1;
+      if (sub.live && contiguous && sub.client.ws.bufferedAmount < HIGH_WATER) {
+        this.send(sub.client, { type: 'events', job: sub.jobId, events: message.events.filter((e) => e.seq > sub.sentSeq) });
+        sub.sentSeq = last;
+        continue;
+      }
+      // Slow socket, catching up, or a gap (bus messages from several
+      // processes can overtake each other): remember how far the job got and
+      // let the store fill in, in order.
+      sub.knownSeq = Math.max(sub.knownSeq, last);
+      if (sub.live) {
+        sub.live = false;
+        void this.pump(sub);
+      }
+    }
+  }
+
+  /** Sends stored events after `sentSeq` page by page while the socket keeps up, then goes live. */
+  private async pump(sub: Subscription): Promise<void> {
+    if (sub.pumping || sub.closed) return;
+    sub.pumping = true;
+    const { client } = sub;
+    try {
+      while (!sub.closed) {
+        if (client.ws.bufferedAmount > LOW_WATER) {
+          sub.waitingForDrain = true; // resumed by the send callback once the buffer drains
+          return;
+        }
+        const events = await this.backjob.backend.store.eventsAfter(sub.jobId, sub.sentSeq, PAGE_SIZE);
+        if (sub.closed) return;
+        if (events.length > 0) {
+          const out = coalesceProgress(events, sub.snapshotSeq);
+          if (out.length > 0) this.send(client, { type: 'events', job: sub.jobId, events: out });
+          sub.sentSeq = events[events.length - 1].seq;
+        }
+        // Caught up with the store and with everything the bus announced: live from here.
+        if (events.length < PAGE_SIZE && sub.sentSeq >= sub.knownSeq) {
+          sub.live = true;
+          return;
+        }
+        // The bus announced more than the store shows yet (another process's
+        // commit not visible here): go live; the next bus message re-checks.
+        if (events.length === 0) {
+          sub.live = true;
+          return;
+        }
+      }
+    } catch (error) {
+      if (!sub.closed) {
+        this.send(client, { type: 'error', job: sub.jobId, code: 'BACKJOB_ERR_INTERNAL', message: `Could not read the job's events: ${(error as Error).message}` });
+        this.drop(sub);
+      }
+    } finally {
+      sub.pumping = false;
+    }
+  }
+
+  private drop(sub: Subscription): void {
+    sub.closed = true;
+    if (sub.client.subscriptions.get(sub.jobId) === sub) sub.client.subscriptions.delete(sub.jobId);
+    const subs = this.byJob.get(sub.jobId);
+    subs?.delete(sub);
+    if (subs?.size === 0) this.byJob.delete(sub.jobId);
+  }
+
+  private error(client: Client, code: ErrorCode, message: string): void {
+    this.send(client, { type: 'error', code, message });
+  }
+
+  private send(client: Client, message: ServerMessage): void {
+    const { ws } = client;
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > ABANDON_BYTES) {
+      // Events never get here (they page); only replies to a peer that keeps
+      // sending but never reads. Holding them would be unbounded.
+      ws.terminate();
+      return;
+    }
+    ws.send(JSON.stringify(message), () => this.drained(client));
+    if (ws.bufferedAmount > this.maxSocketBuffered) this.maxSocketBuffered = ws.bufferedAmount;
+  }
+
+  /** Called as each frame leaves the socket's buffer: restarts paging subscriptions once there is room. */
+  private drained(client: Client): void {
+    if (client.ws.bufferedAmount > LOW_WATER) return;
+    for (const sub of client.subscriptions.values()) {
+      if (sub.waitingForDrain) {
+        sub.waitingForDrain = false;
+        void this.pump(sub);
+      }
+    }
+  }
+}
 
 /** Routes upgrades on `${basePath}/ws` of `server` to the live channel. */
-export function attachHub(_backjob: BackJob, _server: Server, _options: AttachOptions = {}): Hub {
-  throw new Error('not implemented yet');
+export function attachHub(backjob: BackJob, server: Server, options: AttachOptions = {}): LiveHub {
+  return new LiveHub(backjob, server, options);
 }

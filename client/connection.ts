@@ -1,0 +1,414 @@
+/**
+ * The page's live channel: one WebSocket per endpoint, shared by every element
+ * that watches a job, reference-counted by `watch`, reconnecting with
+ * exponential backoff and jitter and resuming each job from the last seq it
+ * received. Wire format: docs/protocol.md.
+ *
+ * Nothing here touches `window` or `location` until a connection is asked
+ * for, so the module imports cleanly in Node (SSR, tests).
+ */
+import {
+  SUBPROTOCOL,
+  applyEvent,
+  type ErrorCode,
+  type JobEvent,
+  type JobSnapshot,
+  type ServerMessage,
+} from '../shared/protocol.js';
+import type { Connection, ConnectionState, WatchListener, WatchUpdate } from './types.js';
+
+export type { Connection, ConnectionState, WatchListener, WatchUpdate } from './types.js';
+
+/** The part of the browser's `WebSocket` the connection uses (the `ws` package's client fits too). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+}
+
+/** A `WebSocket` constructor: the browser's, or one injected for Node. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** Options of {@link SharedConnection}. */
+export interface ConnectionOptions {
+  /** Constructor to open sockets with. Default: the global `WebSocket`. */
+  WebSocket?: WebSocketConstructor;
+  /** Milliseconds the socket stays open after the last watcher left (an element moved in the DOM re-watches at once). Default 1,000. */
+  idleGrace?: number;
+  /** First reconnect delay in ms; it doubles per failed attempt. Default 500. */
+  minBackoff?: number;
+  /** Longest reconnect delay in ms. Default 30,000. */
+  maxBackoff?: number;
+  /** Log lines kept per job for watchers that join later (oldest dropped first). Default 10,000. */
+  maxLines?: number;
+}
+
+/** A request the server refused, with its `BACKJOB_ERR_…` code. */
+export class BackjobConnectionError extends Error {
+  constructor(
+    readonly code: ErrorCode | 'BACKJOB_ERR_DISCONNECTED',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BackjobConnectionError';
+  }
+}
+
+const OPEN = 1;
+/** Replies that retrying with the same credentials cannot change. */
+const FINAL_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_NOT_FOUND', 'BACKJOB_ERR_FORBIDDEN', 'BACKJOB_ERR_BAD_FRAME']);
+/** Delay before asking again for a subscription the server rate-limited. */
+const RATE_LIMIT_RETRY_MS = 1_000;
+
+/** One `watch()` call: its listener gets nothing until it had its initial delivery. */
+interface Watcher {
+  listener: WatchListener;
+  ready: boolean;
+}
+
+/** What the page knows about one job: enough for a late watcher to start where the first one is. */
+interface WatchedJob {
+  token?: string;
+  watchers: Set<Watcher>;
+  snapshot?: JobSnapshot;
+  /** The job's log lines so far (the newest `maxLines`). */
+  lines: JobEvent[];
+  /** Seq of the last event received: what a resubscription resumes after. */
+  lastSeq: number;
+  error?: { code: ErrorCode; message: string };
+  /** The server refused it for good (not found / not allowed): not resubscribed on reconnect. */
+  refused: boolean;
+  retryTimer?: ReturnType<typeof setTimeout>;
+}
+
+interface PendingCancel {
+  job: string;
+  token?: string;
+  sent: boolean;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/** A shared, reconnecting WebSocket to one BackJob endpoint. Use {@link getConnection} on a page. */
+export class SharedConnection implements Connection {
+  readonly url: string;
+  private readonly Socket: WebSocketConstructor;
+  private readonly idleGrace: number;
+  private readonly minBackoff: number;
+  private readonly maxBackoff: number;
+  private readonly maxLines: number;
+  private readonly jobs = new Map<string, WatchedJob>();
+  private readonly cancels = new Map<string, PendingCancel>();
+  private socket: WebSocketLike | null = null;
+  private currentState: ConnectionState = 'closed';
+  private attempts = 0;
+  private nextRef = 1;
+  private reconnectTimer?: ReturnType<typeof setTimeout>;
+  private idleTimer?: ReturnType<typeof setTimeout>;
+
+  constructor(url: string, options: ConnectionOptions = {}) {
+    const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Socket) throw new TypeError('No WebSocket available: pass `{ WebSocket }` (e.g. from the `ws` package) outside a browser');
+    this.url = url;
+    this.Socket = Socket;
+    this.idleGrace = options.idleGrace ?? 1_000;
+    this.minBackoff = options.minBackoff ?? 500;
+    this.maxBackoff = options.maxBackoff ?? 30_000;
+    this.maxLines = options.maxLines ?? 10_000;
+  }
+
+  get state(): ConnectionState {
+    return this.currentState;
+  }
+
+  watch(jobId: string, token: string | undefined, listener: WatchListener): () => void {
+    clearTimeout(this.idleTimer);
+    let job = this.jobs.get(jobId);
+    const isNew = !job;
+    if (!job) {
+      job = { token, watchers: new Set(), lines: [], lastSeq: 0, refused: false };
+      this.jobs.set(jobId, job);
+    } else if (token && token !== job.token) {
+      // A watcher with a (new) token may succeed where an earlier attempt was refused.
+      job.token = token;
+      if (job.refused) {
+        job.refused = false;
+        job.error = undefined;
+        this.subscribe(jobId, job);
+      }
+    }
+    const watcher: Watcher = { listener, ready: false };
+    job.watchers.add(watcher);
+    const watched = job;
+    // Delivered after `watch` returns (the caller may not hold its unwatch
+    // function yet), as one update with everything known by then; until then
+    // the watcher is skipped, so nothing reaches it twice.
+    queueMicrotask(() => {
+      if (!watched.watchers.has(watcher)) return;
+      watcher.ready = true;
+      const initial: WatchUpdate = { connection: this.currentState };
+      if (watched.snapshot) initial.snapshot = watched.snapshot;
+      if (watched.lines.length > 0) initial.lines = watched.lines.slice();
+      if (watched.error) initial.error = watched.error;
+      this.deliver(watcher, initial);
+    });
+    if (isNew) {
+      if (this.socket?.readyState === OPEN) this.subscribe(jobId, job);
+      else this.connect();
+    }
+    let watching = true;
+    return () => {
+      if (!watching) return;
+      watching = false;
+      this.unwatch(jobId, watched, watcher);
+    };
+  }
+
+  cancel(jobId: string, token?: string): Promise<void> {
+    clearTimeout(this.idleTimer);
+    return new Promise<void>((resolve, reject) => {
+      const ref = `c${this.nextRef++}`;
+      const settle = () => {
+        this.cancels.delete(ref);
+        this.idleIfUnused();
+      };
+      this.cancels.set(ref, {
+        job: jobId,
+        token: token ?? this.jobs.get(jobId)?.token,
+        sent: false,
+        resolve: () => (settle(), resolve()),
+        reject: (error) => (settle(), reject(error)),
+      });
+      if (this.socket?.readyState === OPEN) this.sendCancel(ref);
+      else this.connect();
+    });
+  }
+
+  /** Closes the socket now and forgets every job; watchers get `connection: 'closed'`. */
+  close(): void {
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.reconnectTimer);
+    for (const pending of this.cancels.values()) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection closed'));
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close(1000, 'Closed');
+    this.setState('closed');
+    for (const job of this.jobs.values()) clearTimeout(job.retryTimer);
+    this.jobs.clear();
+  }
+
+  private unwatch(jobId: string, job: WatchedJob, watcher: Watcher): void {
+    job.watchers.delete(watcher);
+    if (job.watchers.size > 0 || this.jobs.get(jobId) !== job) return;
+    this.jobs.delete(jobId);
+    clearTimeout(job.retryTimer);
+    if (this.socket?.readyState === OPEN) this.send({ type: 'unsubscribe', job: jobId });
+    this.idleIfUnused();
+  }
+
+  /** Nobody watches and no cancel is pending: close the socket after a grace period. */
+  private idleIfUnused(): void {
+    if (this.jobs.size > 0 || this.cancels.size > 0) return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.jobs.size > 0 || this.cancels.size > 0) return;
+      clearTimeout(this.reconnectTimer);
+      const socket = this.socket;
+      this.socket = null;
+      socket?.close(1000, 'Idle');
+      this.setState('closed');
+    }, this.idleGrace);
+  }
+
+  private connect(): void {
+    if (this.socket || this.reconnectTimer !== undefined) return;
+    this.setState(this.attempts === 0 ? 'connecting' : 'reconnecting');
+    let socket: WebSocketLike;
+    try {
+      socket = new this.Socket(this.url, SUBPROTOCOL);
+    } catch {
+      // A malformed URL or a blocked port: treat like a failed attempt.
+      this.scheduleReconnect();
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => {
+      if (this.socket !== socket) return;
+      this.attempts = 0;
+      this.setState('open');
+      for (const [jobId, job] of this.jobs) if (!job.refused) this.subscribe(jobId, job);
+      for (const [ref, pending] of this.cancels) if (!pending.sent) this.sendCancel(ref);
+    };
+    socket.onmessage = (event) => {
+      if (this.socket !== socket || typeof event.data !== 'string') return;
+      let message: ServerMessage;
+      try {
+        message = JSON.parse(event.data) as ServerMessage;
+      } catch {
+        return; // not from a BackJob server; nothing sensible to do with it
+      }
+      this.receive(message);
+    };
+    socket.onerror = () => {}; // a close event always follows, and carries the decision
+    socket.onclose = () => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      // A cancel already on the wire may or may not have happened: say so rather than guess.
+      for (const pending of this.cancels.values()) {
+        if (pending.sent) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection lost before the server answered'));
+      }
+      if (this.jobs.size > 0 || this.cancels.size > 0) this.scheduleReconnect();
+      else this.setState('closed');
+    };
+  }
+
+  private scheduleReconnect(): void {
+    this.setState('reconnecting');
+    const ceiling = Math.min(this.maxBackoff, this.minBackoff * 2 ** this.attempts);
+    this.attempts += 1;
+    // Full-range jitter in the upper half: a server restart is not greeted by every page at the same instant.
+    const delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.jobs.size > 0 || this.cancels.size > 0) this.connect();
+      else this.setState('closed');
+    }, delay);
+  }
+
+  private subscribe(jobId: string, job: WatchedJob): void {
+    clearTimeout(job.retryTimer);
+    this.send({ type: 'subscribe', job: jobId, token: job.token, after: job.lastSeq });
+  }
+
+  private sendCancel(ref: string): void {
+    const pending = this.cancels.get(ref);
+    if (!pending) return;
+    pending.sent = true;
+    this.send({ type: 'cancel', ref, job: pending.job, token: pending.token });
+  }
+
+  private send(message: object): void {
+    this.socket?.send(JSON.stringify(message));
+  }
+
+  private receive(message: ServerMessage): void {
+    switch (message.type) {
+      case 'snapshot':
+        return this.onSnapshot(message.job, message.snapshot, message.reset === true);
+      case 'events':
+        return this.onEvents(message.job, message.events);
+      case 'canceled':
+        if (message.ref) this.cancels.get(message.ref)?.resolve();
+        return;
+      case 'error':
+        return this.onError(message);
+      case 'hello':
+        return;
+    }
+  }
+
+  private onSnapshot(jobId: string, snapshot: JobSnapshot, reset: boolean): void {
+    const job = this.jobs.get(jobId);
+    if (!job) return;
+    job.error = undefined;
+    if (reset) {
+      // The server lost the history we resumed from; it resends the log from the start.
+      job.lines = [];
+      job.lastSeq = 0;
+      job.snapshot = snapshot;
+      this.notify(job, { snapshot, reset: true });
+      return;
+    }
+    // Events received since may already be ahead of a snapshot read a moment earlier.
+    if (!job.snapshot || snapshot.seq >= job.snapshot.seq) job.snapshot = snapshot;
+    this.notify(job, { snapshot: job.snapshot });
+  }
+
+  private onEvents(jobId: string, events: JobEvent[]): void {
+    const job = this.jobs.get(jobId);
+    if (!job) return;
+    const lines: JobEvent[] = [];
+    for (const event of events) {
+      if (event.seq <= job.lastSeq) continue; // already had it (a resubscribe racing a live event)
+      job.lastSeq = event.seq;
+      if (job.snapshot) job.snapshot = applyEvent(job.snapshot, event);
+      if (event.type === 'job:log') lines.push(event);
+    }
+    if (lines.length > 0) {
+      job.lines.push(...lines);
+      if (job.lines.length > this.maxLines) job.lines.splice(0, job.lines.length - this.maxLines);
+    }
+    const update: WatchUpdate = {};
+    if (job.snapshot) update.snapshot = job.snapshot;
+    if (lines.length > 0) update.lines = lines;
+    if (update.snapshot || update.lines) this.notify(job, update);
+  }
+
+  private onError(message: Extract<ServerMessage, { type: 'error' }>): void {
+    const pending = message.ref ? this.cancels.get(message.ref) : undefined;
+    if (pending) return pending.reject(new BackjobConnectionError(message.code, message.message));
+    const job = message.job ? this.jobs.get(message.job) : undefined;
+    if (!job || !message.job) return;
+    if (message.code === 'BACKJOB_ERR_RATE_LIMITED') {
+      const jobId = message.job;
+      job.retryTimer = setTimeout(() => this.socket?.readyState === OPEN && this.subscribe(jobId, job), RATE_LIMIT_RETRY_MS);
+      return;
+    }
+    if (FINAL_ERRORS.has(message.code)) job.refused = true;
+    job.error = { code: message.code, message: message.message };
+    this.notify(job, { error: job.error });
+  }
+
+  private setState(state: ConnectionState): void {
+    if (state === this.currentState) return;
+    this.currentState = state;
+    for (const job of this.jobs.values()) this.notify(job, { connection: state });
+  }
+
+  private notify(job: WatchedJob, update: WatchUpdate): void {
+    for (const watcher of job.watchers) if (watcher.ready) this.deliver(watcher, update);
+  }
+
+  private deliver(watcher: Watcher, update: WatchUpdate): void {
+    try {
+      watcher.listener(update);
+    } catch (error) {
+      // One broken listener must not starve the others; surface it asynchronously.
+      setTimeout(() => {
+        throw error;
+      });
+    }
+  }
+}
+
+/**
+ * The WebSocket URL for `url`: absolute `ws(s)://` URLs as they are, `http(s)://`
+ * ones with the matching scheme, and paths resolved against the page
+ * (`ws:` on an `http:` page, `wss:` on `https:`). Default `/backjob/ws`.
+ */
+export function endpointUrl(url?: string): string {
+  if (url && /^wss?:\/\//i.test(url)) return url;
+  if (url && /^https?:\/\//i.test(url)) return url.replace(/^http/i, 'ws');
+  const page = (globalThis as { location?: { href: string } }).location;
+  if (!page) throw new TypeError('Outside a browser, getConnection() needs an absolute ws:// or wss:// URL');
+  const resolved = new URL(url ?? '/backjob/ws', page.href);
+  resolved.protocol = resolved.protocol === 'https:' ? 'wss:' : 'ws:';
+  return resolved.href;
+}
+
+const shared = new Map<string, SharedConnection>();
+
+/**
+ * The page's connection to a BackJob endpoint (default: `/backjob/ws` on the
+ * page's host). Every caller with the same endpoint gets the same one.
+ */
+export function getConnection(url?: string): Connection {
+  const resolved = endpointUrl(url);
+  let connection = shared.get(resolved);
+  if (!connection) shared.set(resolved, (connection = new SharedConnection(resolved)));
+  return connection;
+}
