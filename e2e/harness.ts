@@ -87,3 +87,14 @@ export function launchBrowser(): Promise<Browser> {
 
 /** Directory for test artifacts (gitignored). */
 export const ARTIFACTS = join(root, 'test-artifacts');
+
+/** Polls `check` until it returns a truthy value (or throws `message` after `timeout` ms). */
+export async function waitUntil<T>(check: () => Promise<T>, message: string, timeout = E2E_TIMEOUT): Promise<T> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeout} ms waiting until ${message}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
