@@ -1,0 +1,119 @@
+/**
+ * The job bus on Redis pub/sub: one channel per prefix, every process
+ * subscribed. A message is delivered to this process's own listeners at once
+ * and not again when Redis echoes it back.
+ *
+ * Pub/sub drops what is published while a subscriber is disconnected, so after
+ * Redis comes back the bus re-reads the store for every job it saw running and
+ * delivers the events it missed: watchers never lose an acknowledged event.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { BusMessage, JobBus, JobEvent, JobStore } from '../types.js';
+
+const END_EVENTS = new Set<JobEvent['type']>(['job:completed', 'job:failed', 'job:canceled']);
+
+/** Jobs whose last seq this process remembers for catching up after an outage. */
+const MAX_TRACKED_JOBS = 10_000;
+
+interface Envelope {
+  from: string;
+  message: BusMessage;
+}
+
+/** A `JobBus` on Redis pub/sub. `subscriber` is a dedicated connection (it enters subscriber mode). */
+export class RedisJobBus implements JobBus {
+  readonly #publisher: Redis;
+  readonly #subscriber: Redis;
+  readonly #channel: string;
+  readonly #store: JobStore;
+  readonly #origin = randomUUID();
+  readonly #listeners = new Set<(message: BusMessage) => void>();
+  /** Last seq seen of each job that has not ended (insertion order = age, for the cap). */
+  readonly #lastSeq = new Map<string, number>();
+  #subscribed: Promise<unknown>;
+  #closed = false;
+
+  constructor(publisher: Redis, subscriber: Redis, channel: string, store: JobStore) {
+    this.#publisher = publisher;
+    this.#subscriber = subscriber;
+    this.#channel = channel;
+    this.#store = store;
+    // After a reconnect: subscribe (again; ioredis also does, harmlessly) and,
+    // once that holds, read what was missed: later messages arrive by pub/sub,
+    // earlier ones are in the store.
+    let connected = false;
+    subscriber.on('ready', () => {
+      if (!connected) return void (connected = true);
+      if (this.#closed) return;
+      subscriber.subscribe(channel).then(() => this.#catchUp(), () => {});
+    });
+    subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => {
+      let envelope: Envelope;
+      try {
+        envelope = JSON.parse(payload.toString('utf8')) as Envelope;
+      } catch {
+        return;
+      }
+      if (envelope.from !== this.#origin) this.#deliver(envelope.message);
+    });
+    this.#subscribed = subscriber.subscribe(channel);
+  }
+
+  /** Resolves once this process receives what others publish. */
+  ready(): Promise<unknown> {
+    return this.#subscribed;
+  }
+
+  async publish(message: BusMessage): Promise<void> {
+    this.#deliver(message);
+    await this.#publisher.publish(this.#channel, JSON.stringify({ from: this.#origin, message } satisfies Envelope));
+  }
+
+  subscribe(listener: (message: BusMessage) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #deliver(message: BusMessage): void {
+    if (message.type === 'events') this.#track(message.jobId, message);
+    for (const listener of this.#listeners) {
+      try {
+        listener(message);
+      } catch {
+        // A listener's failure is its own; the others still hear the message.
+      }
+    }
+  }
+
+  #track(jobId: string, message: Extract<BusMessage, { type: 'events' }>): void {
+    const last = message.events.at(-1);
+    if (!last) return;
+    if (message.events.some((event) => END_EVENTS.has(event.type))) {
+      this.#lastSeq.delete(jobId);
+      return;
+    }
+    if (last.seq <= (this.#lastSeq.get(jobId) ?? 0)) return;
+    this.#lastSeq.delete(jobId);
+    this.#lastSeq.set(jobId, last.seq);
+    if (this.#lastSeq.size > MAX_TRACKED_JOBS) this.#lastSeq.delete(this.#lastSeq.keys().next().value!);
+  }
+
+  /** Delivers, from the store, what was published while the subscriber was away. */
+  async #catchUp(): Promise<void> {
+    for (const [jobId, seq] of [...this.#lastSeq]) {
+      for (let after = seq; !this.#closed; ) {
+        const events = await this.#store.eventsAfter(jobId, after, 1000).catch(() => []);
+        if (events.length === 0) break;
+        this.#deliver({ type: 'events', jobId, events });
+        after = events.at(-1)!.seq;
+        if (events.length < 1000) break;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#listeners.clear();
+  }
+}

@@ -1,0 +1,28 @@
+import { after, before } from 'node:test';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { RedisJobStore } from './redis-store.js';
+import { startTestRedis, type TestRedis } from './redis-test-server.js';
+import { runStoreContract } from './store-contract.js';
+
+let server: TestRedis;
+before(async () => {
+  server = await startTestRedis();
+});
+after(async () => {
+  await server?.stop();
+});
+
+runStoreContract('redis', async () => {
+  const connection = new Redis(server.url, { maxRetriesPerRequest: null });
+  const transactions = new Redis(server.url, { maxRetriesPerRequest: null, autoResendUnfulfilledCommands: false });
+  // A fresh prefix per test is an empty store without flushing anything.
+  const store = new RedisJobStore(connection, transactions, `test-${randomUUID()}`);
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      await Promise.all([connection.quit(), transactions.quit()]);
+    },
+  };
+});

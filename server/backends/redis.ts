@@ -1,0 +1,203 @@
+/**
+ * The Redis backend: many web processes and workers, one view of every job.
+ *
+ * - store: job rows and per-job event logs (Redis Streams) — `redis-store.ts`
+ * - bus: Redis pub/sub, with catch-up from the store after an outage — `redis-bus.ts`
+ * - queue: BullMQ (delay, concurrency, locks, stalled-job detection)
+ *
+ * ```ts
+ * const backjob = createBackJob({ backend: redis({ url: 'redis://127.0.0.1:6379' }), worker: false });
+ * ```
+ *
+ * Web processes use `worker: false` and only enqueue; worker processes
+ * (`createWorker` in `server/worker.ts`) consume. Enable AOF with
+ * `appendfsync always` on the server if an acknowledged event must survive a
+ * Redis crash: a write resolves when Redis replies, and only then is it durable.
+ */
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { isEnded } from '../../shared/protocol.js';
+import type { Backend, JobBus, JobQueue, JobRecord, JobStore } from '../types.js';
+import { RedisJobBus } from './redis-bus.js';
+import { RedisJobStore } from './redis-store.js';
+
+/** Options of {@link redis}. */
+export interface RedisBackendOptions {
+  /** `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS). */
+  url: string;
+  /** Prefix of every key and channel, so several apps can share one Redis. Default `backjob`. */
+  prefix?: string;
+  /**
+   * Milliseconds a worker holds a job's lock without renewing it (BullMQ
+   * `lockDuration`). A worker that dies is noticed after about this long plus
+   * `stalledInterval`. Default 30,000.
+   */
+  lockDuration?: number;
+  /** Milliseconds between BullMQ's checks for jobs whose worker is gone. Default 30,000. */
+  stalledInterval?: number;
+}
+
+/** The failure code of a job whose worker disappeared while running it (and had no retries left). */
+export const WORKER_LOST = 'BACKJOB_ERR_WORKER_LOST';
+
+const QUEUE_NAME = 'jobs';
+
+function positive(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new TypeError(`Expected \`${name}\` to be a positive number of milliseconds, got \`${String(value)}\` (${typeof value})`);
+  }
+  return value;
+}
+
+/**
+ * Hands jobs to workers through BullMQ. A BullMQ job carries only our job id;
+ * everything else is in the store. When BullMQ hands out a job that the store
+ * says is already running, its worker was lost (the lock expired and BullMQ's
+ * stalled check put it back): the job is retried if it has retries left and
+ * failed as "worker lost" otherwise, and watchers see either on the bus.
+ */
+class BullJobQueue implements JobQueue {
+  readonly #connection: Redis;
+  readonly #prefix: string;
+  readonly #store: JobStore;
+  readonly #bus: JobBus;
+  readonly #lockDuration: number;
+  readonly #stalledInterval: number;
+  #queue: Queue | null = null;
+  #worker: Worker | null = null;
+
+  constructor(connection: Redis, prefix: string, store: JobStore, bus: JobBus, options: { lockDuration?: number; stalledInterval?: number }) {
+    this.#connection = connection;
+    this.#prefix = prefix;
+    this.#store = store;
+    this.#bus = bus;
+    this.#lockDuration = options.lockDuration ?? 30_000;
+    this.#stalledInterval = options.stalledInterval ?? 30_000;
+  }
+
+  get #bull(): Queue {
+    this.#queue ??= new Queue(QUEUE_NAME, { connection: this.#connection, prefix: this.#prefix });
+    return this.#queue;
+  }
+
+  async enqueue(job: JobRecord): Promise<void> {
+    await this.#bull.add(
+      'run',
+      { id: job.id },
+      {
+        jobId: job.id,
+        delay: Math.max(0, job.runAt - Date.now()),
+        // The store keeps the history; BullMQ only needs to know what is left to run.
+        removeOnComplete: true,
+        removeOnFail: true,
+      },
+    );
+  }
+
+  async remove(jobId: string): Promise<void> {
+    // 0 when a worker holds the job: then the cancel message reaches it instead.
+    await this.#bull.remove(jobId);
+  }
+
+  process(run: (jobId: string) => Promise<void>, concurrency: number): void {
+    if (this.#worker) throw new Error('This queue is already being processed');
+    this.#worker = new Worker(
+      QUEUE_NAME,
+      async (bullJob) => {
+        const jobId = bullJob.id!;
+        const job = await this.#store.get(jobId);
+        if (!job || isEnded(job.status)) return;
+        if (job.status === 'running' && job.retriesLeft === 0) return this.#failLost(jobId);
+        await run(jobId);
+      },
+      {
+        connection: this.#connection,
+        prefix: this.#prefix,
+        concurrency,
+        lockDuration: this.#lockDuration,
+        stalledInterval: this.#stalledInterval,
+        // Every stall comes back to the processor above, which applies the job's
+        // own retry rule; BullMQ's count would fail it behind the store's back.
+        maxStalledCount: Number.MAX_SAFE_INTEGER,
+        removeOnComplete: { count: 0 },
+        removeOnFail: { count: 0 },
+      },
+    );
+    // Connection errors are retried by ioredis; the worker must not crash the process over them.
+    this.#worker.on('error', () => {});
+  }
+
+  async #failLost(jobId: string): Promise<void> {
+    const [result] = await this.#store.append([
+      { jobId, events: [{ type: 'job:failed', reason: 'worker lost', code: WORKER_LOST }], runner: null },
+    ]);
+    if (result?.events.length) await this.#bus.publish({ type: 'events', jobId, events: result.events });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.#worker;
+    if (worker) {
+      // Give running jobs a moment to settle (core aborts them before closing
+      // the backend); a job still held after that is left to stalled detection.
+      const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, 5_000, 'timeout').unref());
+      if ((await Promise.race([worker.close(), timeout])) === 'timeout') await worker.close(true);
+    }
+    await this.#queue?.close();
+  }
+}
+
+/**
+ * A Redis backend: jobs shared by every process using the same `url` and
+ * `prefix`, work distributed to workers by BullMQ.
+ *
+ * @example
+ * // web.ts — serves pages and the API, never runs jobs
+ * const backjob = createBackJob({ backend: redis({ url: process.env.REDIS_URL! }), worker: false, baseUrl: 'http://app.internal:3000' });
+ * // worker.ts — runs them (see `createWorker`)
+ */
+export function redis(options: RedisBackendOptions): Backend {
+  if (typeof options?.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
+    throw new TypeError(`Expected \`url\` to be a redis:// or rediss:// URL, got \`${String(options?.url)}\` (${typeof options?.url})`);
+  }
+  const prefix = options.prefix ?? 'backjob';
+  if (typeof prefix !== 'string' || !/^[\w.:-]{1,64}$/.test(prefix)) {
+    throw new TypeError(`Expected \`prefix\` to be 1–64 letters, digits or . : _ -, got \`${String(prefix)}\` (${typeof prefix})`);
+  }
+  const lockDuration = positive('lockDuration', options.lockDuration);
+  const stalledInterval = positive('stalledInterval', options.stalledInterval);
+
+  // Commands wait through an outage instead of failing after a few retries
+  // (BullMQ requires this too). The transaction connection does not resend
+  // what was in flight when the connection dropped: the store decides itself
+  // whether a lost transaction was applied.
+  const connect = (extra: { autoResendUnfulfilledCommands?: boolean } = {}) => {
+    const client = new Redis(options.url, { maxRetriesPerRequest: null, ...extra });
+    // ioredis reconnects by itself; without a listener an 'error' event would crash the process.
+    client.on('error', () => {});
+    return client;
+  };
+  const connection = connect();
+  const transactions = connect({ autoResendUnfulfilledCommands: false });
+  const subscriber = connect();
+
+  const store = new RedisJobStore(connection, transactions, prefix);
+  const bus = new RedisJobBus(connection, subscriber, store.keys.channel, store);
+  const queue = new BullJobQueue(connection, `${prefix}:bull`, store, bus, { lockDuration, stalledInterval });
+
+  return {
+    name: 'redis',
+    store,
+    bus,
+    queue,
+    // BullMQ's stalled-job detection hands lost jobs back to a worker (see BullJobQueue).
+    orphans: async () => [],
+    claimOnce: (key, ttlMs) => store.claimOnce(key, ttlMs),
+    async close() {
+      await queue.close();
+      await bus.close();
+      await store.close();
+      await Promise.all([connection, transactions, subscriber].map((client) => client.quit().catch(() => client.disconnect())));
+    },
+  };
+}
