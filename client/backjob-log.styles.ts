@@ -1,0 +1,45 @@
+import { css } from 'lit';
+import { themeStyles } from './theme.styles.js';
+
+export const logStyles = [
+  themeStyles,
+  css`
+    :host {
+      display: block;
+    }
+
+    :host([hidden]) {
+      display: none;
+    }
+
+    [part='base'] {
+      box-sizing: border-box;
+      height: var(--backjob-log-height, 12rem);
+      overflow: auto;
+      margin: 0;
+      padding: 0.5rem 0.75rem;
+      color: var(--_text);
+      background: var(--_background);
+      border: 1px solid var(--_track);
+      border-radius: var(--_radius);
+      font-family: var(--backjob-log-font, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace);
+      font-size: 0.875em;
+      line-height: 1.4;
+    }
+
+    [part='line'] {
+      white-space: pre-wrap;
+      overflow-wrap: anywhere;
+    }
+
+    [part='empty'],
+    [part='error'] {
+      color: var(--_muted);
+      font-style: italic;
+    }
+
+    [part='error'] {
+      color: var(--_failed);
+    }
+  `,
+];

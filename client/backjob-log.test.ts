@@ -1,0 +1,134 @@
+import { emulateMedia, sendKeys } from '@web/test-runner-commands';
+import './backjob-log.js';
+import type { BackjobLog } from './backjob-log.js';
+import { FakeConnection } from './testing/fake-connection.js';
+import { cleanup, equal, expectAccessible, mount, nextFrame, ok, waitFor } from './testing/helpers.js';
+
+const region = (element: BackjobLog) => element.shadowRoot!.querySelector<HTMLElement>('[role="log"]')!;
+const shownLines = (element: BackjobLog) =>
+  [...element.shadowRoot!.querySelectorAll('[part="line"]')].map((line) => line.textContent);
+const atBottom = (r: HTMLElement) => r.scrollHeight - r.scrollTop - r.clientHeight <= 8;
+
+async function mountLog(connection: FakeConnection, attributes: Record<string, string | boolean> = {}) {
+  return mount('backjob-log', { 'job-id': 'job1', token: 't', ...attributes }, { connection });
+}
+
+async function settle(element: BackjobLog) {
+  await element.updateComplete;
+  await nextFrame();
+}
+
+describe('<backjob-log>', () => {
+  afterEach(async () => {
+    cleanup();
+    await emulateMedia({ colorScheme: 'light' });
+  });
+
+  it('is a labelled, keyboard-scrollable log region', async () => {
+    const element = await mountLog(new FakeConnection(), { label: 'Import output' });
+    const log = region(element);
+    equal(log.getAttribute('aria-label'), 'Import output');
+    equal(log.tabIndex, 0);
+    await expectAccessible(element);
+  });
+
+  for (const scheme of ['light', 'dark'] as const) {
+    for (const status of ['waiting', 'running', 'completed', 'failed', 'canceled'] as const) {
+      it(`shows its lines while ${status} (${scheme}) and passes axe`, async () => {
+        await emulateMedia({ colorScheme: scheme });
+        const connection = new FakeConnection();
+        connection.snapshot('job1', { status });
+        if (status !== 'waiting') connection.log('job1', 'first', 'second');
+        const element = await mountLog(connection);
+        equal(shownLines(element), status === 'waiting' ? [] : ['first', 'second']);
+        await expectAccessible(element);
+      });
+    }
+  }
+
+  it('shows a line of markup as text, never as HTML', async () => {
+    const connection = new FakeConnection();
+    const element = await mountLog(connection);
+    const markup = '<img src=x onerror="window.__logXss = true"><b>bold</b>';
+    connection.log('job1', markup);
+    await settle(element);
+    equal(shownLines(element), [markup]);
+    equal(region(element).querySelector('img'), null, 'no element was created');
+    equal(region(element).querySelector('b'), null, 'no element was created');
+    ok(!(window as { __logXss?: boolean }).__logXss, 'no handler ran');
+  });
+
+  it('keeps only the newest max-lines', async () => {
+    const connection = new FakeConnection();
+    const element = await mountLog(connection, { 'max-lines': '3' });
+    connection.log('job1', 'a', 'b');
+    connection.log('job1', 'c', 'd', 'e');
+    await settle(element);
+    equal(shownLines(element), ['c', 'd', 'e']);
+    element.maxLines = 2;
+    await settle(element);
+    equal(shownLines(element), ['d', 'e']);
+  });
+
+  it('keeps every line across a reconnect, shows each once, and starts over on reset', async () => {
+    const connection = new FakeConnection();
+    const element = await mountLog(connection);
+    connection.log('job1', 'one', 'two');
+    connection.setState('reconnecting');
+    connection.setState('open');
+    connection.log('job1', 'three');
+    // A line the element already has, redelivered, is not shown twice.
+    const again = { type: 'job:log', line: 'two', jobId: 'job1', seq: 2, at: Date.now() } as const;
+    connection.send('job1', { lines: [again] });
+    await settle(element);
+    equal(shownLines(element), ['one', 'two', 'three']);
+    connection.send('job1', { reset: true, lines: [{ type: 'job:log', line: 'fresh', jobId: 'job1', seq: 9, at: Date.now() }] });
+    await settle(element);
+    equal(shownLines(element), ['fresh']);
+  });
+
+  it('follows the tail, stops when the user scrolls up, and follows again at the bottom', async () => {
+    const connection = new FakeConnection();
+    const element = await mountLog(connection);
+    element.style.setProperty('--backjob-log-height', '6rem');
+    connection.log('job1', ...Array.from({ length: 40 }, (_, i) => `line ${i + 1}`));
+    await settle(element);
+    const log = region(element);
+    ok(log.scrollHeight > log.clientHeight, 'the log overflows');
+    ok(atBottom(log), 'follows the newest line');
+
+    log.focus();
+    await sendKeys({ press: 'Home' });
+    await waitFor(() => log.scrollTop === 0 && !element.following, 'the log to reach the top and stop following');
+    const top = log.scrollTop;
+    connection.log('job1', 'line 41');
+    await settle(element);
+    equal(log.scrollTop, top, 'stays where the user scrolled');
+    equal(shownLines(element).at(-1), 'line 41');
+
+    await sendKeys({ press: 'End' });
+    await waitFor(() => atBottom(log) && element.following, 'the log to reach the bottom and follow again');
+    connection.log('job1', 'line 42');
+    await settle(element);
+    ok(atBottom(log), 'follows the newest line again');
+  });
+
+  it('shows why a job cannot be watched', async () => {
+    const connection = new FakeConnection();
+    connection.refuse('job1', 'BACKJOB_ERR_NOT_FOUND', 'No such job');
+    const element = await mountLog(connection);
+    equal(element.shadowRoot!.querySelector('[part="error"]')!.textContent, 'No such job');
+    await expectAccessible(element);
+  });
+
+  it('renders disconnected with its lines kept', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running' });
+    connection.log('job1', 'kept');
+    const element = await mountLog(connection);
+    connection.setState('reconnecting');
+    await settle(element);
+    equal(shownLines(element), ['kept']);
+    await expectAccessible(element);
+  });
+});

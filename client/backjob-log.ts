@@ -1,0 +1,135 @@
+import { LitElement, html, nothing, type PropertyValues } from 'lit';
+import { customElement, property, query, state } from 'lit/decorators.js';
+import { repeat } from 'lit/directives/repeat.js';
+import { logStyles } from './backjob-log.styles.js';
+import { JobWatchController } from './job-watch-controller.js';
+import type { Connection, WatchUpdate } from './types.js';
+
+/** How close to the bottom (px) still counts as "at the tail". */
+const TAIL_SLACK_PX = 8;
+
+/** One shown line: its event seq keys it, so trimming the head re-renders nothing else. */
+interface LogLine {
+  seq: number;
+  text: string;
+}
+
+/**
+ * @summary Streams a server job's log, line by line, as text.
+ *
+ * Follows the newest line unless the user scrolled up; scrolling back to the
+ * bottom follows again. Lines are never interpreted as HTML. Lines survive a
+ * reconnect (the connection resumes where it stopped); they are dropped only
+ * when the server says the history was lost and resends it.
+ *
+ * @csspart base - The scrolling region (`role="log"`, focusable to scroll by keyboard).
+ * @csspart line - One log line.
+ * @csspart empty - Shown while there is no line yet.
+ * @csspart error - Why the job can't be watched.
+ *
+ * @cssproperty [--backjob-log-height=12rem] - Height of the scrolling region.
+ * @cssproperty [--backjob-log-font=ui-monospace, monospace] - Font family of the lines.
+ * @cssproperty [--backjob-background=#ffffff] - Background (dark: `#161b22`).
+ * @cssproperty [--backjob-text-color=#1f2328] - Text colour (dark: `#e6edf3`).
+ * @cssproperty [--backjob-muted-color=#57606a] - Placeholder text (dark: `#9da7b3`).
+ * @cssproperty [--backjob-track-color=#d0d7de] - Frame (dark: `#30363d`).
+ * @cssproperty [--backjob-focus-color=#0969da] - Focus ring (dark: `#4493f8`).
+ */
+@customElement('backjob-log')
+export class BackjobLog extends LitElement {
+  static override styles = logStyles;
+
+  /** Id of the job to watch. */
+  @property({ attribute: 'job-id' }) jobId?: string;
+
+  /** The job's watch token (from `start`); not needed when the page's user owns the job. */
+  @property() token?: string;
+
+  /** Most lines kept; older ones are dropped from the top. */
+  @property({ type: Number, attribute: 'max-lines' }) maxLines = 1000;
+
+  /** Accessible label of the log region. */
+  @property() label = 'Job log';
+
+  /** WebSocket URL of the live channel. Default: `/backjob/ws` on this page's host. */
+  @property() endpoint?: string;
+
+  /** A connection to use instead of the page's shared one (frameworks, tests). */
+  @property({ attribute: false }) connection?: Connection;
+
+  /** Whether the view sticks to the newest line (false once the user scrolled up). */
+  @state() following = true;
+
+  @state() private lines: LogLine[] = [];
+
+  @query('[part="base"]') private region?: HTMLElement;
+
+  private readonly watch = new JobWatchController(this, (update) => this.receive(update));
+  /** Highest seq shown: a line at or below it was already delivered. */
+  private lastSeq = 0;
+
+  /** The lines currently kept, oldest first. */
+  get text(): string[] {
+    return this.lines.map((line) => line.text);
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('jobId') && changed.get('jobId') !== undefined) this.clear();
+    if (changed.has('maxLines')) this.lines = this.trim(this.lines);
+    this.watch.sync();
+  }
+
+  protected override updated(): void {
+    if (this.following && this.region) this.region.scrollTop = this.region.scrollHeight;
+  }
+
+  private receive(update: WatchUpdate): void {
+    if (update.reset) this.clear();
+    if (!update.lines?.length) return;
+    const fresh: LogLine[] = [];
+    for (const event of update.lines) {
+      // The connection promises no repeats; this guard keeps a view correct even if one slipped through.
+      if (event.type !== 'job:log' || event.seq <= this.lastSeq) continue;
+      this.lastSeq = event.seq;
+      fresh.push({ seq: event.seq, text: event.line });
+    }
+    if (fresh.length) this.lines = this.trim([...this.lines, ...fresh]);
+  }
+
+  private trim(lines: LogLine[]): LogLine[] {
+    const max = Math.max(1, Math.floor(this.maxLines) || 1);
+    return lines.length > max ? lines.slice(lines.length - max) : lines;
+  }
+
+  private clear(): void {
+    this.lines = [];
+    this.lastSeq = 0;
+  }
+
+  private onScroll(): void {
+    const region = this.region;
+    if (!region) return;
+    this.following = region.scrollHeight - region.scrollTop - region.clientHeight <= TAIL_SLACK_PX;
+  }
+
+  protected override render() {
+    const error = this.watch.error;
+    return html`
+      <div part="base" role="log" aria-label=${this.label} tabindex="0" @scroll=${this.onScroll}>
+        ${error ? html`<div part="error">${error.message}</div>` : nothing}
+        ${this.lines.length === 0 && !error ? html`<div part="empty">No output yet</div>` : nothing}
+        ${repeat(
+          this.lines,
+          (line) => line.seq,
+          (line) => html`<div part="line">${line.text}</div>`,
+        )}
+      </div>
+    `;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'backjob-log': BackjobLog;
+  }
+}

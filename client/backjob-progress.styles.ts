@@ -1,0 +1,117 @@
+import { css } from 'lit';
+import { themeStyles } from './theme.styles.js';
+
+export const progressStyles = [
+  themeStyles,
+  css`
+    :host {
+      display: block;
+      --_height: var(--backjob-track-height, 0.5rem);
+    }
+
+    :host([hidden]) {
+      display: none;
+    }
+
+    [part='base'] {
+      position: relative;
+      display: grid;
+      gap: 0.375rem;
+      padding: 0.75rem;
+      color: var(--_text);
+      background: var(--_background);
+      border: 1px solid var(--_track);
+      border-radius: var(--_radius);
+    }
+
+    .header,
+    .details {
+      display: flex;
+      flex-wrap: wrap;
+      justify-content: space-between;
+      gap: 0.25rem 1rem;
+    }
+
+    [part='label'] {
+      font-weight: 600;
+    }
+
+    [part='status'],
+    [part='time'],
+    [part='text'] {
+      color: var(--_muted);
+    }
+
+    :host([status='completed']) [part='status'] {
+      color: var(--_completed);
+      font-weight: 600;
+    }
+
+    :host([status='failed']) [part='status'],
+    [part='error'] {
+      color: var(--_failed);
+      font-weight: 600;
+    }
+
+    [part='error'] {
+      margin: 0;
+    }
+
+    [part='track'] {
+      position: relative;
+      height: var(--_height);
+      overflow: hidden;
+      background: var(--_track);
+      border-radius: calc(var(--_height) / 2);
+    }
+
+    [part='indicator'] {
+      height: 100%;
+      background: var(--_indicator);
+      border-radius: inherit;
+      transition: width 200ms ease-out;
+    }
+
+    :host([status='completed']) [part='indicator'] {
+      background: var(--_completed);
+    }
+
+    :host([status='failed']) [part='indicator'] {
+      background: var(--_failed);
+    }
+
+    :host([status='canceled']) [part='indicator'],
+    :host([disconnected]) [part='indicator'] {
+      background: var(--_muted);
+    }
+
+    :host([indeterminate]) [part='indicator'] {
+      width: 40% !important;
+      animation: slide 1.4s ease-in-out infinite;
+    }
+
+    @keyframes slide {
+      from {
+        transform: translateX(-100%);
+      }
+      to {
+        transform: translateX(250%);
+      }
+    }
+
+    @media (prefers-reduced-motion: reduce) {
+      [part='indicator'] {
+        transition: none;
+      }
+      :host([indeterminate]) [part='indicator'] {
+        animation: none;
+        width: 100% !important;
+        opacity: 0.5;
+      }
+    }
+
+    [part='button'] {
+      justify-self: start;
+    }
+  `,
+];

@@ -1,0 +1,231 @@
+import { emulateMedia, sendKeys } from '@web/test-runner-commands';
+import type { JobStatus } from '../shared/protocol.js';
+import './backjob-progress.js';
+import type { BackjobProgress } from './backjob-progress.js';
+import { FakeConnection } from './testing/fake-connection.js';
+import { cleanup, equal, expectAccessible, mount, ok, waitFor } from './testing/helpers.js';
+
+const part = (element: Element, name: string) => element.shadowRoot!.querySelector<HTMLElement>(`[part~="${name}"]`);
+const bar = (element: Element) => element.shadowRoot!.querySelector<HTMLElement>('[role="progressbar"]')!;
+const liveRegion = (element: Element) => element.shadowRoot!.querySelector<HTMLElement>('[aria-live="polite"]')!;
+
+async function mountProgress(connection: FakeConnection, attributes: Record<string, string | boolean> = {}) {
+  const element = await mount('backjob-progress', { 'job-id': 'job1', token: 't0k3n', ...attributes }, { connection });
+  return element;
+}
+
+async function render(element: BackjobProgress) {
+  await element.updateComplete;
+  return element;
+}
+
+describe('<backjob-progress>', () => {
+  afterEach(async () => {
+    cleanup();
+    await emulateMedia({ colorScheme: 'light' });
+  });
+
+  it('watches its job with its token, and stops when removed', async () => {
+    const connection = new FakeConnection();
+    const element = await mountProgress(connection);
+    equal(connection.watchers('job1'), 1);
+    element.remove();
+    equal(connection.watchers('job1'), 0);
+  });
+
+  it('says it is connecting until the first snapshot, without a value', async () => {
+    const element = await mountProgress(new FakeConnection());
+    equal(part(element, 'status')!.textContent, 'Connecting…');
+    ok(!bar(element).hasAttribute('aria-valuenow'), 'no aria-valuenow before anything is known');
+    await expectAccessible(element);
+  });
+
+  const states: Array<{ state: string; status: JobStatus; progress: number | null; words: string; extra?: object }> = [
+    { state: 'waiting', status: 'waiting', progress: 0, words: 'Waiting' },
+    { state: 'running', status: 'running', progress: 42, words: '42%' },
+    { state: 'indeterminate', status: 'running', progress: null, words: 'Running' },
+    { state: 'completed', status: 'completed', progress: 100, words: 'Completed', extra: { result: { ok: true } } },
+    { state: 'failed', status: 'failed', progress: 30, words: 'Failed', extra: { error: 'Disk full', errorCode: 'BACKJOB_ERR_X' } },
+    { state: 'canceled', status: 'canceled', progress: 10, words: 'Canceled', extra: { error: 'Canceled by the user' } },
+  ];
+
+  for (const { state, status, progress, words, extra } of states) {
+    for (const scheme of ['light', 'dark'] as const) {
+      it(`renders ${state} (${scheme}) in words and passes axe`, async () => {
+        await emulateMedia({ colorScheme: scheme });
+        const connection = new FakeConnection();
+        const startedAt = Date.now() - 10_000;
+        connection.snapshot('job1', {
+          name: 'export',
+          status,
+          progress,
+          text: 'Exporting rows',
+          startedAt: status === 'waiting' ? undefined : startedAt,
+          endedAt: ['completed', 'failed', 'canceled'].includes(status) ? startedAt + 8_000 : undefined,
+          ...extra,
+        });
+        const element = await mountProgress(connection, { cancelable: true });
+        equal(element.getAttribute('status'), status);
+        equal(part(element, 'status')!.textContent, words);
+        equal(part(element, 'label')!.textContent, 'Progress of export');
+        equal(part(element, 'text')!.textContent, 'Exporting rows');
+        const track = bar(element);
+        equal(track.getAttribute('aria-valuemin'), '0');
+        equal(track.getAttribute('aria-valuemax'), '100');
+        if (progress === null) {
+          ok(!track.hasAttribute('aria-valuenow'), 'aria-valuenow is omitted while indeterminate');
+          ok(element.indeterminate, 'reflects indeterminate');
+        } else {
+          equal(track.getAttribute('aria-valuenow'), String(progress));
+        }
+        const ended = ['completed', 'failed', 'canceled'].includes(status);
+        equal(Boolean(part(element, 'button')), !ended, 'the cancel button shows only while the job can be canceled');
+        if (extra && 'error' in extra) equal(part(element, 'error')!.textContent, (extra as { error: string }).error);
+        if (status === 'running' && progress) {
+          ok(/Elapsed 0:1\d · about 0:1\d left/.test(part(element, 'time')!.textContent!), part(element, 'time')!.textContent!);
+        }
+        if (ended) equal(part(element, 'time')!.textContent, 'Elapsed 0:08');
+        await expectAccessible(element);
+      });
+    }
+  }
+
+  it('renders disconnected while the socket retries, and resumes', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running', progress: 50 });
+    const element = await mountProgress(connection);
+    connection.setState('reconnecting');
+    await render(element);
+    ok(element.disconnected, 'reflects disconnected');
+    equal(part(element, 'status')!.textContent, 'Reconnecting…');
+    await expectAccessible(element);
+    connection.setState('open');
+    await render(element);
+    ok(!element.disconnected, 'no longer disconnected');
+    equal(part(element, 'status')!.textContent, '50%');
+  });
+
+  it('shows why a job cannot be watched', async () => {
+    const connection = new FakeConnection();
+    connection.refuse('job1', 'BACKJOB_ERR_FORBIDDEN', 'You may not watch this job');
+    const element = await mountProgress(connection);
+    equal(part(element, 'status')!.textContent, 'Unavailable');
+    equal(part(element, 'error')!.getAttribute('role'), 'alert');
+    equal(part(element, 'error')!.textContent, 'You may not watch this job');
+    await expectAccessible(element);
+  });
+
+  it('overrides the default label', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running', progress: 5 });
+    const element = await mountProgress(connection, { label: 'Nightly export' });
+    equal(part(element, 'label')!.textContent, 'Nightly export');
+    equal(bar(element).getAttribute('aria-labelledby'), 'label');
+  });
+
+  it('fires bubbling, composed events for progress and the end, each once', async () => {
+    const connection = new FakeConnection();
+    const seen: string[] = [];
+    const record = (event: Event) => {
+      ok(event.bubbles && event.composed, `${event.type} bubbles and is composed`);
+      seen.push(`${event.type}:${JSON.stringify((event as CustomEvent).detail.progress ?? (event as CustomEvent).detail.result ?? null)}`);
+    };
+    for (const type of ['backjob-progress', 'backjob-completed', 'backjob-failed', 'backjob-canceled']) {
+      document.addEventListener(type, record);
+    }
+    try {
+      const element = await mountProgress(connection);
+      connection.snapshot('job1', { status: 'running', progress: 10 });
+      await render(element);
+      connection.snapshot('job1', { status: 'running', progress: 60 });
+      await render(element);
+      connection.snapshot('job1', { status: 'completed', progress: 100, result: 7 });
+      await render(element);
+      connection.snapshot('job1', {}); // a repeat changes nothing
+      await render(element);
+      equal(seen, ['backjob-progress:10', 'backjob-progress:60', 'backjob-completed:7']);
+    } finally {
+      for (const type of ['backjob-progress', 'backjob-completed', 'backjob-failed', 'backjob-canceled']) {
+        document.removeEventListener(type, record);
+      }
+    }
+  });
+
+  it('fires backjob-failed with the reason and code', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'failed', error: 'Boom', errorCode: 'BACKJOB_ERR_STALLED' });
+    let detail: { reason: string; code?: string } | undefined;
+    document.addEventListener('backjob-failed', (event) => (detail = event.detail), { once: true });
+    await mountProgress(connection);
+    equal(detail?.reason, 'Boom');
+    equal(detail?.code, 'BACKJOB_ERR_STALLED');
+  });
+
+  it('announces milestones politely and throttled, and the end at once', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running', progress: 0, name: 'import' });
+    const element = await mountProgress(connection);
+    equal(liveRegion(element).textContent, '');
+    connection.snapshot('job1', { progress: 30 });
+    await render(element);
+    equal(liveRegion(element).textContent, 'Progress of import: 25%');
+    // The next milestone comes too soon after the first: it waits, and a newer one replaces it.
+    connection.snapshot('job1', { progress: 55 });
+    await render(element);
+    connection.snapshot('job1', { progress: 80 });
+    await render(element);
+    equal(liveRegion(element).textContent, 'Progress of import: 25%', 'throttled');
+    await waitFor(() => liveRegion(element).textContent === 'Progress of import: 75%', 'the latest milestone');
+    connection.snapshot('job1', { status: 'failed', error: 'Out of memory' });
+    await render(element);
+    equal(liveRegion(element).textContent, 'Progress of import: failed: Out of memory');
+  });
+
+  it('cancels from the keyboard, with a visible focus ring', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running', progress: 20 });
+    const element = await mountProgress(connection, { cancelable: true });
+    const button = part(element, 'button')!;
+    await sendKeys({ press: 'Tab' });
+    equal(element.shadowRoot!.activeElement, button, 'Tab reaches the cancel button');
+    equal(getComputedStyle(button).outlineStyle, 'solid', 'focus is visible');
+    await sendKeys({ press: 'Enter' });
+    await waitFor(() => connection.cancels.length === 1, 'a cancel request');
+    equal(connection.cancels[0], { jobId: 'job1', token: 't0k3n' });
+    await render(element);
+    equal(button.textContent!.trim(), 'Canceling…');
+    // Pressing again while the cancel is under way sends nothing more.
+    await sendKeys({ press: 'Space' });
+    equal(connection.cancels.length, 1);
+    connection.snapshot('job1', { status: 'canceled', error: 'Canceled by the user' });
+    await render(element);
+    ok(!part(element, 'button'), 'no cancel button once canceled');
+    equal(part(element, 'status')!.textContent, 'Canceled');
+  });
+
+  it('shows a refused cancel accessibly and lets the user retry', async () => {
+    const connection = new FakeConnection();
+    connection.cancelFailure = 'The job already ended';
+    connection.snapshot('job1', { status: 'running', progress: 20 });
+    const element = await mountProgress(connection, { cancelable: true });
+    part(element, 'button')!.click();
+    await waitFor(() => part(element, 'error'), 'the error');
+    equal(part(element, 'error')!.textContent, 'The job already ended');
+    equal(part(element, 'error')!.getAttribute('role'), 'alert');
+    equal(part(element, 'button')!.textContent!.trim(), 'Cancel');
+  });
+
+  it('re-watches when its job changes', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'completed' });
+    connection.snapshot('job2', { status: 'running', progress: 70 });
+    const element = await mountProgress(connection);
+    equal(element.status, 'completed');
+    element.jobId = 'job2';
+    await render(element);
+    equal(connection.watchers('job1'), 0);
+    equal(connection.watchers('job2'), 1);
+    equal(element.status, 'running');
+    equal(bar(element).getAttribute('aria-valuenow'), '70');
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * The events the elements fire: prefixed (plain `progress`/`error` collide
+ * with native events), bubbling and composed so they leave a launcher's
+ * shadow root, and typed through `HTMLElementEventMap`.
+ */
+import type { JobSnapshot, StartRequest } from '../shared/protocol.js';
+
+/** `backjob-start`: a launcher is about to send this request. Cancelable. */
+export interface BackjobStartDetail {
+  request: StartRequest;
+}
+
+/** `backjob-progress`: progress or status text changed. */
+export interface BackjobProgressDetail {
+  jobId: string;
+  /** 0–100, or `null` while indeterminate. */
+  progress: number | null;
+  text: string;
+  snapshot: JobSnapshot;
+}
+
+/** `backjob-completed`: the job completed. */
+export interface BackjobCompletedDetail {
+  jobId: string;
+  result: unknown;
+  snapshot: JobSnapshot;
+}
+
+/** `backjob-failed`: the job failed. */
+export interface BackjobFailedDetail {
+  jobId: string;
+  reason: string;
+  /** Machine-readable (`BACKJOB_ERR_STALLED`, …), when the server gave one. */
+  code?: string;
+  snapshot: JobSnapshot;
+}
+
+/** `backjob-canceled`: the job was canceled. */
+export interface BackjobCanceledDetail {
+  jobId: string;
+  reason: string;
+  snapshot: JobSnapshot;
+}
+
+/** Every event the elements fire, by name. */
+export interface BackjobEventMap {
+  'backjob-start': CustomEvent<BackjobStartDetail>;
+  'backjob-progress': CustomEvent<BackjobProgressDetail>;
+  'backjob-completed': CustomEvent<BackjobCompletedDetail>;
+  'backjob-failed': CustomEvent<BackjobFailedDetail>;
+  'backjob-canceled': CustomEvent<BackjobCanceledDetail>;
+}
+
+/**
+ * Dispatches a bubbling, composed event from `target`. Returns false when a
+ * listener canceled it (only meaningful with `cancelable`).
+ */
+export function emit<K extends keyof BackjobEventMap>(
+  target: EventTarget,
+  name: K,
+  detail: BackjobEventMap[K]['detail'],
+  options: { cancelable?: boolean } = {},
+): boolean {
+  return target.dispatchEvent(
+    new CustomEvent(name, { detail, bubbles: true, composed: true, cancelable: options.cancelable ?? false }),
+  );
+}
+
+declare global {
+  interface HTMLElementEventMap extends BackjobEventMap {}
+}

@@ -1,0 +1,21 @@
+/**
+ * The browser side of BackJob. Importing this module registers
+ * `<backjob-progress>`, `<backjob-log>` and `<backjob-launcher>`; it also
+ * loads in Node (SSR, tests) without touching browser-only APIs.
+ */
+export { BackjobProgress, formatDuration } from './backjob-progress.js';
+export { BackjobLog } from './backjob-log.js';
+export { BackjobLauncher } from './backjob-launcher.js';
+export { BackjobApiError, DEFAULT_BASE_PATH, startJob, type StartJobOptions } from './api.js';
+export { getConnection } from './connection.js';
+export { JobWatchController, type JobWatchHost } from './job-watch-controller.js';
+export type {
+  BackjobCanceledDetail,
+  BackjobCompletedDetail,
+  BackjobEventMap,
+  BackjobFailedDetail,
+  BackjobProgressDetail,
+  BackjobStartDetail,
+} from './events.js';
+export type { Connection, ConnectionState, WatchListener, WatchUpdate } from './types.js';
+export type { JobSnapshot, JobStatus, StartReply, StartRequest } from '../shared/protocol.js';

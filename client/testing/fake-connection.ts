@@ -1,0 +1,92 @@
+/**
+ * A hand-written Connection for rendering tests: the test plays the server,
+ * pushing snapshots, lines and socket states, and sees what the elements
+ * asked for (watches, cancels). It keeps what it pushed so a late watcher
+ * gets everything known so far, as the real connection promises.
+ */
+import { initialSnapshot, type JobEvent, type JobSnapshot } from '../../shared/protocol.js';
+import type { Connection, ConnectionState, WatchListener, WatchUpdate } from '../types.js';
+
+interface Watched {
+  snapshot?: JobSnapshot;
+  lines: JobEvent[];
+  error?: WatchUpdate['error'];
+}
+
+export class FakeConnection implements Connection {
+  state: ConnectionState = 'open';
+  /** Every `cancel` call, in order. */
+  readonly cancels: Array<{ jobId: string; token?: string }> = [];
+  /** Makes the next cancels reject with this message. */
+  cancelFailure?: string;
+
+  private readonly jobs = new Map<string, Watched>();
+  private readonly listeners = new Map<string, Set<WatchListener>>();
+
+  watch(jobId: string, _token: string | undefined, listener: WatchListener): () => void {
+    const known = this.job(jobId);
+    let set = this.listeners.get(jobId);
+    if (!set) this.listeners.set(jobId, (set = new Set()));
+    set.add(listener);
+    listener({
+      connection: this.state,
+      ...(known.snapshot && { snapshot: known.snapshot }),
+      ...(known.lines.length && { lines: [...known.lines] }),
+      ...(known.error && { error: known.error }),
+    });
+    return () => set.delete(listener);
+  }
+
+  async cancel(jobId: string, token?: string): Promise<void> {
+    this.cancels.push({ jobId, token });
+    if (this.cancelFailure) throw new Error(this.cancelFailure);
+  }
+
+  /** How many elements watch `jobId` right now. */
+  watchers(jobId: string): number {
+    return this.listeners.get(jobId)?.size ?? 0;
+  }
+
+  /** Sets the job's snapshot: `changes` over the current (or a fresh) one, with the next seq. */
+  snapshot(jobId: string, changes: Partial<JobSnapshot>): JobSnapshot {
+    const known = this.job(jobId);
+    const base = known.snapshot ?? initialSnapshot(jobId, 'test job', Date.now());
+    const snapshot: JobSnapshot = { ...base, seq: base.seq + 1, ...changes };
+    known.snapshot = snapshot;
+    this.send(jobId, { snapshot });
+    return snapshot;
+  }
+
+  /** Appends log lines, numbered after the snapshot's seq. */
+  log(jobId: string, ...lines: string[]): void {
+    const known = this.job(jobId);
+    let seq = Math.max(known.snapshot?.seq ?? 0, known.lines.at(-1)?.seq ?? 0);
+    const events = lines.map((line) => ({ type: 'job:log', line, jobId, seq: ++seq, at: Date.now() }) as JobEvent);
+    known.lines.push(...events);
+    if (known.snapshot) known.snapshot = { ...known.snapshot, seq, logLines: known.snapshot.logLines + lines.length };
+    this.send(jobId, { lines: events, ...(known.snapshot && { snapshot: known.snapshot }) });
+  }
+
+  /** Changes the socket's state for every watcher. */
+  setState(state: ConnectionState): void {
+    this.state = state;
+    for (const jobId of this.listeners.keys()) this.send(jobId, { connection: state });
+  }
+
+  /** The server refused the job. */
+  refuse(jobId: string, code: 'BACKJOB_ERR_FORBIDDEN' | 'BACKJOB_ERR_NOT_FOUND', message: string): void {
+    this.job(jobId).error = { code, message };
+    this.send(jobId, { error: { code, message } });
+  }
+
+  /** Sends an arbitrary update (e.g. `reset`) to the job's watchers. */
+  send(jobId: string, update: WatchUpdate): void {
+    for (const listener of [...(this.listeners.get(jobId) ?? [])]) listener(update);
+  }
+
+  private job(jobId: string): Watched {
+    let known = this.jobs.get(jobId);
+    if (!known) this.jobs.set(jobId, (known = { lines: [] }));
+    return known;
+  }
+}
