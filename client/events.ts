@@ -66,6 +66,9 @@ export function emit<K extends keyof BackjobEventMap>(
   );
 }
 
+// They bubble out of the element and its shadow roots, up to the document and window.
 declare global {
   interface HTMLElementEventMap extends BackjobEventMap {}
+  interface DocumentEventMap extends BackjobEventMap {}
+  interface WindowEventMap extends BackjobEventMap {}
 }
