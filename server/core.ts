@@ -1,0 +1,681 @@
+/**
+ * The shim's core: the only writer of job state. It creates jobs, runs them
+ * (in-process handlers, or route dispatch), turns every report into an event,
+ * writes events of all jobs in one group commit per tick, and tells the bus
+ * and the app's listeners only once a write is durable.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, Server } from 'node:http';
+import https from 'node:https';
+import { hostname } from 'node:os';
+import type { Router } from 'express';
+import { nanoid } from 'nanoid';
+import { isEnded } from '../shared/protocol.js';
+import { sqlite } from './backends/sqlite.js';
+import { JobContextImpl, type ContextHost } from './context.js';
+import { prepareRoute, runRoute } from './dispatch.js';
+import { BackjobError } from './errors.js';
+import { attachHub } from './hub.js';
+import { describeValue, invalidOption, resolveOptions } from './options.js';
+import { createRouter } from './router.js';
+import type {
+  Access,
+  AppendResult,
+  AttachOptions,
+  Backend,
+  BackJob,
+  BackJobEvents,
+  BackJobOptions,
+  BusMessage,
+  DefineOptions,
+  Definition,
+  Hub,
+  JobContext,
+  JobEvent,
+  JobEventData,
+  JobHandler,
+  JobRecord,
+  JobSpec,
+  JobStatus,
+  NewJob,
+  ResolvedOptions,
+  RouteTarget,
+  StartOptions,
+  StartResult,
+} from './types.js';
+
+/** How long `close()` lets handlers react to their aborted signal before recording them as interrupted. */
+const SHUTDOWN_GRACE_MS = 3_000;
+const DAY_MS = 86_400_000;
+/** Retention sweeps run this often at most, and at least hourly. */
+const SWEEP_MIN_MS = 1_000;
+const SWEEP_MAX_MS = 3_600_000;
+
+type EndEventData = Extract<JobEventData, { type: 'job:completed' | 'job:failed' | 'job:canceled' }>;
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** JSON with object keys sorted, so equal values always hash the same. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+function mergeKeyOf(parts: unknown[]): string {
+  return createHash('sha256').update(canonicalJson(parts)).digest('base64url');
+}
+
+/** A job this process is running right now. */
+interface Run {
+  job: JobRecord;
+  controller: AbortController;
+  context: JobContextImpl;
+  /** Resolves when the job's end is durable (or the run was left for recovery at shutdown). */
+  ended: Deferred<void>;
+  timers: NodeJS.Timeout[];
+  stall: NodeJS.Timeout | null;
+}
+
+/** A pending group commit: events per job, in the order they were reported. */
+interface Batch {
+  entries: Map<string, { events: JobEventData[]; runner?: string | null }>;
+  done: Deferred<Map<string, AppendResult>>;
+}
+
+/**
+ * The BackJob shim (see {@link BackJob} for the API). Create it with
+ * {@link createBackJob}.
+ *
+ * Events from every job go into one batch that is written with a single
+ * `store.append` per tick; while one write is in flight the next batch
+ * fills, so a flood of `update()` calls costs a few transactions, not one
+ * each. Only after a batch is durable does the shim publish it on the bus and
+ * emit `job:*` events, so nobody hears of an end that could still be lost.
+ *
+ * Typed events fire in the process that wrote the event (the one running the
+ * job); the bus tells the other processes.
+ */
+export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJob, ContextHost {
+  readonly options: ResolvedOptions;
+  readonly backend: Backend;
+  readonly ready: Promise<void>;
+
+  /** Identifies this process in `JobRecord.runner`. */
+  private readonly runnerId = `${hostname()}:${process.pid}:${nanoid(8)}`;
+  private readonly definitions = new Map<string, Definition>();
+  private readonly identifyRequest: BackJobOptions['identify'];
+  private readonly configuredKey: string | undefined;
+  private hmacKey: Buffer | null = null;
+  private readonly runs = new Map<string, Run>();
+  /** Every live context per job, so an end from anywhere silences all of them. */
+  private readonly contexts = new Map<string, Set<JobContextImpl>>();
+  private readonly hubs = new Set<Hub>();
+  private batch: Batch | null = null;
+  private flushing: Promise<void> | null = null;
+  private flushScheduled = false;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private unsubscribeBus: (() => void) | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: BackJobOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+    this.backend = options.backend ?? sqlite();
+    this.identifyRequest = options.identify;
+    this.configuredKey = options.key;
+    this.ready = this.init();
+    // Callers that await `ready` still see the rejection; this only keeps it from going unhandled.
+    this.ready.catch((error) => this.reportError(error));
+  }
+
+  // ───────────────────────────── public API ─────────────────────────────
+
+  define<P = any>(name: string, handler: JobHandler<P>, options: DefineOptions = {}): this {
+    if (typeof name !== 'string' || !/^[^\s\u0000-\u001f]{1,200}$/.test(name)) {
+      throw invalidOption('name', 'a job name of 1 to 200 characters without spaces', name);
+    }
+    if (typeof handler !== 'function') throw invalidOption('handler', 'a function (job, params) => result', handler);
+    if (this.definitions.has(name)) throw new BackjobError('BACKJOB_ERR_INVALID', `A job named "${name}" is already defined`);
+    const { launchable, retries, timeout, errorTimeout } = options;
+    if (launchable !== undefined && typeof launchable !== 'boolean') throw invalidOption('launchable', 'a boolean', launchable);
+    if (retries !== undefined && !(Number.isSafeInteger(retries) && retries >= 0)) {
+      throw invalidOption('retries', 'a non-negative integer', retries);
+    }
+    for (const [option, value] of [['timeout', timeout], ['errorTimeout', errorTimeout]] as const) {
+      if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
+        throw invalidOption(option, 'a non-negative number of seconds', value);
+      }
+    }
+    this.definitions.set(name, { name, handler, options: { ...options } });
+    return this;
+  }
+
+  async start(spec: JobSpec, options: StartOptions = {}): Promise<StartResult> {
+    await this.ready;
+    if (this.closing) throw new BackjobError('BACKJOB_ERR_CLOSED', 'BackJob is closing: no new jobs');
+    if (typeof spec !== 'object' || spec === null) throw invalidOption('spec', '{ name, params } or { route, … }', spec);
+    const req = options.as && options.as !== 'anonymous' ? options.as : undefined;
+    const owner = req ? await this.identify(req) : null;
+    const delay = options.delay ?? 0;
+    if (!(typeof delay === 'number' && Number.isFinite(delay) && delay >= 0)) throw invalidOption('delay', 'a non-negative number of seconds', delay);
+    const merge = options.merge ?? this.options.merge;
+    const now = Date.now();
+    const common = { id: nanoid(), owner, runAt: now + delay * 1000, runner: null, createdAt: now };
+
+    let job: NewJob;
+    if ('name' in spec && spec.name !== undefined) {
+      const definition = this.definitions.get(spec.name);
+      if (!definition) {
+        throw new BackjobError('BACKJOB_ERR_UNKNOWN_JOB', `Unknown job ${describeValue(spec.name)}: define it with backjob.define()`);
+      }
+      try {
+        JSON.stringify(spec.params);
+      } catch (error) {
+        throw new BackjobError('BACKJOB_ERR_INVALID', `Expected \`params\` to be JSON-serializable (${(error as Error).message})`);
+      }
+      const { retries = 0, timeout = this.options.timeout, errorTimeout = this.options.errorTimeout } = definition.options;
+      job = {
+        ...common,
+        name: spec.name,
+        kind: 'handler',
+        params: spec.params,
+        mergeKey: merge ? mergeKeyOf(['handler', spec.name, spec.params ?? null, owner]) : null,
+        retriesLeft: retries,
+        timeoutMs: timeout * 1000,
+        errorTimeout,
+      };
+    } else if ('route' in spec && spec.route !== undefined) {
+      const target: RouteTarget = { method: spec.method ?? 'GET', path: spec.route };
+      if (spec.query !== undefined) target.query = spec.query;
+      if (spec.body !== undefined) target.body = spec.body;
+      if (spec.bodyType !== undefined) target.bodyType = spec.bodyType;
+      const { route, credentials, credentialsDigest } = prepareRoute(this, target, req);
+      job = {
+        ...common,
+        name: `${route.method} ${route.path}`,
+        kind: 'route',
+        route,
+        mergeKey: merge ? mergeKeyOf(['route', route, owner, credentialsDigest ?? null]) : null,
+        retriesLeft: 0,
+        timeoutMs: this.options.timeout * 1000,
+        errorTimeout: this.options.errorTimeout,
+        ...(credentials === undefined ? {} : { credentials }),
+      };
+    } else {
+      throw invalidOption('spec', '{ name, params } or { route, … }', spec);
+    }
+
+    const created = await this.backend.store.create(job);
+    if (!created.merged) await this.backend.queue.enqueue(created.job);
+    return { id: created.job.id, token: this.tokenFor(created.job.id), merged: created.merged };
+  }
+
+  async status(id: string): Promise<JobRecord | null> {
+    await this.ready;
+    return this.backend.store.get(id);
+  }
+
+  /**
+   * Cancels a waiting or running job. The canceling process records the
+   * `job:canceled` end itself (the store keeps it atomic against a concurrent
+   * finish), so the cancel is durable when this resolves and works even when
+   * the process that ran the job is gone. Whoever runs the job hears the end
+   * through the bus and aborts its signal.
+   */
+  async cancel(id: string, reason = 'canceled'): Promise<boolean> {
+    await this.ready;
+    const job = await this.backend.store.get(id);
+    if (!job || isEnded(job.status)) return false;
+    if (job.status === 'waiting') await this.backend.queue.remove(id);
+    const result = (await this.end(id, { type: 'job:canceled', reason })).get(id);
+    return (result?.events.length ?? 0) > 0;
+  }
+
+  async list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number } = {}): Promise<JobRecord[]> {
+    await this.ready;
+    return this.backend.store.list(filter);
+  }
+
+  override on<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this {
+    return super.on(event as never, listener as never);
+  }
+
+  override off<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this {
+    return super.off(event as never, listener as never);
+  }
+
+  override once<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this {
+    return super.once(event as never, listener as never);
+  }
+
+  router(): Router {
+    return createRouter(this);
+  }
+
+  attach(server: Server, options?: AttachOptions): Hub {
+    const hub = attachHub(this, server, options);
+    this.hubs.add(hub);
+    if (!this.options.baseUrl) {
+      const learn = () => {
+        const address = server.address();
+        if (!address || typeof address === 'string' || this.options.baseUrl) return;
+        let host = address.address.replace(/^::ffff:/, '');
+        // A wildcard address answers on loopback too, and loopback never leaves the machine.
+        if (host === '0.0.0.0' || host === '::') host = '127.0.0.1';
+        if (host.includes(':')) host = `[${host}]`;
+        this.options.baseUrl = `${server instanceof https.Server ? 'https' : 'http'}://${host}:${address.port}`;
+      };
+      if (server.listening) learn();
+      else server.once('listening', learn);
+    }
+    return hub;
+  }
+
+  /**
+   * Stops taking work, aborts every running job's signal with a
+   * `BACKJOB_ERR_SHUTDOWN` reason ("shutdown"), gives handlers a short grace
+   * to end, then closes the hubs and the backend.
+   *
+   * A job that ends on its own during the grace keeps that end (a handler
+   * that finishes anyway completes). A job that is interrupted (its handler
+   * threw after the abort, or did not end in time) is left `running` for the
+   * next start-up to re-run when it has retries left; otherwise it is failed
+   * "interrupted: shutdown" (`BACKJOB_ERR_INTERRUPTED`) before `close`
+   * resolves, so watchers learn at once instead of at the next start.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  async identify(req: IncomingMessage): Promise<string | null> {
+    if (!this.identifyRequest) return null;
+    const principal = await this.identifyRequest(req);
+    return typeof principal === 'string' && principal !== '' ? principal : null;
+  }
+
+  async authorize(id: string, access: Access): Promise<JobRecord | null> {
+    await this.ready;
+    const job = await this.backend.store.get(id);
+    if (!job) return null;
+    if (typeof access.token === 'string' && this.tokenMatches(id, access.token)) return job;
+    if (job.owner !== null && typeof access.principal === 'string' && access.principal === job.owner) return job;
+    return null;
+  }
+
+  tokenFor(id: string): string {
+    return createHmac('sha256', this.key()).update(`watch:${id}`).digest('base64url');
+  }
+
+  definition(name: string): Definition | undefined {
+    return this.definitions.get(name);
+  }
+
+  isLaunchableRoute(path: string): boolean {
+    if (typeof path !== 'string' || !path.startsWith('/')) return false;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(path);
+    } catch {
+      return false;
+    }
+    // A prefix rule must not be escaped with dot segments or odd separators: `/reports/../admin`.
+    if (/[?#\\]|\/\.\.?(\/|$)|\/\//.test(decoded)) return false;
+    return this.options.routes.some((rule) => (rule.endsWith('*') ? path.startsWith(rule.slice(0, -1)) : path === rule));
+  }
+
+  key(): Buffer {
+    if (!this.hmacKey) throw new BackjobError('BACKJOB_ERR_NOT_READY', 'BackJob is not ready yet: await backjob.ready');
+    return this.hmacKey;
+  }
+
+  async contextFor(id: string, options: { signal: AbortSignal; onEnd?: () => void }): Promise<JobContext> {
+    await this.ready;
+    const job = await this.backend.store.get(id);
+    if (!job) throw new BackjobError('BACKJOB_ERR_NOT_FOUND', `No job ${describeValue(id)}`);
+    if (isEnded(job.status)) throw new BackjobError('BACKJOB_ERR_ENDED', `Job ${id} already ${job.status}`);
+    return this.newContext(job, options.signal, options.onEnd);
+  }
+
+  // ───────────────────────────── group commit ─────────────────────────────
+
+  /** @internal Queues events for the next group commit ({@link ContextHost.write}). */
+  write(jobId: string, events: JobEventData[], runner?: string | null): Promise<Map<string, AppendResult>> {
+    if (!this.batch) {
+      const done = deferred<Map<string, AppendResult>>();
+      done.promise.catch(() => {}); // reported once through `error`; writers that care await it
+      this.batch = { entries: new Map(), done };
+    }
+    let entry = this.batch.entries.get(jobId);
+    if (!entry) this.batch.entries.set(jobId, (entry = { events: [] }));
+    for (const event of events) entry.events.push(event);
+    if (runner !== undefined) entry.runner = runner;
+    this.scheduleFlush();
+    return this.batch.done.promise;
+  }
+
+  /** @internal Queues a job's end, silencing every context of the job at once ({@link ContextHost.end}). */
+  end(jobId: string, event: EndEventData): Promise<Map<string, AppendResult>> {
+    for (const context of this.contexts.get(jobId) ?? []) context.markEnded();
+    return this.write(jobId, [event]);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flushBatch();
+    });
+  }
+
+  private flushBatch(): void {
+    const batch = this.batch;
+    if (!batch || this.flushing) return;
+    this.batch = null;
+    const entries = [...batch.entries].map(([jobId, entry]) => ({ jobId, ...entry }));
+    this.flushing = (async () => {
+      let results: AppendResult[];
+      try {
+        results = await this.backend.store.append(entries);
+      } catch (error) {
+        this.reportError(error);
+        batch.done.reject(error);
+        return;
+      }
+      const byJob = new Map<string, AppendResult>();
+      entries.forEach((entry, i) => byJob.set(entry.jobId, results[i]!));
+      for (const result of results) this.afterStored(result);
+      batch.done.resolve(byJob);
+    })().finally(() => {
+      this.flushing = null;
+      // Whatever arrived during the write goes out now, as one batch.
+      if (this.batch) this.flushBatch();
+    });
+  }
+
+  /** Resolves once everything reported so far is durable (or failed). */
+  private async drain(): Promise<void> {
+    while (this.batch || this.flushing) {
+      if (!this.flushing) this.flushBatch();
+      await this.flushing?.catch(() => {});
+    }
+  }
+
+  /** Tells the bus and the app about events that are now durable. */
+  private afterStored({ events, job }: AppendResult): void {
+    if (!job || events.length === 0) return;
+    const run = this.runs.get(job.id);
+    if (isEnded(job.status)) this.jobEnded(job, events.at(-1)!);
+    else run?.stall?.refresh();
+    this.backend.bus.publish({ type: 'events', jobId: job.id, events }).catch((error) => this.reportError(error));
+    for (const event of events) {
+      if (event.type !== 'job:created') this.emitSafely(event.type, job, event);
+    }
+  }
+
+  // ───────────────────────────── running jobs ─────────────────────────────
+
+  private async init(): Promise<void> {
+    const { store, bus, queue } = this.backend;
+    this.hmacKey = Buffer.from(this.configuredKey ?? (await store.secret()));
+    this.unsubscribeBus = bus.subscribe((message) => this.onBus(message));
+    if (this.options.worker) {
+      // A restart picks up what was waiting, and settles what a dead process left running.
+      for (const job of await store.list({ status: 'waiting' })) await queue.enqueue(job);
+      for (const job of await this.backend.orphans()) {
+        if (job.retriesLeft > 0) await queue.enqueue(job);
+        else await this.end(job.id, { type: 'job:failed', reason: 'interrupted', code: 'BACKJOB_ERR_INTERRUPTED' });
+      }
+      queue.process((jobId) => this.runJob(jobId), this.options.concurrency);
+    }
+    await this.sweep();
+    const periods = [this.options.backlogDays, this.options.allBacklogDays].filter((d) => d > 0).map((d) => (d * DAY_MS) / 2);
+    if (periods.length) {
+      const every = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, ...[Math.min(...periods)]));
+      this.sweepTimer = setInterval(() => void this.sweep(), every);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** Deletes ended jobs past retention. Waiting and running jobs are never touched (the store guarantees it). */
+  private async sweep(): Promise<void> {
+    const now = Date.now();
+    const { backlogDays, allBacklogDays } = this.options;
+    if (!backlogDays && !allBacklogDays) return;
+    try {
+      await this.backend.store.deleteEnded({
+        ...(backlogDays ? { completedBefore: now - backlogDays * DAY_MS } : {}),
+        ...(allBacklogDays ? { endedBefore: now - allBacklogDays * DAY_MS } : {}),
+      });
+    } catch (error) {
+      this.reportError(error);
+    }
+  }
+
+  private onBus(message: BusMessage): void {
+    const run = this.runs.get(message.jobId);
+    if (message.type === 'cancel') {
+      // Another process asked whoever runs the job to cancel it.
+      if (run) this.cancel(message.jobId, message.reason).catch((error) => this.reportError(error));
+      return;
+    }
+    // Any event, from any process, proves the job is alive.
+    if (run?.stall) run.stall.refresh();
+    const last = message.events.at(-1);
+    if (last && (last.type === 'job:completed' || last.type === 'job:failed' || last.type === 'job:canceled')) {
+      // An end written by another process (a cancel there, a dispatched route's context).
+      if (run || this.contexts.has(message.jobId)) {
+        this.backend.store
+          .get(message.jobId)
+          .then((job) => job && isEnded(job.status) && this.jobEnded(job, last))
+          .catch((error) => this.reportError(error));
+      }
+    }
+  }
+
+  private newContext(job: JobRecord, signal: AbortSignal, onEnd?: () => void): JobContextImpl {
+    const context = new JobContextImpl(this, job, signal, onEnd);
+    let set = this.contexts.get(job.id);
+    if (!set) this.contexts.set(job.id, (set = new Set()));
+    set.add(context);
+    return context;
+  }
+
+  /** The queue's processor: runs one job to its end. Resolves once the end is durable. */
+  private async runJob(jobId: string): Promise<void> {
+    if (this.closing || this.runs.has(jobId)) return;
+    const job = await this.backend.store.get(jobId);
+    if (!job || isEnded(job.status)) return;
+    // Running already: its process died (recovery, or a queue that noticed a lost worker).
+    if (job.status === 'running' && job.retriesLeft <= 0) {
+      await this.end(jobId, { type: 'job:failed', reason: 'interrupted', code: 'BACKJOB_ERR_INTERRUPTED' });
+      return;
+    }
+    const definition = job.kind === 'handler' ? this.definitions.get(job.name) : undefined;
+    if (job.kind === 'handler' && !definition) {
+      await this.end(jobId, {
+        type: 'job:failed',
+        reason: `Unknown job "${job.name}": no handler is defined for it in this process`,
+        code: 'BACKJOB_ERR_UNKNOWN_JOB',
+      });
+      return;
+    }
+
+    const controller = new AbortController();
+    const run: Run = {
+      job,
+      controller,
+      context: this.newContext(job, controller.signal),
+      ended: deferred<void>(),
+      timers: [],
+      stall: null,
+    };
+    // Registered before the start is written, so an end that races the start still finds the run.
+    this.runs.set(jobId, run);
+    const started = (await this.write(jobId, [{ type: 'job:start', attempt: job.attempt + 1 }], this.runnerId)).get(jobId);
+    if (!started?.job || started.events.length === 0) {
+      // Ended before it could start (canceled meanwhile).
+      this.forgetRun(run);
+      return;
+    }
+    if (!this.runs.has(jobId)) return; // ended in the same batch as its start
+    run.job = started.job;
+    if (job.timeoutMs > 0) {
+      const seconds = job.timeoutMs / 1000;
+      run.timers.push(setTimeout(() => this.stop(run, 'BACKJOB_ERR_TIMEOUT', `timed out after ${seconds} s`), job.timeoutMs));
+    }
+    if (job.errorTimeout > 0) {
+      const seconds = job.errorTimeout;
+      run.stall = setTimeout(() => this.stop(run, 'BACKJOB_ERR_STALLED', `stalled: no progress for ${seconds} s`), seconds * 1000);
+      run.timers.push(run.stall);
+    }
+    for (const timer of run.timers) timer.unref();
+
+    const context = run.context;
+    Promise.resolve()
+      .then(() => (definition ? definition.handler(context, started.job!.params) : runRoute(this, started.job!, context)))
+      .then((value) => context.finish(value))
+      .catch((error: unknown) => this.handlerFailed(run, error))
+      .catch((error: unknown) => this.reportError(error));
+    await run.ended.promise;
+  }
+
+  private async handlerFailed(run: Run, error: unknown): Promise<void> {
+    if (run.context.ended) return;
+    if (this.closing && run.controller.signal.aborted) return this.interrupt(run);
+    await run.context.fail(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /** Ends a run from outside its handler (stall, timeout): record the failure, then abort the handler. */
+  private stop(run: Run, code: 'BACKJOB_ERR_STALLED' | 'BACKJOB_ERR_TIMEOUT', reason: string): void {
+    if (run.context.ended) return;
+    this.end(run.job.id, { type: 'job:failed', reason, code }).catch((error) => this.reportError(error));
+    run.controller.abort(new BackjobError(code, reason));
+  }
+
+  /** A job ended (durably), however it happened: silence its contexts and release its run. */
+  private jobEnded(job: JobRecord, event: JobEvent): void {
+    for (const context of this.contexts.get(job.id) ?? []) context.markEnded();
+    this.contexts.delete(job.id);
+    const run = this.runs.get(job.id);
+    if (!run) return;
+    // The handler may still be working: tell it, unless it ended the job itself.
+    if (!run.controller.signal.aborted && !run.context.endedHere && event.type !== 'job:completed') {
+      const code = event.type === 'job:canceled' ? 'BACKJOB_ERR_CANCELED' : event.type === 'job:failed' && event.code ? event.code : 'BACKJOB_ERR_ENDED';
+      const reason = event.type === 'job:canceled' || event.type === 'job:failed' ? event.reason : job.status;
+      run.controller.abort(new BackjobError(code as 'BACKJOB_ERR_CANCELED', reason));
+    }
+    this.forgetRun(run);
+  }
+
+  private forgetRun(run: Run): void {
+    for (const timer of run.timers) clearTimeout(timer);
+    if (this.runs.get(run.job.id) === run) this.runs.delete(run.job.id);
+    this.contexts.get(run.job.id)?.delete(run.context);
+    if (this.contexts.get(run.job.id)?.size === 0) this.contexts.delete(run.job.id);
+    run.ended.resolve();
+  }
+
+  /** A run cut short by shutdown: left for the next start-up if it may retry, else failed now. */
+  private async interrupt(run: Run): Promise<void> {
+    if (run.context.ended) return;
+    if (run.job.retriesLeft > 0) {
+      run.context.markEnded();
+      this.forgetRun(run);
+      return;
+    }
+    await this.end(run.job.id, { type: 'job:failed', reason: 'interrupted: shutdown', code: 'BACKJOB_ERR_INTERRUPTED' });
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.ready.catch(() => {});
+    const runs = [...this.runs.values()];
+    const reason = new BackjobError('BACKJOB_ERR_SHUTDOWN', 'shutdown');
+    for (const run of runs) run.controller.abort(reason);
+    let graceTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(runs.map((run) => run.ended.promise)),
+      new Promise((resolve) => (graceTimer = setTimeout(resolve, SHUTDOWN_GRACE_MS))),
+    ]);
+    clearTimeout(graceTimer);
+    await Promise.all([...this.runs.values()].map((run) => this.interrupt(run)));
+    await this.drain();
+    for (const hub of this.hubs) await hub.close().catch((error) => this.reportError(error));
+    this.unsubscribeBus?.();
+    await this.backend.close();
+  }
+
+  // ───────────────────────────── events ─────────────────────────────
+
+  /** Calls each listener on its own, so one that throws (or rejects) cannot break the others or the shim. */
+  private emitSafely<E extends keyof BackJobEvents>(name: E, ...args: BackJobEvents[E]): void {
+    for (const listener of this.rawListeners(name as never) as Array<(...a: unknown[]) => unknown>) {
+      try {
+        const returned = listener.apply(this, args);
+        if (returned && typeof (returned as Promise<unknown>).then === 'function') {
+          (returned as Promise<unknown>).then(undefined, (error) => this.reportError(error));
+        }
+      } catch (error) {
+        this.reportError(error);
+      }
+    }
+  }
+
+  /** Hands an error the shim survived to `error` listeners, or to a process warning when there are none. */
+  private reportError(error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    const listeners = this.rawListeners('error' as never) as Array<(e: Error) => unknown>;
+    if (listeners.length === 0) {
+      process.emitWarning(err);
+      return;
+    }
+    for (const listener of listeners) {
+      try {
+        listener.call(this, err);
+      } catch {
+        // An error listener that throws has nowhere left to report to.
+      }
+    }
+  }
+
+  private tokenMatches(id: string, token: string): boolean {
+    // Compare digests: equal length always, and timing says nothing about the token.
+    const a = createHash('sha256').update(token).digest();
+    const b = createHash('sha256').update(this.tokenFor(id)).digest();
+    return timingSafeEqual(a, b);
+  }
+}
+
+/**
+ * Creates the BackJob shim. Throws a `BackjobError` (`BACKJOB_ERR_INVALID`)
+ * for an invalid option.
+ *
+ * @example
+ * const backjob = createBackJob({ identify: (req) => req.session?.user });
+ * backjob.define('reports/build', async (job, params) => { job.update(50); return { rows: 10 }; });
+ * app.use(backjob.router());
+ * backjob.attach(server);
+ */
+export function createBackJob(options: BackJobOptions = {}): BackJobServer {
+  return new BackJobServer(options);
+}

@@ -1,0 +1,110 @@
+/**
+ * Defaults and validation of `createBackJob` options. An invalid option
+ * throws at construction, saying what was expected and what came, so a typo
+ * fails at start-up instead of at the first job.
+ */
+import { BackjobError } from './errors.js';
+import type { BackJobOptions, ResolvedOptions } from './types.js';
+
+/** The defaults, documented on {@link BackJobOptions}. */
+export const DEFAULT_OPTIONS: ResolvedOptions = {
+  basePath: '/backjob',
+  routes: [],
+  errorTimeout: 0,
+  timeout: 0,
+  concurrency: 4,
+  merge: true,
+  backlogDays: 30,
+  allBacklogDays: 90,
+  maxLogLines: 10_000,
+  maxLineLength: 4_096,
+  worker: true,
+};
+
+const KNOWN = new Set<string>([...Object.keys(DEFAULT_OPTIONS), 'backend', 'key', 'identify', 'baseUrl']);
+
+/** `` `-1` (number)``: the value and its type, as validation messages show them. */
+export function describeValue(value: unknown): string {
+  let shown: string;
+  try {
+    shown = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'function' ? 'a function' : String(JSON.stringify(value) ?? value);
+  } catch {
+    shown = String(value);
+  }
+  if (shown.length > 60) shown = `${shown.slice(0, 57)}...`;
+  return `\`${shown}\` (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`;
+}
+
+/** The error for an option (or argument) that is not what was expected. */
+export function invalidOption(name: string, expected: string, value: unknown): BackjobError {
+  return new BackjobError('BACKJOB_ERR_INVALID', `Expected \`${name}\` to be ${expected}, got ${describeValue(value)}`);
+}
+
+function isNonNegativeNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+function isPositiveInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
+}
+
+/**
+ * Merges `options` over the defaults and checks every value. Throws a
+ * `BackjobError` (`BACKJOB_ERR_INVALID`) for an unknown option or a bad value.
+ */
+export function resolveOptions(options: BackJobOptions = {}): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
+  for (const name of Object.keys(options)) {
+    if (!KNOWN.has(name)) throw new BackjobError('BACKJOB_ERR_INVALID', `Unknown option \`${name}\``);
+  }
+  const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+  const resolved: ResolvedOptions = { ...DEFAULT_OPTIONS, ...defined, routes: [...(options.routes ?? DEFAULT_OPTIONS.routes)] };
+  delete (resolved as BackJobOptions).backend;
+  delete (resolved as BackJobOptions).key;
+  delete (resolved as BackJobOptions).identify;
+
+  for (const name of ['errorTimeout', 'timeout', 'backlogDays', 'allBacklogDays'] as const) {
+    const unit = name.endsWith('Days') ? 'days' : 'seconds';
+    if (!isNonNegativeNumber(resolved[name])) throw invalidOption(name, `a non-negative number of ${unit}`, resolved[name]);
+  }
+  for (const name of ['concurrency', 'maxLogLines'] as const) {
+    if (!isPositiveInteger(resolved[name])) throw invalidOption(name, 'a positive integer', resolved[name]);
+  }
+  // A cut marker must still leave room for some of the line.
+  if (!(Number.isSafeInteger(resolved.maxLineLength) && resolved.maxLineLength >= 80)) {
+    throw invalidOption('maxLineLength', 'an integer of at least 80 characters', resolved.maxLineLength);
+  }
+  for (const name of ['merge', 'worker'] as const) {
+    if (typeof resolved[name] !== 'boolean') throw invalidOption(name, 'a boolean', resolved[name]);
+  }
+  if (typeof resolved.basePath !== 'string' || !/^\/[A-Za-z0-9._~\-/]*$/.test(resolved.basePath) || resolved.basePath.includes('//')) {
+    throw invalidOption('basePath', 'a path beginning with `/`', resolved.basePath);
+  }
+  if (resolved.basePath.length > 1) resolved.basePath = resolved.basePath.replace(/\/$/, '');
+  if (!Array.isArray(options.routes ?? []) || !resolved.routes.every((r) => typeof r === 'string' && r.startsWith('/'))) {
+    throw invalidOption('routes', 'an array of paths beginning with `/`', options.routes);
+  }
+  if (resolved.baseUrl !== undefined) {
+    let url: URL | null = null;
+    try {
+      url = new URL(resolved.baseUrl);
+    } catch {
+      // reported below
+    }
+    if (typeof resolved.baseUrl !== 'string' || !url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw invalidOption('baseUrl', 'an http(s) URL such as `http://127.0.0.1:3000`', resolved.baseUrl);
+    }
+    resolved.baseUrl = url.origin;
+  }
+  if (options.key !== undefined && !(typeof options.key === 'string' && Buffer.byteLength(options.key) >= 16)) {
+    throw invalidOption('key', 'a string of at least 16 bytes', typeof options.key === 'string' ? `${options.key.length} characters` : options.key);
+  }
+  if (options.identify !== undefined && typeof options.identify !== 'function') {
+    throw invalidOption('identify', 'a function (req) => principal', options.identify);
+  }
+  const backend = options.backend;
+  if (backend !== undefined && !(typeof backend === 'object' && backend !== null && 'store' in backend && 'bus' in backend && 'queue' in backend)) {
+    throw invalidOption('backend', 'a backend such as `sqlite()` or `memory()`', backend);
+  }
+  return resolved;
+}
