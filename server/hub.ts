@@ -108,29 +108,32 @@ export function toSnapshot(job: JobRecord): JobSnapshot {
 }
 
 /**
- * Drops progress already folded into the snapshot and merges each run of
- * consecutive progress events into one (latest value per field), so a reader
- * that fell behind catches up on state without replaying every tick. Log,
- * start and end events always pass.
+ * Progress is latest-wins: of the progress events in one page read from the
+ * store, only the last is sent, carrying the latest `progress` and the latest
+ * `text` of the page, and progress already folded into the subscription's
+ * snapshot is dropped. A reader that fell behind catches up on state without
+ * replaying every tick. Log, start and end events always pass, in order.
  */
 export function coalesceProgress(events: JobEvent[], snapshotSeq: number): JobEvent[] {
+  let lastProgress = -1;
+  let progress: number | null | undefined;
+  let text: string | undefined;
+  events.forEach((event, i) => {
+    if (event.type !== 'job:progress' || event.seq <= snapshotSeq) return;
+    lastProgress = i;
+    if (event.progress !== undefined) progress = event.progress;
+    if (event.text !== undefined) text = event.text;
+  });
   const out: JobEvent[] = [];
-  for (const event of events) {
-    if (event.type !== 'job:progress') {
-      out.push(event);
-      continue;
+  events.forEach((event, i) => {
+    if (event.type !== 'job:progress') out.push(event);
+    else if (i === lastProgress) {
+      const merged = { ...event };
+      if (progress !== undefined) merged.progress = progress;
+      if (text !== undefined) merged.text = text;
+      out.push(merged);
     }
-    if (event.seq <= snapshotSeq) continue;
-    const previous = out.at(-1);
-    if (previous?.type !== 'job:progress') {
-      out.push(event);
-      continue;
-    }
-    const merged = { ...event };
-    if (merged.progress === undefined && previous.progress !== undefined) merged.progress = previous.progress;
-    if (merged.text === undefined && previous.text !== undefined) merged.text = previous.text;
-    out[out.length - 1] = merged;
-  }
+  });
   return out;
 }
 
@@ -420,12 +423,19 @@ export class LiveHub implements Hub {
     if (message.type !== 'events' || message.events.length === 0) return;
     const subs = this.byJob.get(message.jobId);
     if (!subs) return;
+    const first = message.events[0].seq;
     const last = message.events[message.events.length - 1].seq;
+    // Serialized once for every subscriber that is exactly up to date (the common case with many watchers).
+    let frame: string | undefined;
     for (const sub of subs) {
       if (last <= sub.sentSeq) continue;
-      const contiguous = message.events[0].seq <= sub.sentSeq + 1;
-      if (sub.live && contiguous && sub.client.ws.bufferedAmount < HIGH_WATER) {
-        this.send(sub.client, { type: 'events', job: sub.jobId, events: message.events.filter((e) => e.seq > sub.sentSeq) });
+      if (sub.live && first <= sub.sentSeq + 1 && sub.client.ws.bufferedAmount < HIGH_WATER) {
+        if (first === sub.sentSeq + 1) {
+          frame ??= JSON.stringify({ type: 'events', job: message.jobId, events: message.events } satisfies ServerMessage);
+          this.send(sub.client, frame);
+        } else {
+          this.send(sub.client, { type: 'events', job: sub.jobId, events: message.events.filter((e) => e.seq > sub.sentSeq) });
+        }
         sub.sentSeq = last;
         continue;
       }
@@ -492,7 +502,8 @@ export class LiveHub implements Hub {
     this.send(client, { type: 'error', code, message });
   }
 
-  private send(client: Client, message: ServerMessage): void {
+  /** Sends a message (or one already serialized) unless the socket is closing. */
+  private send(client: Client, message: ServerMessage | string): void {
     const { ws } = client;
     if (ws.readyState !== ws.OPEN) return;
     if (ws.bufferedAmount > ABANDON_BYTES) {
@@ -501,7 +512,7 @@ export class LiveHub implements Hub {
       ws.terminate();
       return;
     }
-    ws.send(JSON.stringify(message), () => this.drained(client));
+    ws.send(typeof message === 'string' ? message : JSON.stringify(message), () => this.drained(client));
     if (ws.bufferedAmount > this.maxSocketBuffered) this.maxSocketBuffered = ws.bufferedAmount;
   }
 

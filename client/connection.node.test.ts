@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { LiveServer, waitFor } from '../server/live-test-kit.js';
+import { BackjobConnectionError, SharedConnection, endpointUrl, getConnection, type WebSocketConstructor } from './connection.js';
+import type { WatchUpdate } from './types.js';
+
+/** The `ws` client stands in for the browser's WebSocket (Node 20 has none). */
+const NodeWebSocket = WebSocket as unknown as WebSocketConstructor;
+
+/** Records what a watcher receives. */
+function recorder() {
+  const updates: WatchUpdate[] = [];
+  const lines = () => updates.flatMap((u) => (u.reset ? [] : (u.lines ?? []).map((e) => (e.type === 'job:log' ? e.line : ''))));
+  return { updates, lines, listener: (u: WatchUpdate) => updates.push(u), last: () => [...updates].reverse().find((u) => u.snapshot)?.snapshot };
+}
+
+describe('SharedConnection', () => {
+  let live: LiveServer;
+  before(async () => {
+    live = await LiveServer.start({ backjob: { concurrency: 20 } });
+  });
+  after(() => live.close());
+
+  const connect = () => new SharedConnection(live.url, { WebSocket: NodeWebSocket, idleGrace: 50, minBackoff: 50, maxBackoff: 400 });
+
+  test('two watchers share one socket, and a late watcher gets the full history then only new lines', async () => {
+    const a = await live.manual();
+    const b = await live.manual();
+    const connection = connect();
+    const first = recorder();
+    const other = recorder();
+    const stopFirst = connection.watch(a.id, a.token, first.listener);
+    const stopOther = connection.watch(b.id, b.token, other.listener);
+    a.job.log('a1');
+    a.job.log('a2');
+    b.job.log('b1');
+    await waitFor(() => first.lines().length === 2 && other.lines().length === 1, 'lines');
+    assert.equal(live.hub.stats().clients, 1);
+    assert.equal(live.hub.stats().subscriptions, 2);
+
+    const late = recorder();
+    const stopLate = connection.watch(a.id, a.token, late.listener);
+    await waitFor(() => late.updates.length > 0, 'initial delivery');
+    assert.deepEqual(late.lines(), ['a1', 'a2']);
+    assert.equal(late.updates[0].snapshot?.logLines, 2);
+    assert.equal(late.updates[0].connection, 'open');
+    a.job.log('a3');
+    a.finish();
+    await waitFor(() => late.last()?.status === 'completed' && first.last()?.status === 'completed', 'completion');
+    assert.deepEqual(first.lines(), ['a1', 'a2', 'a3']);
+    assert.deepEqual(late.lines(), ['a1', 'a2', 'a3']);
+    assert.equal(live.hub.stats().clients, 1);
+    stopFirst();
+    stopLate();
+    stopOther();
+    b.finish();
+    connection.close();
+  });
+
+  test('the socket closes once nobody watches, and opens again for the next watcher', async () => {
+    const job = await live.manual();
+    const connection = connect();
+    const stop = connection.watch(job.id, job.token, () => {});
+    await waitFor(() => connection.state === 'open' && live.hub.stats().clients === 1, 'open');
+    stop();
+    stop(); // idempotent
+    await waitFor(() => connection.state === 'closed' && live.hub.stats().clients === 0, 'closed after the grace period');
+    const seen = recorder();
+    const stopAgain = connection.watch(job.id, job.token, seen.listener);
+    await waitFor(() => seen.last()?.id === job.id, 'snapshot on a fresh socket');
+    assert.equal(live.hub.stats().clients, 1);
+    stopAgain();
+    job.finish();
+    await waitFor(() => live.hub.stats().clients === 0, 'closed again');
+  });
+
+  test('a refused watch reports NOT_FOUND; cancel resolves for the owner and rejects for a stranger', async () => {
+    const job = await live.manual('alice');
+    const connection = connect();
+    const stranger = recorder();
+    const stop = connection.watch(job.id, undefined, stranger.listener);
+    const refusal = await waitFor(() => stranger.updates.find((u) => u.error), 'refusal');
+    assert.equal(refusal.error?.code, 'BACKJOB_ERR_NOT_FOUND');
+    await assert.rejects(connection.cancel(job.id), (error: BackjobConnectionError) => error.code === 'BACKJOB_ERR_NOT_FOUND');
+
+    // The watch token is enough, for watching and for cancelling.
+    const holder = recorder();
+    const stopHolder = connection.watch(job.id, job.token, holder.listener);
+    await waitFor(() => holder.last()?.status === 'running', 'watching with the token');
+    await connection.cancel(job.id, job.token);
+    await waitFor(() => holder.last()?.status === 'canceled', 'canceled state');
+    stop();
+    stopHolder();
+    job.finish();
+    connection.close();
+  });
+
+  test('a server restart mid-job loses and doubles no line', async () => {
+    const job = await live.manual();
+    const connection = connect();
+    const seen = recorder();
+    const states: string[] = [];
+    const stop = connection.watch(job.id, job.token, (u) => {
+      seen.listener(u);
+      if (u.connection) states.push(u.connection);
+    });
+    for (let i = 0; i < 50; i++) job.job.log(`before ${i}`);
+    await waitFor(() => seen.lines().length === 50, 'lines before the restart');
+
+    await live.stopListening();
+    // The job keeps going while nobody can watch it.
+    for (let i = 0; i < 50; i++) job.job.log(`during ${i}`);
+    await job.job.flush();
+    await waitFor(() => connection.state === 'reconnecting', 'reconnecting');
+    await live.listen();
+    for (let i = 0; i < 50; i++) job.job.log(`after ${i}`);
+    job.finish();
+
+    await waitFor(() => seen.last()?.status === 'completed', 'completion after the restart');
+    const expected = ['before', 'during', 'after'].flatMap((phase) => Array.from({ length: 50 }, (_, i) => `${phase} ${i}`));
+    assert.deepEqual(seen.lines(), expected);
+    assert.ok(states.includes('reconnecting') && states.at(-1) === 'open', `states ${states.join(',')}`);
+    stop();
+    connection.close();
+  });
+});
+
+test('importing in Node works; getConnection needs an absolute URL outside a browser and shares per endpoint', () => {
+  assert.throws(() => getConnection(), TypeError);
+  assert.equal(endpointUrl('https://example.com/backjob/ws'), 'wss://example.com/backjob/ws');
+  assert.equal(endpointUrl('ws://127.0.0.1:1/backjob/ws'), 'ws://127.0.0.1:1/backjob/ws');
+  const withLocation = globalThis as { location?: { href: string } };
+  withLocation.location = { href: 'https://app.example/page' };
+  try {
+    assert.equal(endpointUrl(), 'wss://app.example/backjob/ws');
+    assert.equal(endpointUrl('/jobs/ws'), 'wss://app.example/jobs/ws');
+  } finally {
+    delete withLocation.location;
+  }
+});
