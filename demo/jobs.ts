@@ -4,8 +4,8 @@
  * a controller action in the background).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Router, type Request } from 'express';
-import type { BackJob, JobContext } from '../server/types.js';
+import { Router } from 'express';
+import type { BackJob } from '../server/types.js';
 import { DEMO_USERS, type Sessions } from './session.js';
 
 /** How long one step of every demo job takes, so tests can run the same jobs fast. */
@@ -72,11 +72,6 @@ export function defineDemoJobs(backjob: BackJob, { stepMs }: DemoTiming): void {
   });
 }
 
-/** The job context of a request BackJob dispatched, if it is one. */
-function jobOf(req: Request): JobContext | undefined {
-  return (req as Request & { backjob?: JobContext }).backjob;
-}
-
 /**
  * App routes that run as background jobs: mounted like any other route, and
  * declared launchable with the shim's `routes: ['/jobs/*']` option.
@@ -92,7 +87,7 @@ export function demoJobRoutes(sessions: Sessions, { stepMs }: DemoTiming): Route
       res.status(403).type('text/plain').send('Sign in to build a team report.');
       return;
     }
-    const job = jobOf(req);
+    const job = req.backjob;
     if (!job) {
       res.status(400).type('text/plain').send('Start this route as a background job.');
       return;
@@ -111,7 +106,7 @@ export function demoJobRoutes(sessions: Sessions, { stepMs }: DemoTiming): Route
 
   // A job started with a POST body: one line per row to import.
   routes.post('/jobs/import', async (req, res) => {
-    const job = jobOf(req);
+    const job = req.backjob;
     if (!job) {
       res.status(400).type('text/plain').send('Start this route as a background job.');
       return;
