@@ -29,8 +29,8 @@ async function visitor(user: 'ada' | 'grace' | null): Promise<{ context: Browser
   const page = await context.newPage();
   if (user) {
     await page.goto(`${demo.url}/login`);
-    await page.getByLabel('User').fill(user);
-    await page.getByLabel('Password').fill(`${user}-demo`);
+    await page.getByLabel('User', { exact: true }).fill(user);
+    await page.getByLabel('Password', { exact: true }).fill(`${user}-demo`);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('Signed in as').waitFor();
   }
@@ -40,8 +40,8 @@ async function visitor(user: 'ada' | 'grace' | null): Promise<{ context: Browser
 test('a wrong password is refused', async () => {
   const { context, page } = await visitor(null);
   await page.goto(`${demo.url}/login`);
-  await page.getByLabel('User').fill('ada');
-  await page.getByLabel('Password').fill('grace-demo');
+  await page.getByLabel('User', { exact: true }).fill('ada');
+  await page.getByLabel('Password', { exact: true }).fill('grace-demo');
   await page.getByRole('button', { name: 'Sign in' }).click();
   assert.match(await page.getByRole('alert').innerText(), /wrong password/);
   await context.close();
