@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
+import { sqlite } from '../server/index.js';
 import { LiveServer, waitFor } from '../server/live-test-kit.js';
+import type { BackJob } from '../server/types.js';
 import { BackjobConnectionError, SharedConnection, endpointUrl, getConnection, type WebSocketConstructor } from './connection.js';
 import type { WatchUpdate } from './types.js';
 
@@ -124,6 +129,46 @@ describe('SharedConnection', () => {
     stop();
     connection.close();
   });
+});
+
+test('a whole-process restart on SQLite mid-job (the job re-runs after recovery) loses and doubles no line', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'backjob-connection-'));
+  const file = join(dir, 'jobs.db');
+  const define = (backjob: BackJob) =>
+    backjob.define(
+      'steps',
+      async (job) => {
+        for (let i = 0; i < 30; i++) {
+          job.signal.throwIfAborted();
+          job.log(`line ${i}`);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      },
+      { retries: 1 },
+    );
+  const options = { backjob: { backend: sqlite({ file }) }, define };
+  let live = await LiveServer.start(options);
+  const connection = new SharedConnection(live.url, { WebSocket: NodeWebSocket, minBackoff: 50, maxBackoff: 400 });
+  try {
+    const { id, token } = await live.backjob.start({ name: 'steps' });
+    const seen = recorder();
+    const stop = connection.watch(id, token, seen.listener);
+    await waitFor(() => seen.lines().length >= 5, 'some lines before the restart');
+    await live.stopListening();
+    await live.backjob.close(); // the handler is cut off mid-run and left for recovery
+    live = await LiveServer.start({ ...options, backjob: { backend: sqlite({ file }) }, port: live.port });
+
+    await waitFor(() => seen.last()?.status === 'completed', 'completion after the restart', 30_000);
+    const stored = (await live.backjob.backend.store.eventsAfter(id, 0, 10_000)).flatMap((e) => (e.type === 'job:log' ? [e.line] : []));
+    assert.ok(stored.length > 30, 'the job ran twice');
+    assert.deepEqual(seen.lines(), stored);
+    assert.equal(seen.last()?.attempt, 2);
+    stop();
+  } finally {
+    connection.close();
+    await live.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('importing in Node works; getConnection needs an absolute URL outside a browser and shares per endpoint', () => {

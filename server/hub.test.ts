@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { MAX_CLIENT_FRAME, SUBPROTOCOL, type ServerMessage } from '../shared/protocol.js';
 import { coalesceProgress } from './hub.js';
+import { sqlite } from './index.js';
 import { LiveServer, TestClient, waitFor } from './live-test-kit.js';
 import type { JobEvent } from './types.js';
 
@@ -266,6 +271,35 @@ describe('hub streams', () => {
     assert.equal(progress.at(-1)?.progress, 99);
     await client.close();
   });
+});
+
+test('on SQLite, events missing from the store answer a resume with a reset snapshot and what is left', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'backjob-hub-'));
+  const file = join(dir, 'jobs.db');
+  const live = await LiveServer.start({ backjob: { backend: sqlite({ file }) } });
+  try {
+    const job = await live.manual('alice');
+    for (const line of ['one', 'two', 'three', 'four']) job.job.log(line);
+    await job.job.flush();
+    const logSeqs = (await live.backjob.backend.store.eventsAfter(job.id, 0, 100)).filter((e) => e.type === 'job:log').map((e) => e.seq);
+    // The events right after the client's resume point are gone (a store restored from an older backup, a manual purge).
+    const db = new Database(file);
+    db.prepare('DELETE FROM events WHERE job_id = ? AND seq IN (?, ?)').run(job.id, logSeqs[1], logSeqs[2]);
+    db.close();
+
+    const client = await TestClient.open(live.url, { headers: { 'x-user': 'alice' } });
+    client.send({ type: 'subscribe', job: job.id, after: logSeqs[0] });
+    assert.equal((await client.next(is('snapshot', job.id), 'snapshot')).reset, true);
+    job.job.log('five');
+    await job.job.flush();
+    await waitFor(() => client.lines(job.id).includes('five'), 'live line after the reset');
+    assert.deepEqual(client.lines(job.id), ['one', 'four', 'five']);
+    job.finish();
+    await client.close();
+  } finally {
+    await live.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('hub lifecycle', () => {

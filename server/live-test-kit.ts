@@ -55,10 +55,13 @@ export class LiveServer {
   }
 
   /** Starts BackJob and listens on `port` (0: any free port). */
-  static async start(options: { backjob?: Partial<BackJobOptions>; attach?: AttachOptions; port?: number } = {}): Promise<LiveServer> {
+  static async start(
+    options: { backjob?: Partial<BackJobOptions>; attach?: AttachOptions; port?: number; define?: (backjob: BackJob) => void } = {},
+  ): Promise<LiveServer> {
     const backjob = createBackJob({ backend: memory(), key: 'live-test-key-0123456789abcdef', identify: userOf, ...options.backjob });
-    await backjob.ready;
     const live = new LiveServer(backjob);
+    options.define?.(backjob); // before `ready`: recovery at start-up re-runs jobs by their handler
+    await backjob.ready;
     await live.listen(options.port ?? 0, options.attach);
     return live;
   }
