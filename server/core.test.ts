@@ -26,7 +26,10 @@ function make(options: BackJobOptions = {}): BackJobServer {
 
 /** A handler that runs until its signal aborts (so `close()` needs no grace period). */
 function untilAborted(job: JobContext): Promise<void> {
-  return new Promise((resolve) => job.signal.addEventListener('abort', () => resolve()));
+  return new Promise((resolve) => {
+    if (job.signal.aborted) resolve();
+    job.signal.addEventListener('abort', () => resolve());
+  });
 }
 
 function sqliteFile(): string {

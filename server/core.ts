@@ -552,6 +552,10 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
 
     const context = run.context;
     Promise.resolve()
+      .then(() => {
+        // Shut down while the start was being written: never begin the work at all.
+        if (run.controller.signal.aborted) throw run.controller.signal.reason;
+      })
       .then(() => (definition ? definition.handler(context, started.job!.params) : runRoute(this, started.job!, context)))
       .then((value) => context.finish(value))
       .catch((error: unknown) => this.handlerFailed(run, error))
