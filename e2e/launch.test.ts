@@ -4,7 +4,8 @@
  * open a page whose job the server started while rendering.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
@@ -103,4 +104,27 @@ test('a job the server started while rendering is watched from plain HTML', asyn
   await page.locator('main backjob-progress[status="completed"]').waitFor();
   await waitUntil(async () => (await page.locator('main backjob-log [part="line"]').count()) === 12, 'the digest logged 12 lines');
   await page.close();
+});
+
+test('every demo page passes axe, in light and dark', async () => {
+  const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  for (const colorScheme of ['light', 'dark'] as const) {
+    const page = await browser.newPage({ colorScheme });
+    for (const path of ['/', '/as-you', '/failures', '/import', '/rendered', '/jobs', '/login']) {
+      await page.goto(demo.url + path);
+      await page.waitForFunction(() => customElements.get('backjob-progress') !== undefined);
+      if (path === '/') {
+        // Check the elements in their live state too, not only the empty page.
+        await page.getByRole('button', { name: 'Build the quarterly report' }).click();
+        await page.locator('backjob-launcher [part="line"]').first().waitFor();
+      }
+      await page.addScriptTag({ content: axeSource });
+      const violations = await page.evaluate(async () => {
+        const { violations } = await (window as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; nodes: Array<{ target: unknown }> }> }> } }).axe.run();
+        return violations.map((v) => `${v.id}: ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
+      });
+      assert.deepEqual(violations, [], `${path} (${colorScheme})`);
+    }
+    await page.close();
+  }
 });
