@@ -168,10 +168,10 @@ export class LiveHub implements Hub {
     private readonly server: Server,
     options: AttachOptions = {},
   ) {
-    const resolved = { ...DEFAULTS, ...options };
-    this.maxPayload = positive('maxPayload', resolved.maxPayload);
-    this.rateLimit = positive('rateLimit', resolved.rateLimit);
-    const heartbeat = positive('heartbeat', resolved.heartbeat);
+    // `??` rather than a spread: an option passed through as `undefined` means the default.
+    this.maxPayload = positive('maxPayload', options.maxPayload ?? DEFAULTS.maxPayload);
+    this.rateLimit = positive('rateLimit', options.rateLimit ?? DEFAULTS.rateLimit);
+    const heartbeat = positive('heartbeat', options.heartbeat ?? DEFAULTS.heartbeat);
     if (options.allowedOrigins !== undefined && !Array.isArray(options.allowedOrigins)) {
       throw new TypeError(`Expected \`allowedOrigins\` to be an array of origins, got \`${String(options.allowedOrigins)}\``);
     }
