@@ -15,14 +15,13 @@ after(async () => {
 
 runStoreContract('redis', async () => {
   const connection = new Redis(server.url, { maxRetriesPerRequest: null });
-  const transactions = new Redis(server.url, { maxRetriesPerRequest: null, autoResendUnfulfilledCommands: false });
   // A fresh prefix per test is an empty store without flushing anything.
-  const store = new RedisJobStore(connection, transactions, `test-${randomUUID()}`);
+  const store = new RedisJobStore(connection, `test-${randomUUID()}`);
   return {
     store,
     async cleanup() {
       await store.close();
-      await Promise.all([connection.quit(), transactions.quit()]);
+      await connection.quit();
     },
   };
 });

@@ -3,17 +3,19 @@
  * Redis Stream whose entry ids are the seqs (`<seq>-0`), so "events after N"
  * is one `XRANGE` and resume works from any process.
  *
- * Writes are optimistic transactions (WATCH the rows, read them, number and
- * fold the new events in JS with the rules every store shares (`records.ts`,
- * over `applyEvent`), MULTI/EXEC). A Lua script would
- * save one round trip but would need a second copy of the fold in Lua; since
- * appends are group-committed (every pending append of this process goes in
- * one transaction), the extra round trip is paid per batch, not per event.
- * Conflicts only happen when two processes write the same job at once (a
- * cancel racing a worker) and are retried.
+ * Every write folds in JS, with the rules all stores share (`records.ts`, over
+ * `applyEvent`), then commits with a small Lua script that is only a
+ * compare-and-set: "if each job's log still ends at the seq I read, write these
+ * rows and entries". The fold is never written twice. The script (rather than
+ * WATCH/MULTI) is worth it for outages: ioredis resends commands whose reply
+ * was lost when Redis went away, and a resent MULTI/EXEC would run without its
+ * WATCH; a resent script re-checks, and recognises its own entries (each
+ * carries the id of the write that added it), so nothing is written twice.
+ * Appends are group-committed: every append pending in this process goes in
+ * the next script call, one round trip to read and one to write per batch.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { isEnded } from '../../shared/protocol.js';
 import type { AppendResult, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, NewJob } from '../types.js';
 import { appendToRecord, createRecord, isActive } from './records.js';
@@ -59,8 +61,75 @@ export class RedisKeys {
 /** How long a write keeps retrying through a Redis outage before it gives up. */
 const OUTAGE_GRACE_MS = 60_000;
 
-/** The transaction failed in a way that leaves its outcome unknown (connection lost). */
-class UnknownOutcome extends Error {}
+/** Seq of the last entry of the stream `key` (0 when empty), in Lua. */
+const LAST_SEQ_LUA = `
+local function lastSeq(key)
+  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
+  if not last then return 0 end
+  return tonumber(string.match(last[1], '^(%d+)'))
+end
+-- Whether the entry right after seq \`after\` of \`key\` was added by write \`writeId\`.
+local function wroteAfter(key, after, writeId)
+  local id = (after + 1) .. '-0'
+  local entry = redis.call('XRANGE', key, id, id)[1]
+  return entry ~= nil and entry[2][4] == writeId
+end
+`;
+
+/**
+ * Appends to several jobs at once. ARGV[1]: `{ writeId, jobs: [{ row, events,
+ * merge?, ended?, expect, json, entries: [[id, eventJson]], endedAt, id }] }`
+ * where row/events/merge/ended are KEYS indexes. Returns 1 (written), 2 (this
+ * write was already applied: a resend) or 0 (a job moved on: read again).
+ */
+const APPEND_LUA = `${LAST_SEQ_LUA}
+local spec = cjson.decode(ARGV[1])
+for i, job in ipairs(spec.jobs) do
+  if lastSeq(KEYS[job.events]) ~= job.expect then
+    if i == 1 and wroteAfter(KEYS[job.events], job.expect, spec.writeId) then return 2 end
+    return 0
+  end
+end
+for _, job in ipairs(spec.jobs) do
+  redis.call('SET', KEYS[job.row], job.json)
+  for _, entry in ipairs(job.entries) do
+    redis.call('XADD', KEYS[job.events], entry[1], 'e', entry[2], 'w', spec.writeId)
+  end
+  if job.ended then
+    redis.call('ZADD', KEYS[job.ended], job.endedAt, job.id)
+    if job.merge then redis.call('DEL', KEYS[job.merge]) end
+  end
+end
+return 1
+`;
+
+/**
+ * Creates a job. KEYS: row, events, all, owner, merge, credentials, target
+ * events. ARGV[1]: `{ writeId, id, json, created, order, merge, credentials?,
+ * target, targetSeq }`: with `merge`, the merge key must still name `target`
+ * ('' for none) whose log must still end at `targetSeq`. Returns 1, 2 (already
+ * created: a resend) or 0 (read again).
+ */
+const CREATE_LUA = `${LAST_SEQ_LUA}
+local spec = cjson.decode(ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
+if spec.merge then
+  if (redis.call('GET', KEYS[5]) or '') ~= spec.target then return 0 end
+  if spec.target ~= '' and lastSeq(KEYS[7]) ~= spec.targetSeq then return 0 end
+  redis.call('SET', KEYS[5], spec.id)
+end
+redis.call('SET', KEYS[1], spec.json)
+redis.call('XADD', KEYS[2], '1-0', 'e', spec.created, 'w', spec.writeId)
+redis.call('ZADD', KEYS[3], spec.order, spec.id)
+redis.call('ZADD', KEYS[4], spec.order, spec.id)
+if spec.credentials then redis.call('SET', KEYS[6], spec.credentials) end
+return 1
+`;
+
+type ScriptClient = Redis & {
+  backjobAppend(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2>;
+  backjobCreate(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2>;
+};
 
 interface PlannedJob {
   jobId: string;
@@ -68,144 +137,102 @@ interface PlannedJob {
   job: JobRecord | null;
 }
 
+type AppendEntry = { jobId: string; events: JobEventData[]; runner?: string | null };
+
 type StreamEntry = [id: string, fields: string[]];
 
 function parseEntries(entries: StreamEntry[]): JobEvent[] {
   return entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('e') + 1]!) as JobEvent);
 }
 
+/** Whether `error` means Redis was unreachable (the command may be retried) rather than a bug. */
+function isOutage(error: unknown): boolean {
+  return /connection|closed|ECONN|EPIPE|LOADING|reconnect/i.test(String((error as Error)?.message ?? error));
+}
+
 /**
- * A `JobStore` on Redis. `connection` serves reads; `transactions` is a
- * dedicated connection, because WATCH state belongs to a connection and two
- * interleaved transactions on one would watch each other's keys.
+ * A `JobStore` on Redis, on one connection (which must wait through outages:
+ * `maxRetriesPerRequest: null`).
  */
 export class RedisJobStore implements JobStore {
   readonly keys: RedisKeys;
-  readonly #redis: Redis;
-  readonly #tx: Redis;
-  /** Appends waiting for the transaction in flight; they go together in the next one. */
-  #pending: Array<{
-    batch: Array<{ jobId: string; events: JobEventData[]; runner?: string | null }>;
-    resolve: (results: AppendResult[]) => void;
-    reject: (error: unknown) => void;
-  }> = [];
-  #tail: Promise<unknown> = Promise.resolve();
-  #created = 0;
+  readonly #redis: ScriptClient;
+  /** Appends waiting for the write in flight; they go together in the next one. */
+  #pending: Array<{ batch: AppendEntry[]; resolve: (results: AppendResult[]) => void; reject: (error: unknown) => void }> = [];
   #flushing = false;
+  #created = 0;
+  #closed = false;
 
-  constructor(redis: Redis, transactions: Redis, prefix: string) {
-    this.#redis = redis;
-    this.#tx = transactions;
+  constructor(redis: Redis, prefix: string) {
+    redis.defineCommand('backjobAppend', { lua: APPEND_LUA });
+    redis.defineCommand('backjobCreate', { lua: CREATE_LUA });
+    this.#redis = redis as ScriptClient;
     this.keys = new RedisKeys(prefix);
   }
 
-  /** Runs `fn` alone on the transaction connection (one WATCH at a time). */
-  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(fn, fn);
-    this.#tail = run.catch(() => {});
-    return run;
-  }
-
   /**
-   * Retries `attempt` on WATCH conflicts (it returns `undefined`) and on a lost
-   * connection, until it succeeds or Redis has been gone too long.
+   * Runs `attempt` until it returns a value: `undefined` means another writer
+   * got there first (read again); an outage is waited out for a while.
    */
-  async #retry<T>(attempt: (afterUnknown: boolean) => Promise<T | undefined>): Promise<T> {
+  async #retry<T>(attempt: () => Promise<T | undefined>): Promise<T> {
     const giveUpAt = Date.now() + OUTAGE_GRACE_MS;
-    let afterUnknown = false;
     for (let round = 0; ; round++) {
       try {
-        const result = await attempt(afterUnknown);
+        const result = await attempt();
         if (result !== undefined) return result;
-        afterUnknown = false;
       } catch (error) {
-        if (Date.now() > giveUpAt || this.#tx.status === 'end') throw error;
-        if (!(error instanceof UnknownOutcome) && this.#tx.status === 'ready' && !/connection|closed/i.test(String(error))) {
-          throw error;
-        }
-        afterUnknown = true;
-        await this.#whenReady();
+        if (this.#closed || Date.now() > giveUpAt || !isOutage(error)) throw error;
+        await new Promise((r) => setTimeout(r, 100));
       }
-      // Back off a little under contention so the other writer can finish.
+      // Under contention, give the other writer a moment to finish.
       if (round > 2) await new Promise((r) => setTimeout(r, Math.min(50, round * 2)));
     }
   }
 
-  async #whenReady() {
-    if (this.#tx.status === 'ready') return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#tx.off('ready', done);
-        resolve();
-      };
-      const timer = setTimeout(done, 1000);
-      this.#tx.once('ready', done);
+  create(input: NewJob): Promise<{ job: JobRecord; merged: boolean }> {
+    const { record, event } = createRecord(input);
+    const json = JSON.stringify(record);
+    // Callers get what a later read would return (no `undefined` fields).
+    const job = JSON.parse(json) as JobRecord;
+    const k = this.keys;
+    const spec = {
+      writeId: randomBytes(8).toString('hex'),
+      id: job.id,
+      json,
+      created: JSON.stringify(event),
+      // Ties within a millisecond keep this process's creation order in the indexes.
+      order: job.createdAt * 1000 + (this.#created++ % 1000),
+      merge: job.mergeKey !== null,
+      credentials: input.credentials,
+      target: '',
+      targetSeq: 0,
+    };
+    return this.#retry(async () => {
+      if (job.mergeKey !== null) {
+        spec.target = (await this.#redis.get(k.merge(job.mergeKey))) ?? '';
+        const existing = spec.target ? await this.get(spec.target) : null;
+        if (existing && isActive(existing)) return { job: existing, merged: true };
+        spec.targetSeq = existing?.seq ?? 0;
+      }
+      const mergeKey = job.mergeKey === null ? k.row(job.id) : k.merge(job.mergeKey);
+      const keys = [k.row(job.id), k.events(job.id), k.all, k.owner(job.owner), mergeKey, k.credentials(job.id), k.events(spec.target || job.id)];
+      const outcome = await this.#redis.backjobCreate(keys.length, ...keys, JSON.stringify(spec));
+      return outcome === 0 ? undefined : { job, merged: false };
     });
   }
 
-  /** Sends a MULTI whose WATCH must still hold: never on a fresh connection that lost it. */
-  async #exec(multi: ReturnType<Redis['multi']>): Promise<Array<[Error | null, unknown]> | null> {
-    if (this.#tx.status !== 'ready') throw new UnknownOutcome('Redis connection not ready');
-    try {
-      return (await multi.exec()) as Array<[Error | null, unknown]> | null;
-    } catch (error) {
-      throw new UnknownOutcome('Redis transaction outcome unknown', { cause: error });
-    }
-  }
-
-  create(input: NewJob): Promise<{ job: JobRecord; merged: boolean }> {
-    const { record, event: created } = createRecord(input);
-    const row = JSON.stringify(record);
-    // Callers get what a later read would return (no `undefined` fields).
-    const job = JSON.parse(row) as JobRecord;
-    const writeId = randomBytes(8).toString('hex');
-    // Ties within a millisecond keep creation order (of this process) in the indexes.
-    const order = job.createdAt * 1000 + (this.#created++ % 1000);
-    const k = this.keys;
-    return this.#exclusive(() =>
-      this.#retry(async (afterUnknown) => {
-        if (afterUnknown) {
-          const done = await this.#redis.xrange(k.events(job.id), '1-0', '1-0');
-          if (done.length && done[0]![1].includes(writeId)) return { job, merged: false };
-        }
-        if (job.mergeKey !== null) {
-          const [[, existingId]] = (await this.#tx.pipeline().watch(k.merge(job.mergeKey)).get(k.merge(job.mergeKey)).exec())!.slice(1) as [[null, string | null]];
-          if (existingId) {
-            const [[, raw]] = (await this.#tx.pipeline().watch(k.row(existingId)).get(k.row(existingId)).exec())!.slice(1) as [[null, string | null]];
-            const existing = raw ? (JSON.parse(raw) as JobRecord) : null;
-            if (existing && isActive(existing)) {
-              await this.#tx.unwatch();
-              return { job: existing, merged: true };
-            }
-          }
-        }
-        const multi = this.#tx.multi();
-        multi.set(k.row(job.id), row);
-        multi.xadd(k.events(job.id), '1-0', 'e', JSON.stringify(created), 'w', writeId);
-        multi.zadd(k.all, order, job.id);
-        multi.zadd(k.owner(job.owner), order, job.id);
-        if (job.mergeKey !== null) multi.set(k.merge(job.mergeKey), job.id);
-        if (input.credentials !== undefined) multi.set(k.credentials(job.id), input.credentials);
-        const replies = await this.#exec(multi);
-        if (replies === null) return undefined;
-        return { job, merged: false };
-      }),
-    );
-  }
-
-  append(batch: Array<{ jobId: string; events: JobEventData[]; runner?: string | null }>): Promise<AppendResult[]> {
+  append(batch: AppendEntry[]): Promise<AppendResult[]> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ batch, resolve, reject });
       if (!this.#flushing) {
         this.#flushing = true;
-        // Let every append of this tick join the same transaction.
-        queueMicrotask(() => void this.#exclusive(() => this.#flushPending()));
+        // Let every append of this tick join the same write.
+        queueMicrotask(() => void this.#flushPending());
       }
     });
   }
 
-  /** Commits every waiting append in one transaction, then any that arrived meanwhile. */
+  /** Commits every waiting append in one write, then any that arrived meanwhile. */
   async #flushPending(): Promise<void> {
     while (this.#pending.length) {
       const calls = this.#pending;
@@ -221,7 +248,7 @@ export class RedisJobStore implements JobStore {
         }
       }
       try {
-        const planned = await this.#commitWithRetry(merged);
+        const planned = new Map((await this.#retry(() => this.#commit(merged))).map((p) => [p.jobId, p]));
         // Events were numbered in call order, so each entry's own events are the
         // next ones of its job's committed events.
         const cursor = new Map<string, number>();
@@ -242,78 +269,44 @@ export class RedisJobStore implements JobStore {
     this.#flushing = false;
   }
 
-  /**
-   * Commits `merged`, retrying on conflicts and outages. After a transaction
-   * whose reply was lost, the stream tells whether it was applied (each entry
-   * carries the id of the write that added it), so nothing is written twice.
-   */
-  async #commitWithRetry(merged: Map<string, { events: JobEventData[]; runner?: string | null }>): Promise<Map<string, PlannedJob>> {
-    const done = new Map<string, PlannedJob>();
-    let last: { writeId: string; plan: PlannedJob[] } = { writeId: '', plan: [] };
-    await this.#retry(async (afterUnknown) => {
-      if (afterUnknown) {
-        for (const p of last.plan) {
-          if (p.events.length === 0) continue;
-          const id = `${p.events[0]!.seq}-0`;
-          const [entry] = (await this.#redis.xrange(this.keys.events(p.jobId), id, id)) as StreamEntry[];
-          if (entry && entry[1].includes(last.writeId)) {
-            done.set(p.jobId, p);
-            merged.delete(p.jobId);
-          }
-        }
-      }
-      last = { writeId: randomBytes(8).toString('hex'), plan: [] };
-      const committed = await this.#commit(merged, last);
-      if (committed) for (const p of last.plan) done.set(p.jobId, p);
-      return committed || undefined;
-    });
-    return done;
-  }
-
-  /** One optimistic transaction over the jobs of `merged`; false on a WATCH conflict. */
-  async #commit(
-    merged: Map<string, { events: JobEventData[]; runner?: string | null }>,
-    attempt: { writeId: string; plan: PlannedJob[] },
-  ): Promise<boolean> {
+  /** Reads the rows, folds, and writes if no job moved on meanwhile (else `undefined`). */
+  async #commit(merged: Map<string, { events: JobEventData[]; runner?: string | null }>): Promise<PlannedJob[] | undefined> {
     const ids = [...merged.keys()];
-    if (ids.length === 0) return true;
     const k = this.keys;
-    const replies = (await this.#tx
-      .pipeline()
-      .watch(...ids.map((id) => k.row(id)))
-      .mget(...ids.map((id) => k.row(id)))
-      .exec())!;
-    if (replies[0]![0] || replies[1]![0]) throw replies[0]![0] ?? replies[1]![0];
-    const rows = replies[1]![1] as Array<string | null>;
+    const rows = await this.#redis.mget(...ids.map((id) => k.row(id)));
     const now = Date.now();
-    const multi = this.#tx.multi();
-    let writes = 0;
+    const keys: string[] = [];
+    const key = (name: string) => keys.push(name);
+    const planned: PlannedJob[] = [];
+    const jobs: object[] = [];
     ids.forEach((jobId, i) => {
       const raw = rows[i];
-      if (!raw) return attempt.plan.push({ jobId, events: [], job: null });
+      if (!raw) return planned.push({ jobId, events: [], job: null });
+      const before = JSON.parse(raw) as JobRecord;
       const { events: data, runner } = merged.get(jobId)!;
-      const { record, stored } = appendToRecord(JSON.parse(raw) as JobRecord, data, runner, now);
-      if (stored.length === 0) return attempt.plan.push({ jobId, events: [], job: record });
-      if (isEnded(record.status)) {
-        if (record.mergeKey !== null) multi.del(k.merge(record.mergeKey));
-        multi.zadd(k.ended(record.status === 'completed'), record.endedAt ?? now, jobId);
-      }
+      const { record, stored } = appendToRecord(before, data, runner, now);
+      if (stored.length === 0) return planned.push({ jobId, events: [], job: record });
       // Callers get what a later read would return (no `undefined` fields).
-      const row = JSON.stringify(record);
-      multi.set(k.row(jobId), row);
-      const events = stored.map((event) => {
-        const json = JSON.stringify(event);
-        multi.xadd(k.events(jobId), `${event.seq}-0`, 'e', json, 'w', attempt.writeId);
-        return JSON.parse(json) as JobEvent;
+      const json = JSON.stringify(record);
+      const entries = stored.map((event) => [`${event.seq}-0`, JSON.stringify(event)] as const);
+      planned.push({ jobId, events: entries.map(([, e]) => JSON.parse(e) as JobEvent), job: JSON.parse(json) as JobRecord });
+      const ended = isEnded(record.status);
+      jobs.push({
+        id: jobId,
+        row: key(k.row(jobId)),
+        events: key(k.events(jobId)),
+        merge: ended && record.mergeKey !== null ? key(k.merge(record.mergeKey)) : undefined,
+        ended: ended ? key(k.ended(record.status === 'completed')) : undefined,
+        endedAt: record.endedAt ?? now,
+        expect: before.seq,
+        json,
+        entries,
       });
-      attempt.plan.push({ jobId, events, job: JSON.parse(row) as JobRecord });
-      writes++;
     });
-    if (writes === 0) {
-      await this.#tx.unwatch();
-      return true;
-    }
-    return (await this.#exec(multi)) !== null;
+    if (jobs.length === 0) return planned;
+    const spec = JSON.stringify({ writeId: randomBytes(8).toString('hex'), jobs });
+    const outcome = await this.#redis.backjobAppend(keys.length, ...keys, spec);
+    return outcome === 0 ? undefined : planned;
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -401,6 +394,6 @@ export class RedisJobStore implements JobStore {
   }
 
   async close(): Promise<void> {
-    await this.#tail.catch(() => {});
+    this.#closed = true;
   }
 }

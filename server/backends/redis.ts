@@ -168,20 +168,17 @@ export function redis(options: RedisBackendOptions): Backend {
   const stalledInterval = positive('stalledInterval', options.stalledInterval);
 
   // Commands wait through an outage instead of failing after a few retries
-  // (BullMQ requires this too). The transaction connection does not resend
-  // what was in flight when the connection dropped: the store decides itself
-  // whether a lost transaction was applied.
-  const connect = (extra: { autoResendUnfulfilledCommands?: boolean } = {}) => {
-    const client = new Redis(options.url, { maxRetriesPerRequest: null, ...extra });
+  // (BullMQ requires this too); the store's writes are safe to resend.
+  const connect = () => {
+    const client = new Redis(options.url, { maxRetriesPerRequest: null });
     // ioredis reconnects by itself; without a listener an 'error' event would crash the process.
     client.on('error', () => {});
     return client;
   };
   const connection = connect();
-  const transactions = connect({ autoResendUnfulfilledCommands: false });
   const subscriber = connect();
 
-  const store = new RedisJobStore(connection, transactions, prefix);
+  const store = new RedisJobStore(connection, prefix);
   const bus = new RedisJobBus(connection, subscriber, store.keys.channel, store);
   const queue = new BullJobQueue(connection, `${prefix}:bull`, store, bus, { lockDuration, stalledInterval });
 
@@ -197,7 +194,7 @@ export function redis(options: RedisBackendOptions): Backend {
       await queue.close();
       await bus.close();
       await store.close();
-      await Promise.all([connection, transactions, subscriber].map((client) => client.quit().catch(() => client.disconnect())));
+      await Promise.all([connection, subscriber].map((client) => client.quit().catch(() => client.disconnect())));
     },
   };
 }

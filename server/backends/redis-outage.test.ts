@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import type { BusMessage } from '../types.js';
+import { redis } from './redis.js';
+import { startTestRedis, type TestRedis } from './redis-test-server.js';
+import { sampleJob } from './store-contract.js';
+
+let server: TestRedis;
+before(async () => {
+  server = await startTestRedis();
+});
+after(async () => {
+  await server?.stop();
+});
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const giveUp = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > giveUp) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a Redis crash mid-job loses no acknowledged event, writes none twice, and watchers catch up', async () => {
+  const prefix = `outage-${randomUUID()}`;
+  // Two processes' worth of connections: a writer and a watcher elsewhere.
+  const writer = redis({ url: server.url, prefix });
+  const watcher = redis({ url: server.url, prefix });
+  try {
+    const seen = new Map<number, string>();
+    watcher.bus.subscribe((message: BusMessage) => {
+      if (message.type !== 'events') return;
+      for (const event of message.events) seen.set(event.seq, event.type === 'job:log' ? event.line : event.type);
+    });
+    await (watcher.bus as unknown as { ready(): Promise<unknown> }).ready();
+
+    const { job } = await writer.store.create(sampleJob());
+    await writer.bus.publish({ type: 'events', jobId: job.id, events: (await writer.store.eventsAfter(job.id, 0, 1)) });
+    const acknowledged: number[] = [];
+    let crashed = false;
+    const producing = (async () => {
+      for (let i = 0; i < 400; i++) {
+        const [result] = await writer.store.append([{ jobId: job.id, events: [{ type: 'job:log', line: `line ${i}` }] }]);
+        acknowledged.push(result!.events[0]!.seq);
+        await writer.bus.publish({ type: 'events', jobId: job.id, events: result!.events });
+        if (i === 150) {
+          // Crash Redis for real (no shutdown, no final fsync) while the writer keeps going.
+          void server.kill('SIGKILL').then(async () => {
+            await new Promise((r) => setTimeout(r, 300));
+            await server.start();
+            crashed = true;
+          });
+        }
+      }
+      const [end] = await writer.store.append([{ jobId: job.id, events: [{ type: 'job:completed' }] }]);
+      await writer.bus.publish({ type: 'events', jobId: job.id, events: end!.events });
+    })();
+    await producing;
+    assert.ok(crashed, 'Redis was restarted while the job wrote');
+
+    const events = await watcher.store.eventsAfter(job.id, 0, 10_000);
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      Array.from({ length: 402 }, (_, i) => i + 1),
+      'gap-free seqs after the crash',
+    );
+    const lines = events.flatMap((e) => (e.type === 'job:log' ? [e.line] : []));
+    assert.deepEqual(lines, Array.from({ length: 400 }, (_, i) => `line ${i}`), 'every line once, in order');
+    for (const seq of acknowledged) assert.ok(events[seq - 1], `acknowledged seq ${seq} survived`);
+
+    await waitFor(() => seen.size === 402, 'the other process to see every event');
+    assert.equal(seen.get(402), 'job:completed');
+    assert.equal((await watcher.store.get(job.id))!.status, 'completed');
+  } finally {
+    await writer.close();
+    await watcher.close();
+  }
+});
