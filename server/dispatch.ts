@@ -163,6 +163,9 @@ function httpFailure(status: number, statusMessage: string | undefined, detail: 
 export async function runRoute(backjob: BackJob, job: JobRecord, ctx: JobContext): Promise<void> {
   const route = job.route;
   if (!route) throw new BackjobError('BACKJOB_ERR_INTERNAL', `Job ${job.id} is not a route job`);
+  const key = backjob.key();
+  // Taken once, first: whatever happens next, the credentials no longer sit in storage.
+  const sealed = await backjob.backend.store.takeCredentials(job.id);
   const baseUrl = backjob.options.baseUrl;
   if (!baseUrl) {
     throw new BackjobError(
@@ -170,9 +173,6 @@ export async function runRoute(backjob: BackJob, job: JobRecord, ctx: JobContext
       "Route jobs need the app's address: set the `baseUrl` option (e.g. `http://127.0.0.1:3000`), or attach() the server, or let the app serve one request through backjob.router() first",
     );
   }
-  const key = backjob.key();
-  // Taken once: whatever happens next, the credentials no longer sit in storage.
-  const sealed = await backjob.backend.store.takeCredentials(job.id);
   const opened = sealed === null ? null : unseal(key, sealed);
   if (sealed !== null && opened === null) {
     throw new BackjobError('BACKJOB_ERR_CREDENTIALS', "The job's sealed credentials could not be opened (was the `key` changed?)");
@@ -264,6 +264,11 @@ function requestPath(req: Request): string {
  * dispatching side goes away (cancel) and whose end ends the response. Any
  * other request passes as an ordinary one, and the BackJob headers are
  * stripped from every request so the app cannot be fooled by them.
+ *
+ * What the route writes to the response reaches the log as the runner reads
+ * it. A route that ends its job itself (`req.backjob.finish(result)`) should
+ * report through `req.backjob.log`: response output still in flight when the
+ * job ends arrives after the end, and ended is final.
  */
 export function recognizeDispatch(backjob: BackJob): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {

@@ -6,9 +6,10 @@
  */
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
-import type { ErrorReply, JobSnapshot, StartReply, StartRequest } from '../shared/protocol.js';
+import type { ErrorReply, StartReply, StartRequest } from '../shared/protocol.js';
 import { END_STATUSES } from '../shared/protocol.js';
 import { learnBaseUrl, recognizeDispatch } from './dispatch.js';
+import { toSnapshot } from './hub.js';
 import { BackjobError, isBackjobError } from './errors.js';
 import type { Access, BackJob, JobRecord, JobSpec, JobStatus } from './types.js';
 
@@ -23,27 +24,6 @@ function invalid(message: string): BackjobError {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** What anyone allowed to watch a job may see: the record without owner, merge key, params or route. */
-export function toSnapshot(job: JobRecord): JobSnapshot {
-  const snapshot: JobSnapshot = {
-    id: job.id,
-    name: job.name,
-    status: job.status,
-    progress: job.progress,
-    text: job.text,
-    createdAt: job.createdAt,
-    seq: job.seq,
-    logLines: job.logLines,
-    attempt: job.attempt,
-  };
-  if (job.result !== undefined) snapshot.result = job.result;
-  if (job.error !== undefined) snapshot.error = job.error;
-  if (job.errorCode !== undefined) snapshot.errorCode = job.errorCode;
-  if (job.startedAt !== undefined) snapshot.startedAt = job.startedAt;
-  if (job.endedAt !== undefined) snapshot.endedAt = job.endedAt;
-  return snapshot;
 }
 
 /**

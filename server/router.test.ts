@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type * as express from 'express';
+import type { ErrorReply, JobSnapshot, StartReply } from '../shared/protocol.js';
+import { ended, logOf, startTestApp, waitFor, type TestApp } from './http-test-app.js';
+
+describe('HTTP API', () => {
+  let t: TestApp;
+  let appErrorHandled = false;
+
+  before(async () => {
+    t = await startTestApp({
+      routes: ['/reports/*'],
+      appRoutes: (app, backjob) => {
+          backjob.define('export', async (job, params: { rows?: number }) => {
+            job.update({ progress: 50, text: `exporting ${params.rows ?? 0} rows` });
+            return { ok: true };
+          }, { launchable: true });
+          backjob.define('wait', async (job) => {
+            await new Promise((resolve) => job.signal.addEventListener('abort', resolve));
+          }, { launchable: true });
+          backjob.define('internal', async () => undefined);
+          app.post('/reports/mine', (req, res) => {
+            res.type('text').send(`cookie=${req.headers.cookie ?? 'none'}\nmonth=${req.query.month}\nformat=${req.body.format}`);
+          });
+          app.post('/admin/purge', (_req, res) => res.send('purged'));
+          app.get('/backjob/not-ours', (_req, res) => res.send('the app answered'));
+          app.get('/app/throws', () => {
+            throw new Error('app failure');
+          });
+          app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+            appErrorHandled = true;
+            res.status(500).send(`app handler: ${error.message}`);
+          });
+      },
+    });
+  });
+  after(() => t.close());
+
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${t.url}/backjob${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  const get = (path: string, headers: Record<string, string> = {}) => fetch(`${t.url}/backjob${path}`, { headers });
+  const errorOf = async (res: Response) => ((await res.json()) as ErrorReply).error;
+
+  test('POST /jobs starts a launchable job as the current user: 202 with id, token and snapshot', async () => {
+    const res = await post('/jobs', { name: 'export', params: { rows: 3 } }, { cookie: 'user=alice', origin: t.url });
+    assert.equal(res.status, 202);
+    const reply = (await res.json()) as StartReply;
+    assert.equal(typeof reply.id, 'string');
+    assert.equal(reply.token, t.backjob.tokenFor(reply.id));
+    assert.equal(reply.merged, false);
+    assert.equal(reply.snapshot.id, reply.id);
+    assert.equal(reply.snapshot.name, 'export');
+    assert.ok(!('owner' in reply.snapshot) && !('params' in reply.snapshot), 'private fields stay on the server');
+    const job = await ended(t.backjob, reply.id);
+    assert.equal(job.owner, 'alice');
+    assert.deepEqual(job.result, { ok: true });
+    assert.equal(job.text, 'exporting 3 rows');
+  });
+
+  test('a launchable route runs as the user with query and body', async () => {
+    const res = await post('/jobs', { route: '/reports/mine', method: 'POST', params: { month: 5 }, body: { format: 'csv' } }, { cookie: 'user=bob' });
+    assert.equal(res.status, 202);
+    const { id } = (await res.json()) as StartReply;
+    assert.equal((await ended(t.backjob, id)).status, 'completed');
+    assert.deepEqual(await logOf(t.backjob, id), ['cookie=user=bob', 'month=5', 'format=csv']);
+  });
+
+  test('unknown names are 404, undeclared jobs and routes are 403', async () => {
+    let res = await post('/jobs', { name: 'no-such-job' });
+    assert.equal(res.status, 404);
+    assert.equal((await errorOf(res)).code, 'BACKJOB_ERR_UNKNOWN_JOB');
+    res = await post('/jobs', { name: 'internal' });
+    assert.equal(res.status, 403);
+    assert.equal((await errorOf(res)).code, 'BACKJOB_ERR_NOT_LAUNCHABLE');
+    res = await post('/jobs', { route: '/admin/purge', method: 'POST' });
+    assert.equal(res.status, 403);
+    assert.equal((await errorOf(res)).code, 'BACKJOB_ERR_NOT_LAUNCHABLE');
+  });
+
+  test('malformed requests are 400, non-JSON 415, oversize 413, never a started job', async () => {
+    const before = (await t.backjob.list({})).length;
+    const cases: Array<[unknown, number, string]> = [
+      ['{not json', 400, 'BACKJOB_ERR_INVALID'],
+      [[1, 2], 400, 'BACKJOB_ERR_INVALID'],
+      [{}, 400, 'BACKJOB_ERR_INVALID'],
+      [{ name: 'export', route: '/reports/mine' }, 400, 'BACKJOB_ERR_INVALID'],
+      [{ name: 'export', extra: 1 }, 400, 'BACKJOB_ERR_INVALID'],
+      [{ name: 'export', params: [1] }, 400, 'BACKJOB_ERR_INVALID'],
+      [{ name: 42 }, 400, 'BACKJOB_ERR_INVALID'],
+      [{ name: 'export', method: 'POST' }, 400, 'BACKJOB_ERR_INVALID'],
+      [{ route: 'reports/mine' }, 400, 'BACKJOB_ERR_INVALID'],
+      [{ route: '/reports/mine', method: 'PO ST' }, 400, 'BACKJOB_ERR_INVALID'],
+      [{ route: '/reports/mine', bodyType: 'xml' }, 400, 'BACKJOB_ERR_INVALID'],
+      [{ route: '/reports/mine', params: { a: { b: 1 } } }, 400, 'BACKJOB_ERR_INVALID'],
+      [{ name: 'export', params: { blob: 'x'.repeat(64 * 1024) } }, 413, 'BACKJOB_ERR_TOO_LARGE'],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await post('/jobs', body);
+      assert.equal(res.status, status, JSON.stringify(body).slice(0, 80));
+      const error = await errorOf(res);
+      assert.equal(error.code, code);
+      assert.equal(typeof error.message, 'string');
+    }
+    const form = await fetch(`${t.url}/backjob/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'name=export',
+    });
+    assert.equal(form.status, 415);
+    assert.equal((await t.backjob.list({})).length, before);
+  });
+
+  test('a cross-origin start or cancel is refused (CSRF)', async () => {
+    const foreign = await post('/jobs', { name: 'export' }, { cookie: 'user=alice', origin: 'https://evil.example' });
+    assert.equal(foreign.status, 403);
+    assert.equal((await errorOf(foreign)).code, 'BACKJOB_ERR_CROSS_ORIGIN');
+    const nullOrigin = await post('/jobs', { name: 'export' }, { origin: 'null' });
+    assert.equal(nullOrigin.status, 403);
+    const crossSite = await post('/jobs', { name: 'export' }, { 'sec-fetch-site': 'cross-site' });
+    assert.equal(crossSite.status, 403);
+
+    const { id } = (await (await post('/jobs', { name: 'wait' }, { cookie: 'user=alice', origin: t.url })).json()) as StartReply;
+    const cancel = await post(`/jobs/${id}/cancel`, '', { cookie: 'user=alice', origin: 'https://evil.example' });
+    assert.equal(cancel.status, 403);
+    assert.equal((await t.backjob.status(id))!.status === 'canceled', false);
+    await t.backjob.cancel(id);
+  });
+
+  test('GET /jobs/:id: the owner or the token holder sees it; anyone else gets the same 404 as for an unknown id', async () => {
+    const { id, token } = (await (await post('/jobs', { name: 'export' }, { cookie: 'user=alice' })).json()) as StartReply;
+    await ended(t.backjob, id);
+    const asOwner = await get(`/jobs/${id}`, { cookie: 'user=alice' });
+    assert.equal(asOwner.status, 200);
+    assert.equal(asOwner.headers.get('cache-control'), 'no-store');
+    const snapshot = (await asOwner.json()) as JobSnapshot;
+    assert.equal(snapshot.status, 'completed');
+    assert.ok(!('owner' in snapshot));
+
+    assert.equal((await get(`/jobs/${id}`, { 'x-backjob-token': token })).status, 200);
+    assert.equal((await get(`/jobs/${id}?token=${encodeURIComponent(token)}`)).status, 200);
+
+    const denied = [
+      await get(`/jobs/${id}`, { cookie: 'user=mallory' }),
+      await get(`/jobs/${id}`),
+      await get(`/jobs/${id}`, { 'x-backjob-token': t.backjob.tokenFor('another-job') }),
+    ];
+    const unknown = await get('/jobs/no-such-job-id', { cookie: 'user=alice' });
+    const unknownBody = await unknown.json();
+    for (const res of denied) {
+      assert.equal(res.status, 404);
+      assert.deepEqual(await res.json(), unknownBody, 'forbidden reads exactly like unknown');
+    }
+  });
+
+  test('POST /jobs/:id/cancel by token cancels; by a stranger is 404', async () => {
+    const { id, token } = (await (await post('/jobs', { name: 'wait' }, { cookie: 'user=alice' })).json()) as StartReply;
+    await waitFor(async () => (await t.backjob.status(id))?.status === 'running', 'the job to run');
+    const stranger = await post(`/jobs/${id}/cancel`, '', { cookie: 'user=mallory' });
+    assert.equal(stranger.status, 404);
+    const res = await post(`/jobs/${id}/cancel`, '', { 'x-backjob-token': token });
+    assert.equal(res.status, 200);
+    const reply = (await res.json()) as { canceled: boolean; snapshot: JobSnapshot };
+    assert.equal(reply.canceled, true);
+    assert.equal((await ended(t.backjob, id)).status, 'canceled');
+    const again = (await (await post(`/jobs/${id}/cancel`, '', { cookie: 'user=alice' })).json()) as { canceled: boolean; snapshot: JobSnapshot };
+    assert.equal(again.canceled, false);
+    assert.equal(again.snapshot.status, 'canceled');
+  });
+
+  test("GET /jobs lists the caller's own jobs and needs a principal", async () => {
+    const carol = (await (await post('/jobs', { name: 'export' }, { cookie: 'user=carol' })).json()) as StartReply;
+    await (await post('/jobs', { name: 'export' }, { cookie: 'user=dave' })).json();
+    await ended(t.backjob, carol.id);
+    const anonymous = await get('/jobs');
+    assert.equal(anonymous.status, 401);
+    const res = await get('/jobs', { cookie: 'user=carol' });
+    assert.equal(res.status, 200);
+    const { jobs } = (await res.json()) as { jobs: JobSnapshot[] };
+    assert.deepEqual(jobs.map((job) => job.id), [carol.id]);
+    const completed = (await (await get('/jobs?status=completed,failed', { cookie: 'user=carol' })).json()) as { jobs: JobSnapshot[] };
+    assert.deepEqual(completed.jobs.map((job) => job.id), [carol.id]);
+    assert.equal((await get('/jobs?status=bogus', { cookie: 'user=carol' })).status, 400);
+  });
+
+  test("the router leaves the app's routes and errors alone", async () => {
+    const other = await get('/not-ours');
+    assert.equal(await other.text(), 'the app answered');
+    const res = await fetch(`${t.url}/app/throws`);
+    assert.equal(res.status, 500);
+    assert.equal(await res.text(), 'app handler: app failure');
+    assert.equal(appErrorHandled, true);
+  });
+});
