@@ -4,7 +4,7 @@
  */
 type MochaCallback = (this: { timeout(ms: number): void }) => void | Promise<void>;
 
-declare function describe(title: string, suite: () => void): void;
+declare function describe(title: string, suite: (this: { timeout(ms: number): void }) => void): void;
 declare function it(title: string, test: MochaCallback): void;
 declare function before(hook: MochaCallback): void;
 declare function after(hook: MochaCallback): void;
