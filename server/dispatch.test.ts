@@ -82,6 +82,10 @@ describe('route dispatch', () => {
           await new Promise((resolve) => job.signal.addEventListener('abort', resolve));
         });
         startAsUserRoute(app, backjob);
+        app.post('/merge-probe', async (req, res) => {
+          // Delayed, so the first job still waits when the second request comes.
+          res.json(await backjob.start({ route: '/probe', method: 'GET' }, { as: req, delay: 60 }));
+        });
       },
     });
   });
@@ -203,6 +207,31 @@ describe('route dispatch', () => {
       headers: { [SIGNATURE_HEADER]: String(original.headers[SIGNATURE_HEADER]), [JOB_HEADER]: id },
     });
     assert.deepEqual(await replay.json(), { job: null, signature: null, jobHeader: null });
+  });
+
+  test('a valid signature for a job that already ended is refused with 409, and the route does not run', async () => {
+    const { id } = await t.backjob.start({ name: 'hold' });
+    await t.backjob.cancel(id);
+    const signature = signRequest(Buffer.from(TEST_KEY), { jobId: id, method: 'GET', path: '/probe' });
+    const res = await fetch(`${t.url}/probe`, { headers: { [SIGNATURE_HEADER]: signature, [JOB_HEADER]: id } });
+    assert.equal(res.status, 409);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'BACKJOB_ERR_ENDED');
+  });
+
+  test('merging tells users apart by their credentials, without storing them', async () => {
+    const startAs = async (cookie: string) => {
+      const res = await fetch(`${t.url}/merge-probe`, { method: 'POST', headers: { cookie } });
+      return (await res.json()) as { id: string; merged: boolean };
+    };
+    const first = await startAs('session=one');
+    const same = await startAs('session=one');
+    const other = await startAs('session=two');
+    assert.deepEqual([first.merged, same.merged, other.merged], [false, true, false]);
+    assert.equal(same.id, first.id);
+    assert.notEqual(other.id, first.id);
+    const job = (await t.backjob.status(first.id))!;
+    assert.ok(!JSON.stringify(job).includes('session=one'), 'the job row holds no credentials');
+    await Promise.all([t.backjob.cancel(first.id), t.backjob.cancel(other.id)]);
   });
 
   describe('signature checks (for a running job)', () => {

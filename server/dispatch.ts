@@ -284,7 +284,7 @@ export function recognizeDispatch(backjob: BackJob): RequestHandler {
 
     const disconnected = new AbortController();
     res.once('close', () => {
-      if (!res.writableFinished) disconnected.abort(new BackjobError('BACKJOB_ERR_CANCELED', 'The dispatching side went away', { status: 499 }));
+      if (!res.writableFinished) disconnected.abort(new BackjobError('BACKJOB_ERR_CANCELED', 'The dispatching side went away'));
     });
     req.backjob = await backjob.contextFor(jobId, {
       signal: disconnected.signal,
