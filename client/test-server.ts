@@ -13,8 +13,7 @@
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import express from 'express';
-import { memory } from '../server/backends/memory.js';
-import { createBackJob } from '../server/core.js';
+import { createBackJob, memory } from '../server/index.js';
 import type { JobContext } from '../server/types.js';
 
 /** Waits `ms`, or less if `signal` aborts. */
