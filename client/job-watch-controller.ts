@@ -84,8 +84,9 @@ export class JobWatchController implements ReactiveController {
     if (current && current.jobId === jobId && current.token === token && current.connection === connection) return;
     this.stop();
     this.watched = { jobId, token, connection };
-    this.connectionState = connection.state;
     this.unwatch = connection.watch(jobId, token || undefined, (update) => this.receive(update));
+    // Read after `watch`, which may have started opening the socket; the first update overrides it.
+    this.connectionState ??= connection.state;
   }
 
   hostDisconnected(): void {
