@@ -582,4 +582,51 @@ describe('contextFor and shutdown', () => {
     assert.equal((await after.status(b.id))?.result, 'finished anyway');
     await assert.rejects(backjob.start({ name: 'obedient' }), { code: 'BACKJOB_ERR_CLOSED' });
   });
+
+  it('on restart, runs what was waiting and re-runs a retryable job that shutdown interrupted', async () => {
+    const file = sqliteFile();
+    const first = createBackJob({ backend: sqlite({ file }), key: KEY, concurrency: 1 });
+    const running = gate();
+    first.define('retryable', async (job) => {
+      running.open();
+      await new Promise((resolve) => job.signal.addEventListener('abort', resolve));
+      throw job.signal.reason;
+    }, { retries: 2 });
+    first.define('queued', () => 'never here');
+    const retryable = await first.start({ name: 'retryable' });
+    const queued = await first.start({ name: 'queued' });
+    await running.promise;
+    await first.close();
+
+    const second = createBackJob({ backend: sqlite({ file }), key: KEY, concurrency: 1, worker: false });
+    open.push(second);
+    assert.equal((await second.status(retryable.id))?.status, 'running', 'left for recovery');
+    assert.equal((await second.status(queued.id))?.status, 'waiting');
+    await second.close();
+
+    const third = createBackJob({ backend: sqlite({ file }), key: KEY });
+    open.push(third);
+    third.define('retryable', () => 'rerun', { retries: 2 });
+    third.define('queued', () => 'ran after restart');
+    const rerun = await ended(third, retryable.id);
+    assert.equal(rerun.result, 'rerun');
+    assert.equal(rerun.attempt, 2);
+    assert.equal(rerun.retriesLeft, 1);
+    assert.equal((await ended(third, queued.id)).result, 'ran after restart');
+  });
+
+  it('cancels a job it runs when another process asks on the bus', async () => {
+    const backjob = make();
+    const running = gate();
+    backjob.define('remote', async (job) => {
+      running.open();
+      await untilAborted(job);
+    });
+    const { id } = await backjob.start({ name: 'remote' });
+    await running.promise;
+    await backjob.backend.bus.publish({ type: 'cancel', jobId: id, reason: 'from elsewhere' });
+    const job = await ended(backjob, id);
+    assert.equal(job.status, 'canceled');
+    assert.equal(job.error, 'from elsewhere');
+  });
 });
