@@ -152,7 +152,19 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
 /**
  * The HTTP API under `basePath` plus the dispatched-request middleware, as one
  * Express router for `app.use(backjob.router())`, mounted before the app's
- * routes. See DESIGN.md "Contract points" and the shapes in shared/protocol.ts.
+ * routes. Shapes in shared/protocol.ts:
+ *
+ * - `POST /jobs` (JSON, same origin, ≤ 16 KB) `StartRequest` → 202 `StartReply`,
+ *   started as the caller (`as: req`); only launchable names and routes.
+ * - `GET /jobs/:id` → `JobSnapshot`, for the owner or the watch token
+ *   (`X-Backjob-Token` header or `?token=`).
+ * - `POST /jobs/:id/cancel` (same origin) → `{ canceled, snapshot }`;
+ *   `canceled` is false when the job had already ended.
+ * - `GET /jobs?status=a,b&limit=n` → `{ jobs: JobSnapshot[] }`, the caller's
+ *   own, newest first; 401 without a principal.
+ *
+ * Every failure is `ErrorReply` with a `BACKJOB_ERR_…` code; an unknown job
+ * and a forbidden one are the same 404.
  */
 export function createRouter(backjob: BackJob): Router {
   const api = express.Router();

@@ -18,8 +18,15 @@ export const SIGNATURE_WINDOW_SECONDS = 60;
 
 type Purpose = 'dispatch signature' | 'credentials seal' | 'credentials digest';
 
+/** Derived keys per BackJob key: HKDF costs more than the HMAC it feeds, and the key never changes. */
+const derivedKeys = new WeakMap<Buffer, Map<Purpose, Buffer>>();
+
 function derive(key: Buffer, purpose: Purpose): Buffer {
-  return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `backjob ${purpose} v1`, 32));
+  let derived = derivedKeys.get(key);
+  if (!derived) derivedKeys.set(key, (derived = new Map()));
+  let subkey = derived.get(purpose);
+  if (!subkey) derived.set(purpose, (subkey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `backjob ${purpose} v1`, 32))));
+  return subkey;
 }
 
 /** What a dispatch signature covers. */
