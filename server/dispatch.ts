@@ -276,7 +276,6 @@ export function recognizeDispatch(backjob: BackJob): RequestHandler {
     const jobId = req.headers[JOB_HEADER];
     delete req.headers[SIGNATURE_HEADER];
     delete req.headers[JOB_HEADER];
-    delete req.backjob;
     if (typeof signature !== 'string' || typeof jobId !== 'string') return next();
     await backjob.ready;
     const verdict = verifyRequest(backjob.key(), signature, { jobId, method: req.method, path: requestPath(req) });

@@ -112,6 +112,9 @@ describe('HTTP API', () => {
       body: 'name=export',
     });
     assert.equal(form.status, 415);
+    const empty = await fetch(`${t.url}/backjob/jobs`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' } });
+    assert.equal(empty.status, 400);
+    assert.equal((await errorOf(empty)).code, 'BACKJOB_ERR_INVALID');
     assert.equal((await t.backjob.list({})).length, before);
   });
 

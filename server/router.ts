@@ -177,7 +177,8 @@ export function createRouter(backjob: BackJob): Router {
   const acceptStart = (req: Request, _res: Response, next: NextFunction) => {
     requireSameOrigin(req);
     // JSON only: a form post from another site cannot send it without a CORS preflight, which it won't get.
-    if (!req.is('application/json')) {
+    // Checked on the header itself: `req.is` answers null for a request without a body, which is a 400, not a 415.
+    if (!/^application\/json\s*(;|$)/i.test(req.get('content-type') ?? '')) {
       throw new BackjobError('BACKJOB_ERR_UNSUPPORTED_MEDIA_TYPE', 'Expected Content-Type: application/json', { status: 415 });
     }
     next();
