@@ -14,6 +14,7 @@
  * `appendfsync always` on the server if an acknowledged event must survive a
  * Redis crash: a write resolves when Redis replies, and only then is it durable.
  */
+import { hostname } from 'node:os';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { isEnded } from '../../shared/protocol.js';
@@ -41,6 +42,9 @@ export interface RedisBackendOptions {
 export const WORKER_LOST = 'BACKJOB_ERR_WORKER_LOST';
 
 const QUEUE_NAME = 'jobs';
+
+/** How core names this process in `JobRecord.runner` (`host:pid:…`). */
+const THIS_PROCESS = `${hostname()}:${process.pid}:`;
 
 function positive(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
@@ -108,7 +112,11 @@ class BullJobQueue implements JobQueue {
         const jobId = bullJob.id!;
         const job = await this.#store.get(jobId);
         if (!job || isEnded(job.status)) return;
-        if (job.status === 'running' && job.retriesLeft === 0) return this.#failLost(jobId);
+        // Running but handed out again: BullMQ found its worker's lock expired.
+        // (A runner of this very process is still at it: `run` ignores the duplicate.)
+        if (job.status === 'running' && job.retriesLeft <= 0 && !job.runner?.startsWith(THIS_PROCESS)) {
+          return this.#failLost(jobId);
+        }
         await run(jobId);
       },
       {

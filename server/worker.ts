@@ -1,0 +1,71 @@
+/**
+ * The entry of a worker process in a Redis deployment: a BackJob that runs
+ * jobs and serves no HTTP.
+ *
+ * A Redis deployment has web processes, which serve pages, the HTTP API and
+ * the WebSocket and only enqueue work (`createBackJob({ backend, worker: false })`),
+ * and worker processes, which take jobs from BullMQ and run them. Both load the
+ * same job definitions, usually from one shared module:
+ *
+ * ```ts
+ * // jobs.ts — imported by web.ts and worker.ts alike
+ * export function defineJobs(backjob: BackJob) {
+ *   backjob.define('reports/build', async (job, params) => { … }, { launchable: true });
+ * }
+ *
+ * // worker.ts — run with `node worker.js` (as many as you like, on any machine)
+ * import { createWorker } from 'backjob/server';
+ * import { redis } from 'backjob/server';
+ * import { defineJobs } from './jobs.js';
+ *
+ * const worker = createWorker({
+ *   backend: redis({ url: process.env.REDIS_URL! }),
+ *   baseUrl: 'http://app.internal:3000', // where route jobs call the app
+ *   key: process.env.BACKJOB_KEY,        // the same key as the web processes
+ *   concurrency: 8,
+ *   jobs: defineJobs,
+ * });
+ * await worker.ready;
+ * process.once('SIGTERM', () => void worker.close());
+ * ```
+ *
+ * Progress, log lines and ends a worker writes reach every web process
+ * through Redis, and from there every browser watching the job. A cancel from
+ * any web process aborts the handler's `signal` here. When a worker dies
+ * (crash, SIGKILL, lost machine), BullMQ notices its expired lock and hands
+ * the job to another worker, which re-runs it if the job was defined with
+ * `retries` left, or fails it as "worker lost" (`BACKJOB_ERR_WORKER_LOST`).
+ * `close()` lets running jobs end (their signals abort with reason
+ * "shutdown") before the process exits.
+ */
+import { createBackJob, type BackJobServer } from './core.js';
+import { BackjobError } from './errors.js';
+import type { BackJobOptions } from './types.js';
+
+/** Options of {@link createWorker}: those of `createBackJob`, with a backend shared by every process. */
+export interface WorkerOptions extends Omit<BackJobOptions, 'worker' | 'backend'> {
+  /** The backend the web processes use, normally `redis({ url })`. */
+  backend: NonNullable<BackJobOptions['backend']>;
+  /** Defines the jobs this worker runs (the same definitions the web processes have). */
+  jobs?: (backjob: BackJobServer) => void;
+}
+
+/**
+ * Creates a worker: a BackJob that consumes jobs (`worker: true`) and serves
+ * no HTTP. Await `ready` before relying on it; call `close()` on shutdown.
+ *
+ * Throws a `BackjobError` (`BACKJOB_ERR_INVALID`) without a backend: a worker
+ * on a private in-process store would never see a job.
+ */
+export function createWorker(options: WorkerOptions): BackJobServer {
+  const { jobs, ...rest } = options ?? ({} as WorkerOptions);
+  if (!rest.backend) {
+    throw new BackjobError('BACKJOB_ERR_INVALID', 'Expected `backend` to be the backend the web processes share, e.g. redis({ url }), got `undefined`');
+  }
+  if (jobs !== undefined && typeof jobs !== 'function') {
+    throw new BackjobError('BACKJOB_ERR_INVALID', `Expected \`jobs\` to be a function (backjob) => void, got \`${String(jobs)}\` (${typeof jobs})`);
+  }
+  const backjob = createBackJob({ ...rest, worker: true });
+  jobs?.(backjob);
+  return backjob;
+}
