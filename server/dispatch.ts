@@ -14,7 +14,6 @@ import { JOB_HEADER, ReplayGuard, SIGNATURE_HEADER, SIGNATURE_WINDOW_SECONDS, di
 import type { BackJob, JobContext, JobRecord, RouteTarget } from './types.js';
 
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Request {
       /** The job this request runs, when BackJob dispatched it (a valid, fresh, unused signature); absent otherwise. */
