@@ -5,6 +5,7 @@
  * elements' TypeScript to the pages.
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { createServer as createViteServer } from 'vite';
@@ -37,6 +38,20 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  */
 const CLIENT_PATHS = /^\/(?:client\/|shared\/|node_modules\/|@id\/|@vite\/|@fs\/.+\/node_modules\/)/;
 
+/** Whether a request path is a client asset: within {@link CLIENT_PATHS}, with no way to climb out of it. */
+function isClientAsset(rawPath: string): boolean {
+  let path: string;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    return false;
+  }
+  // `..` (raw or percent-encoded) would climb out of the allowed folders; a `%` left after
+  // decoding could be decoded again further down.
+  if (path.split('/').includes('..') || /[\\%]/.test(path)) return false;
+  return CLIENT_PATHS.test(path);
+}
+
 /** Builds the demo app and its HTTP server. */
 export async function createDemo(options: DemoOptions): Promise<Demo> {
   const sessions = createSessions(() => backjob.key());
@@ -53,7 +68,15 @@ export async function createDemo(options: DemoOptions): Promise<Demo> {
     configFile: false,
     logLevel: 'warn',
     appType: 'custom',
-    server: { middlewareMode: true, hmr: false },
+    server: {
+      middlewareMode: true,
+      hmr: false,
+      // A second fence behind isClientAsset: only these folders, never a database.
+      fs: {
+        allow: ['client', 'shared', 'node_modules'].map((dir) => join(root, dir)),
+        deny: ['.env', '.env.*', '*.{crt,pem}', '**/.git/**', '*.{db,sqlite,sqlite3}', '*.db-*'],
+      },
+    },
     // Serve lit & co. as the ES modules they are: no pre-bundling step that
     // could reload a page mid-job when it discovers a new import.
     optimizeDeps: { noDiscovery: true, include: [] },
@@ -105,7 +128,7 @@ export async function createDemo(options: DemoOptions): Promise<Demo> {
   });
 
   app.use(express.static(fileURLToPath(new URL('public', import.meta.url)), { index: false }));
-  app.use((req, res, next) => (CLIENT_PATHS.test(req.path) ? vite.middlewares(req, res, next) : next()));
+  app.use((req, res, next) => (isClientAsset(req.path) ? vite.middlewares(req, res, next) : next()));
   app.use((req, res) => page(res, pages.notFoundPage(ctx(req)), 404));
   app.use((error: Error & { status?: number }, req: Request, res: Response, _next: NextFunction) => {
     const status = error.status ?? 500;

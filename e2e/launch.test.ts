@@ -4,13 +4,16 @@
  * open a page whose job the server started while rendering.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import http from 'node:http';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { ARTIFACTS, E2E_TIMEOUT, launchBrowser, startDemoProcess, tempDir, waitUntil, type DemoProcess } from './harness.js';
 
+const root = fileURLToPath(new URL('..', import.meta.url));
 const temp = tempDir();
 let demo: DemoProcess;
 let browser: Browser;
@@ -126,5 +129,37 @@ test('every demo page passes axe, in light and dark', async () => {
       assert.deepEqual(violations, [], `${path} (${colorScheme})`);
     }
     await page.close();
+  }
+});
+
+test('the demo serves the client, and no other file of the project', async () => {
+  /** A GET with the path sent exactly as written (fetch would resolve the dot segments first). */
+  const status = (path: string) =>
+    new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: demo.port, path }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      }).on('error', reject);
+    });
+  assert.equal(await status('/client/index.ts'), 200);
+  assert.equal(await status('/node_modules/lit/index.js'), 200);
+  // A database inside the project, where `npm run demo` keeps its own.
+  const probe = `e2e-probe-${process.pid}.db`;
+  writeFileSync(join(root, probe), 'SQLite format 3');
+  try {
+    for (const path of [
+      '/package.json',
+      '/server/core.ts',
+      `/@fs${root}${probe}`,
+      `/client/../${probe}`,
+      `/node_modules/%2e%2e/${probe}`,
+      `/@fs${root}node_modules/../${probe}`,
+      `/@fs${root}node_modules/%252e%252e/${probe}`,
+      `/@fs${temp.dbFile}`,
+    ]) {
+      assert.equal(await status(path), 404, path);
+    }
+  } finally {
+    rmSync(join(root, probe), { force: true });
   }
 });
