@@ -33,14 +33,22 @@ describe('<backjob-log>', () => {
   });
 
   for (const scheme of ['light', 'dark'] as const) {
-    for (const status of ['waiting', 'running', 'completed', 'failed', 'canceled'] as const) {
-      it(`shows its lines while ${status} (${scheme}) and passes axe`, async () => {
+    const states = {
+      waiting: { status: 'waiting' },
+      running: { status: 'running', progress: 30 },
+      indeterminate: { status: 'running', progress: null },
+      completed: { status: 'completed' },
+      failed: { status: 'failed', error: 'Broke' },
+      canceled: { status: 'canceled', error: 'Canceled' },
+    } as const;
+    for (const [state, snapshot] of Object.entries(states)) {
+      it(`shows its lines while ${state} (${scheme}) and passes axe`, async () => {
         await emulateMedia({ colorScheme: scheme });
         const connection = new FakeConnection();
-        connection.snapshot('job1', { status });
-        if (status !== 'waiting') connection.log('job1', 'first', 'second');
+        connection.snapshot('job1', snapshot);
+        if (state !== 'waiting') connection.log('job1', 'first', 'second');
         const element = await mountLog(connection);
-        equal(shownLines(element), status === 'waiting' ? [] : ['first', 'second']);
+        equal(shownLines(element), state === 'waiting' ? [] : ['first', 'second']);
         await expectAccessible(element);
       });
     }
