@@ -1,6 +1,7 @@
 import { css } from 'lit';
 import { themeStyles } from './theme.styles.js';
 
+/** Styles of `<backjob-progress>`: the shared theme, then its own layout. */
 export const progressStyles = [
   themeStyles,
   css`

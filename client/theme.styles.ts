@@ -6,6 +6,7 @@
  */
 import { css } from 'lit';
 
+/** Colour tokens, focus ring, button and visually-hidden helpers every element includes first. */
 export const themeStyles = css`
   :host {
     --_background: var(--backjob-background, #ffffff);

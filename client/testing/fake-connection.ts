@@ -13,6 +13,7 @@ interface Watched {
   error?: WatchUpdate['error'];
 }
 
+/** A `Connection` the test drives by hand; see the module comment. */
 export class FakeConnection implements Connection {
   state: ConnectionState = 'open';
   /** Every `cancel` call, in order. */
