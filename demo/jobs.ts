@@ -14,7 +14,7 @@ export interface DemoTiming {
 }
 
 /** Step counts: a job takes `steps × stepMs`. */
-export const STEPS = { quarterly: 20, broken: 6, archive: 300, digest: 12, teamReport: 10 } as const;
+const STEPS = { quarterly: 20, broken: 6, archive: 300, digest: 12, teamReport: 10 } as const;
 
 const REGIONS = ['Aberdeen', 'Bergen', 'Cork', 'Dundee', 'Esbjerg', 'Faro', 'Gdańsk', 'Hull', 'Izmir', 'Jaffa'];
 
