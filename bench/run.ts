@@ -25,6 +25,7 @@ interface Suite {
 const SUITES: Suite[] = [
   { name: 'core', run: async () => (await import('./core.js')).benchCore() },
   { name: 'live', run: async () => (await import('./live.js')).benchLive() },
+  { name: 'redis', run: async () => (await import('./redis.js')).benchRedis() },
 ];
 
 const selected = process.argv.slice(2);

@@ -36,9 +36,10 @@ function freePort(): Promise<number> {
 
 /**
  * Starts a private `redis-server` (Debian's `redis-server` must be on PATH).
- * Always `stop()` it, also when a test fails.
+ * Always `stop()` it, also when a test fails. `appendfsync` defaults to
+ * `always` (what fault tests need); benchmarks may pick `everysec`.
  */
-export async function startTestRedis(): Promise<TestRedis> {
+export async function startTestRedis(options: { appendfsync?: 'always' | 'everysec' } = {}): Promise<TestRedis> {
   const dir = await mkdtemp(join(tmpdir(), 'backjob-redis-'));
   const port = await freePort();
   let child: ChildProcess | null = null;
@@ -52,7 +53,7 @@ export async function startTestRedis(): Promise<TestRedis> {
           '--bind', '127.0.0.1',
           '--dir', dir,
           '--appendonly', 'yes',
-          '--appendfsync', 'always',
+          '--appendfsync', options.appendfsync ?? 'always',
           '--save', '',
           '--daemonize', 'no',
         ],

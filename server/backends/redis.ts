@@ -17,7 +17,6 @@
 import { hostname } from 'node:os';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { isEnded } from '../../shared/protocol.js';
 import type { Backend, JobBus, JobQueue, JobRecord, JobStore } from '../types.js';
 import { RedisJobBus } from './redis-bus.js';
 import { RedisJobStore } from './redis-store.js';
@@ -110,12 +109,13 @@ class BullJobQueue implements JobQueue {
       QUEUE_NAME,
       async (bullJob) => {
         const jobId = bullJob.id!;
-        const job = await this.#store.get(jobId);
-        if (!job || isEnded(job.status)) return;
-        // Running but handed out again: BullMQ found its worker's lock expired.
-        // (A runner of this very process is still at it: `run` ignores the duplicate.)
-        if (job.status === 'running' && job.retriesLeft <= 0 && !job.runner?.startsWith(THIS_PROCESS)) {
-          return this.#failLost(jobId);
+        if (bullJob.stalledCounter > 0) {
+          // Handed out again because BullMQ found its worker's lock expired.
+          // (A runner of this very process still at it: `run` ignores the duplicate.)
+          const job = await this.#store.get(jobId);
+          if (job?.status === 'running' && job.retriesLeft <= 0 && !job.runner?.startsWith(THIS_PROCESS)) {
+            return this.#failLost(jobId);
+          }
         }
         await run(jobId);
       },

@@ -1,0 +1,197 @@
+/**
+ * BackJob on Redis against the peer an app would pick today: plain BullMQ with
+ * QueueEvents forwarded over `ws` by hand (`bench/redis-peer.ts`). Same Redis,
+ * same run, same work, same worker concurrency, everything in this process:
+ *
+ * - 1,000 jobs × 10 progress updates, one watcher of every job: throughput
+ *   (updates/s until the watcher saw every job end) and p50/p99 latency from
+ *   the update call to the watcher;
+ * - one job flooding 10,000 progress updates: the same figures;
+ * - BackJob only (the peer has no equivalent): one job flooding 10,000 log
+ *   lines, every one delivered, in order, resumable.
+ *
+ * Throughput ratios are BackJob / peer (> 1: BackJob is faster). BackJob
+ * delivers progress latest-wins, so a flood reaches the watcher coalesced;
+ * its log lines never are. Redis runs with AOF, `appendfsync everysec`.
+ * Standalone: `npx tsx bench/redis.ts`.
+ */
+import { createServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { WebSocket } from 'ws';
+import { SUBPROTOCOL, type ServerMessage } from '../shared/protocol.js';
+import { createBackJob } from '../server/core.js';
+import { redis } from '../server/backends/redis.js';
+import { startTestRedis } from '../server/backends/redis-test-server.js';
+import { startPeer } from './redis-peer.js';
+
+import type { Figure } from './run.js';
+
+const JOBS = Number(process.env.BENCH_JOBS ?? 1_000);
+const UPDATES_PER_JOB = 10;
+const FLOOD = 10_000;
+const CONCURRENCY = 50;
+
+interface Result {
+  /** Updates per second, from the first start to the watcher seeing the last end. */
+  throughput: number;
+  p50: number;
+  p99: number;
+  /** Progress updates the watcher received (BackJob may coalesce a flood). */
+  delivered: number;
+}
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function summarize(updates: number, began: number, latencies: number[]): Result {
+  return {
+    throughput: updates / ((Date.now() - began) / 1000),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    delivered: latencies.length,
+  };
+}
+
+async function benchBackJob(url: string, jobs: number, updates: number): Promise<Result> {
+  const backjob = createBackJob({ backend: redis({ url, prefix: `bench-${randomUUID()}` }), concurrency: CONCURRENCY, merge: false });
+  backjob.define('work', async (job, params: { updates: number }) => {
+    for (let i = 1; i <= params.updates; i++) {
+      job.update({ progress: (i * 100) / params.updates, text: String(Date.now()) });
+      await yieldToLoop();
+    }
+  });
+  backjob.define('lines', async (job, params: { lines: number }) => {
+    for (let i = 1; i <= params.lines; i++) {
+      job.log(`${Date.now()}`);
+      await yieldToLoop();
+    }
+  });
+  const server = createServer();
+  // One watcher subscribes to every job: lift the per-socket message budget meant for browsers.
+  backjob.attach(server, { rateLimit: 1_000_000 });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  await backjob.ready;
+  // The hub takes at most 100 subscriptions per socket, so the one watcher of
+  // 1,000 jobs holds a socket per 100 jobs.
+  const wsUrl = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/backjob/ws`;
+  const sockets = await Promise.all(
+    Array.from({ length: Math.ceil(jobs / 100) }, async () => {
+      const socket = new WebSocket(wsUrl, SUBPROTOCOL);
+      await once(socket, 'open');
+      return socket;
+    }),
+  );
+  try {
+    const latencies: number[] = [];
+    let ended = 0;
+    let allEnded!: () => void;
+    const done = new Promise<void>((resolve) => (allEnded = resolve));
+    const onMessage = (raw: unknown) => {
+      const message = JSON.parse(String(raw)) as ServerMessage;
+      if (message.type !== 'events') return;
+      const now = Date.now();
+      for (const event of message.events) {
+        if (event.type === 'job:progress' && event.text) latencies.push(now - Number(event.text));
+        else if (event.type === 'job:log') latencies.push(now - Number(event.line));
+        else if (event.type === 'job:completed' || event.type === 'job:failed') {
+          if (++ended === jobs) allEnded();
+        }
+      }
+    };
+    for (const socket of sockets) socket.on('message', onMessage);
+    const progress = setInterval(() => process.stderr.write(`  backjob: ${ended}/${jobs} ended, ${latencies.length} updates seen\n`), 5000);
+    progress.unref();
+    const began = Date.now();
+    const spec = updates < 0 ? { name: 'lines', params: { lines: -updates } } : { name: 'work', params: { updates } };
+    for (let i = 0; i < jobs; i++) {
+      const { id, token } = await backjob.start(spec);
+      sockets[Math.floor(i / 100)]!.send(JSON.stringify({ type: 'subscribe', job: id, token }));
+    }
+    await done;
+    clearInterval(progress);
+    return summarize(jobs * Math.abs(updates), began, latencies);
+  } finally {
+    for (const socket of sockets) socket.terminate();
+    await backjob.close();
+    server.close();
+  }
+}
+
+async function benchPeer(url: string, jobs: number, updates: number): Promise<Result> {
+  const peer = await startPeer(url, `peer-${randomUUID()}`, CONCURRENCY);
+  const socket = new WebSocket(peer.url);
+  await once(socket, 'open');
+  try {
+    const latencies: number[] = [];
+    let ended = 0;
+    let allEnded!: () => void;
+    const done = new Promise<void>((resolve) => (allEnded = resolve));
+    let subscribed!: () => void;
+    const pong = new Promise<void>((resolve) => (subscribed = resolve));
+    socket.on('message', (raw) => {
+      const message = JSON.parse(String(raw)) as { type: string; data?: { text: string } };
+      if (message.type === 'pong') subscribed();
+      else if (message.type === 'progress') latencies.push(Date.now() - Number(message.data!.text));
+      else if (++ended === jobs) allEnded();
+    });
+    // The glue has no replay: a watcher must subscribe before the job runs.
+    const ids = Array.from({ length: jobs }, (_, i) => `job-${i}`);
+    for (const id of ids) socket.send(JSON.stringify({ subscribe: id }));
+    socket.send('{}');
+    await pong;
+    const began = Date.now();
+    for (const id of ids) await peer.add(id, updates);
+    await done;
+    return summarize(jobs * updates, began, latencies);
+  } finally {
+    socket.terminate();
+    await peer.close();
+  }
+}
+
+const round = (n: number) => Number(n.toFixed(2));
+
+/** Runs both stacks on one private redis-server and returns the figures. */
+export async function benchRedis(): Promise<Figure[]> {
+  const server = await startTestRedis({ appendfsync: 'everysec' });
+  try {
+    const figures: Figure[] = [];
+    const add = (name: string, ours: Result, peer: Result) => {
+      figures.push(
+        { name: `${name}: BackJob throughput`, value: Math.round(ours.throughput), unit: 'updates/s' },
+        { name: `${name}: peer throughput`, value: Math.round(peer.throughput), unit: 'updates/s' },
+        { name: `${name}: throughput ratio BackJob/peer`, value: round(ours.throughput / peer.throughput), unit: '×' },
+        { name: `${name}: BackJob latency p50`, value: ours.p50, unit: 'ms' },
+        { name: `${name}: BackJob latency p99`, value: ours.p99, unit: 'ms' },
+        { name: `${name}: peer latency p50`, value: peer.p50, unit: 'ms' },
+        { name: `${name}: peer latency p99`, value: peer.p99, unit: 'ms' },
+        { name: `${name}: updates the BackJob watcher received`, value: ours.delivered, unit: 'updates' },
+        { name: `${name}: updates the peer watcher received`, value: peer.delivered, unit: 'updates' },
+      );
+    };
+    add(`${JOBS} jobs × ${UPDATES_PER_JOB}`, await benchBackJob(server.url, JOBS, UPDATES_PER_JOB), await benchPeer(server.url, JOBS, UPDATES_PER_JOB));
+    add(`1 job × ${FLOOD}`, await benchBackJob(server.url, 1, FLOOD), await benchPeer(server.url, 1, FLOOD));
+    const lines = await benchBackJob(server.url, 1, -FLOOD);
+    figures.push(
+      { name: `1 job × ${FLOOD} log lines: BackJob throughput`, value: Math.round(lines.throughput), unit: 'lines/s' },
+      { name: `1 job × ${FLOOD} log lines: BackJob latency p50`, value: lines.p50, unit: 'ms' },
+      { name: `1 job × ${FLOOD} log lines: BackJob latency p99`, value: lines.p99, unit: 'ms' },
+      { name: `1 job × ${FLOOD} log lines: lines the watcher received`, value: lines.delivered, unit: 'lines' },
+    );
+    return figures;
+  } finally {
+    await server.stop();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  for (const figure of await benchRedis()) console.log(`${figure.name}: ${figure.value.toLocaleString('en-US')} ${figure.unit}`);
+}
