@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { createBackJob } from '../core.js';
+import { redis } from './redis.js';
+import { startTestRedis, type TestRedis } from './redis-test-server.js';
+
+let server: TestRedis;
+before(async () => {
+  server = await startTestRedis();
+});
+after(async () => {
+  await server?.stop();
+});
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const giveUp = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > giveUp) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('rejects a bad url or prefix with a message that says what was expected', () => {
+  assert.throws(() => redis({ url: 'http://x' }), /Expected `url` to be a redis:\/\/ or rediss:\/\/ URL, got `http:\/\/x`/);
+  assert.throws(() => redis({ url: 'redis://127.0.0.1:1', prefix: 'a b' }), /Expected `prefix`/);
+  assert.throws(() => redis({ url: 'redis://127.0.0.1:1', lockDuration: -1 }), /Expected `lockDuration` to be a positive number/);
+});
+
+test('claims a key once across every process sharing the Redis, until it expires', async () => {
+  const prefix = `claim-${randomUUID()}`;
+  const a = redis({ url: server.url, prefix });
+  const b = redis({ url: server.url, prefix });
+  try {
+    assert.equal(await a.claimOnce!('sig-1', 300), true);
+    assert.equal(await b.claimOnce!('sig-1', 300), false, 'another process sees the claim');
+    assert.equal(await a.claimOnce!('sig-2', 300), true);
+    await waitFor(async () => (await b.claimOnce!('sig-1', 300)) === true, 'the claim to expire');
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('runs jobs through BullMQ with their delay and at most `concurrency` at once', async () => {
+  const backjob = createBackJob({ backend: redis({ url: server.url, prefix: `run-${randomUUID()}` }), concurrency: 2, merge: false });
+  let running = 0;
+  let most = 0;
+  backjob.define('hold', async () => {
+    most = Math.max(most, ++running);
+    await new Promise((r) => setTimeout(r, 100));
+    running--;
+    return 'ok';
+  });
+  try {
+    await backjob.ready;
+    const delayed = await backjob.start({ name: 'hold' }, { delay: 1 });
+    const ids = await Promise.all(Array.from({ length: 6 }, () => backjob.start({ name: 'hold' })));
+    await waitFor(async () => (await backjob.list({ status: 'completed' })).length === 6, 'the undelayed jobs to complete');
+    assert.equal(most, 2, 'never more than two at once');
+    const waiting = (await backjob.status(delayed.id))!;
+    assert.equal(waiting.status, 'waiting', 'the delayed job still waits');
+    await waitFor(async () => (await backjob.status(delayed.id))!.status === 'completed', 'the delayed job to run');
+    const done = (await backjob.status(delayed.id))!;
+    assert.ok(done.startedAt! - done.createdAt >= 950, `started after its delay (${done.startedAt! - done.createdAt} ms)`);
+    assert.equal(ids.length, 6);
+  } finally {
+    await backjob.close();
+  }
+});
