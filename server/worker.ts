@@ -14,8 +14,7 @@
  * }
  *
  * // worker.ts — run with `node worker.js` (as many as you like, on any machine)
- * import { createWorker } from 'backjob/server';
- * import { redis } from 'backjob/server';
+ * import { createWorker, redis } from 'backjob/redis';
  * import { defineJobs } from './jobs.js';
  *
  * const worker = createWorker({

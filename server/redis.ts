@@ -1,0 +1,8 @@
+/**
+ * BackJob on Redis with BullMQ, for apps that outgrow one process: `redis()`
+ * is the backend web and worker processes share, `createWorker` the entry of
+ * a worker process. A separate entry (`backjob/redis`), so that apps on the
+ * embedded SQLite default never load BullMQ and ioredis.
+ */
+export { redis, WORKER_LOST, type RedisBackendOptions } from './backends/redis.js';
+export { createWorker, type WorkerOptions } from './worker.js';
