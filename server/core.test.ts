@@ -42,7 +42,7 @@ async function ended(backjob: BackJobServer, id: string): Promise<JobRecord> {
   return waitFor(async () => {
     const job = await backjob.status(id);
     return job && ['completed', 'failed', 'canceled'].includes(job.status) ? job : null;
-  }, 15_000, `job ${id} to end`);
+  }, `job ${id} to end`, 15_000);
 }
 
 async function events(backjob: BackJobServer, id: string): Promise<JobEvent[]> {
@@ -351,7 +351,7 @@ describe('merging, delay and concurrency', () => {
     const ids: string[] = [];
     for (let i = 0; i < 1000; i++) ids.push((await backjob.start({ name: 'tiny', params: i })).id);
     assert.equal(new Set(ids).size, 1000);
-    await waitFor(async () => (await backjob.list({ status: 'completed' })).length === 1000, 60_000, '1,000 completed jobs');
+    await waitFor(async () => (await backjob.list({ status: 'completed' })).length === 1000, '1,000 completed jobs', 60_000);
     assert.equal(ran, 1000);
     assert.equal((await backjob.list({ status: ['waiting', 'running', 'failed'] })).length, 0);
   });
@@ -477,8 +477,8 @@ describe('retention', () => {
     await waitFor(async () => (await backjob.status(running.id))?.status === 'running');
     const waiting = await backjob.start({ name: 'done' }, { merge: false });
 
-    await waitFor(async () => (await backjob.status(completed.id)) === null, 15_000, 'completed job swept');
-    await waitFor(async () => (await backjob.status(failed.id)) === null, 15_000, 'failed job swept');
+    await waitFor(async () => (await backjob.status(completed.id)) === null, 'completed job swept', 15_000);
+    await waitFor(async () => (await backjob.status(failed.id)) === null, 'failed job swept', 15_000);
     // Both have been around longer than every retention period by now.
     assert.equal((await backjob.status(running.id))?.status, 'running');
     assert.equal((await backjob.status(waiting.id))?.status, 'waiting');

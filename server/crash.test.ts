@@ -24,7 +24,7 @@ it('after kill -9 and a restart, running jobs are failed "interrupted" or re-run
     if (message.job) acked.set(message.job, message.ack!);
   });
   // Both jobs well under way, mid-flood.
-  await waitFor(() => ids.length === 2 && ids.every((id) => (acked.get(id) ?? 0) >= 30), 30_000, 'the child to report progress');
+  await waitFor(() => ids.length === 2 && ids.every((id) => (acked.get(id) ?? 0) >= 30), 'the child to report progress', 30_000);
   child.kill('SIGKILL');
   assert.equal(await exited, 'SIGKILL');
   const [steadyId, retryableId] = ids as [string, string];

@@ -9,6 +9,9 @@ import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import { createBackJob, memory } from './index.js';
 import type { BackJob, BackJobOptions, JobEvent, JobRecord } from './types.js';
+import { waitFor } from './test-helpers.js';
+
+export { waitFor };
 
 export const TEST_KEY = 'test-key-0123456789-abcdefghijklmnop';
 
@@ -61,17 +64,6 @@ export async function startTestApp(
       await once(server, 'close');
     },
   };
-}
-
-/** Resolves once `condition` returns a truthy value (polled), or rejects after `timeoutMs`. */
-export async function waitFor<T>(condition: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await condition();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** The job once it ended. */

@@ -11,6 +11,9 @@ import { SUBPROTOCOL, type ClientMessage, type JobEvent, type ServerMessage } fr
 import { attachHub, type LiveHub } from './hub.js';
 import { createBackJob, memory } from './index.js';
 import type { AttachOptions, BackJob, BackJobOptions, JobContext } from './types.js';
+import { waitFor } from './test-helpers.js';
+
+export { waitFor };
 
 /** The user a request speaks for: the `x-user` header (what a session cookie is in an app). */
 export function userOf(req: IncomingMessage): string | null {
@@ -21,17 +24,6 @@ export function userOf(req: IncomingMessage): string | null {
 /** A request-shaped value to start a job as `user`. */
 export function asUser(user: string): IncomingMessage {
   return { headers: { 'x-user': user } } as unknown as IncomingMessage;
-}
-
-/** Polls `check` until it returns something truthy, or fails after `timeoutMs`. */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** A job whose handler waits until the test ends it: the test reports through `job`. */

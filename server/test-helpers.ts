@@ -10,7 +10,7 @@ import { join } from 'node:path';
  * Resolves with the first truthy value `check` returns, polling every 10 ms;
  * rejects after `timeoutMs` (generous by default: CI machines are slow).
  */
-export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 15_000, what = 'condition'): Promise<NonNullable<T>> {
+export async function waitFor<T>(check: () => T | Promise<T>, what = 'condition', timeoutMs = 30_000): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

@@ -15,6 +15,7 @@ import { SUBPROTOCOL, type JobEvent, type ServerMessage } from '../../shared/pro
 import type { Backend } from '../types.js';
 import { redis } from './redis.js';
 import { startTestRedis, type TestRedis } from './redis-test-server.js';
+import { waitFor } from '../test-helpers.js';
 
 const CHILD = new URL('./redis-test-process.ts', import.meta.url).pathname;
 const prefix = `cluster-${randomUUID()}`;
@@ -61,16 +62,6 @@ function kill(child: Child): Promise<void> {
     child.proc.once('exit', () => resolve());
     child.proc.kill('SIGKILL');
   });
-}
-
-async function waitFor<T>(read: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const giveUp = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > giveUp) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function startJob(web: Child, name: string, params: unknown): Promise<{ id: string; token: string }> {

@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import type { BusMessage } from '../types.js';
 import { redis } from './redis.js';
 import { startTestRedis, type TestRedis } from './redis-test-server.js';
+import { waitFor } from '../test-helpers.js';
 import { sampleJob } from './store-contract.js';
 
 let server: TestRedis;
@@ -13,14 +14,6 @@ before(async () => {
 after(async () => {
   await server?.stop();
 });
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const giveUp = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > giveUp) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('a Redis crash mid-job loses no acknowledged event, writes none twice, and watchers catch up', async () => {
   const prefix = `outage-${randomUUID()}`;

@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import { createBackJob } from '../core.js';
 import { redis } from './redis.js';
 import { startTestRedis, type TestRedis } from './redis-test-server.js';
+import { waitFor } from '../test-helpers.js';
 
 let server: TestRedis;
 before(async () => {
@@ -12,14 +13,6 @@ before(async () => {
 after(async () => {
   await server?.stop();
 });
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const giveUp = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > giveUp) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('rejects a bad url or prefix with a message that says what was expected', () => {
   assert.throws(() => redis({ url: 'http://x' }), /Expected `url` to be a redis:\/\/ or rediss:\/\/ URL, got `http:\/\/x`/);
