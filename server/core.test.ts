@@ -526,6 +526,14 @@ describe('tokens and access', () => {
     assert.equal(backjob.isLaunchableRoute('/reports/../admin'), false);
     assert.equal(backjob.isLaunchableRoute('/reports/%2e%2e/admin'), false);
     assert.equal(backjob.isLaunchableRoute('/reports//evil'), false);
+    assert.equal(backjob.isLaunchableRoute('/reports/\t../admin'), false);
+    assert.equal(backjob.isLaunchableRoute('/reports/.. '), false);
+  });
+
+  it('refuses a route path with control characters instead of calling a path it was not given', async () => {
+    const backjob = make();
+    await assert.rejects(backjob.start({ route: '/reports/\n../admin' }), (error: BackjobError) => error.code === 'BACKJOB_ERR_INVALID');
+    assert.equal((await backjob.list({})).length, 0);
   });
 });
 

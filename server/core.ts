@@ -330,7 +330,9 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
   }
 
   isLaunchableRoute(path: string): boolean {
-    if (typeof path !== 'string' || !path.startsWith('/')) return false;
+    // URL parsing silently drops tabs and newlines and trims trailing spaces, so `/reports/\t../admin` would
+    // pass every check below and still be sent as `/admin`. A path a browser sends never contains them raw.
+    if (typeof path !== 'string' || !path.startsWith('/') || /[\u0000-\u0020\u007f]/.test(path)) return false;
     let decoded: string;
     try {
       decoded = decodeURIComponent(path);

@@ -52,6 +52,10 @@ function normalizeTarget(target: RouteTarget): RouteTarget {
   if (typeof target.path !== 'string' || !target.path.startsWith('/') || /[?#]/.test(target.path)) {
     throw invalid(`Expected the route to be a path beginning with \`/\`, without query string, got ${JSON.stringify(target.path)}`);
   }
+  // URL parsing would drop them silently, calling (and signing) another path than the one given.
+  if (/[\u0000-\u001f\u007f]/.test(target.path)) {
+    throw invalid(`Expected the route path to contain no control characters, got ${JSON.stringify(target.path)}`);
+  }
   const probe = new URL(target.path, 'http://backjob.invalid');
   if (probe.origin !== 'http://backjob.invalid' || target.path.startsWith('//')) {
     throw invalid(`Expected the route to be a path of this app, got ${JSON.stringify(target.path)}`);

@@ -82,6 +82,17 @@ describe('HTTP API', () => {
     assert.equal((await errorOf(res)).code, 'BACKJOB_ERR_NOT_LAUNCHABLE');
   });
 
+  test('a launchable prefix cannot be left with characters the URL parser drops (tab, newline, trailing space)', async () => {
+    const before = (await t.backjob.list({})).length;
+    // WHATWG URL parsing removes tabs and newlines and trims trailing spaces, which would turn these into /admin/purge.
+    for (const route of ['/reports/\t../admin/purge', '/reports/.\n./admin/purge', '/reports/%2e\r%2e/admin/purge', '/reports/.. ']) {
+      const res = await post('/jobs', { route, method: 'POST' });
+      assert.equal(res.status, 403, JSON.stringify(route));
+      assert.equal((await errorOf(res)).code, 'BACKJOB_ERR_NOT_LAUNCHABLE');
+    }
+    assert.equal((await t.backjob.list({})).length, before, 'no job was started');
+  });
+
   test('malformed requests are 400, non-JSON 415, oversize 413, never a started job', async () => {
     const before = (await t.backjob.list({})).length;
     const cases: Array<[unknown, number, string]> = [
