@@ -324,6 +324,17 @@ describe('merging, delay and concurrency', () => {
     assert.ok(job.runAt >= job.createdAt + 300);
   });
 
+  it('keeps a job waiting through a delay longer than a timer can hold (about 24.8 days)', async () => {
+    const backjob = make();
+    backjob.define('later', () => 'done');
+    const { id } = await backjob.start({ name: 'later' }, { delay: 30 * 86_400 });
+    const now = await backjob.start({ name: 'later' }, { merge: false });
+    await ended(backjob, now.id);
+    // An overflowing setTimeout fires after 1 ms: give that every chance to happen.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal((await backjob.status(id))?.status, 'waiting');
+  });
+
   it('runs at most `concurrency` jobs at once', async () => {
     const backjob = make({ concurrency: 2 });
     let running = 0;

@@ -5,6 +5,9 @@
  */
 import type { BusMessage, JobBus, JobQueue, JobRecord } from '../types.js';
 
+/** The longest delay `setTimeout` holds; a longer one fires after 1 ms instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Delivers every message synchronously to every listener of this process. */
 export class LocalBus implements JobBus {
   private readonly listeners = new Set<(message: BusMessage) => void>();
@@ -49,11 +52,11 @@ export class LocalQueue implements JobQueue {
     if (this.closed || this.delayed.has(job.id) || this.active.has(job.id) || this.due.has(job.id)) return;
     const wait = job.runAt - Date.now();
     if (wait > 0) {
+      // A delay past what one timer holds waits in steps: each step re-enqueues until the job is due.
       const timer = setTimeout(() => {
         this.delayed.delete(job.id);
-        this.due.add(job.id);
-        this.pump();
-      }, wait);
+        void this.enqueue(job);
+      }, Math.min(wait, MAX_TIMER_MS));
       timer.unref();
       this.delayed.set(job.id, timer);
       return;
