@@ -33,16 +33,18 @@ function checkProgress(value: unknown): number | null {
 
 /**
  * Cuts `line` to at most `max` characters, ending in a marker that says how
- * much went missing, so a reader knows the line is not whole.
+ * much went missing, so a reader knows the line is not whole. `length` is the
+ * length of the whole line when `line` is only its start (a streamed line
+ * whose tail was never kept).
  */
-export function cutLine(line: string, max: number): string {
-  if (line.length <= max) return line;
+export function cutLine(line: string, max: number, length = line.length): string {
+  if (length <= max) return line;
   const marker = (dropped: number) => ` … [cut ${dropped} characters]`;
-  let keep = max - marker(line.length).length;
+  let keep = max - marker(length).length;
   // Never split a surrogate pair: half an emoji is not a character.
   const code = line.charCodeAt(keep - 1);
   if (code >= 0xd800 && code <= 0xdbff) keep--;
-  return line.slice(0, keep) + marker(line.length - keep);
+  return line.slice(0, keep) + marker(length - keep);
 }
 
 /** The {@link JobContext} of one job, for one runner or one dispatched request. */

@@ -43,6 +43,13 @@ describe('route dispatch', () => {
           res.write('ünïcödé line\r\npartial');
           res.end(' last line');
         });
+        app.get('/reports/one-long-line', async (_req, res) => {
+          // 64 MiB without a newline (a blob, a minified JSON), then one short line.
+          res.type('text');
+          const chunk = 'x'.repeat(64 * 1024);
+          for (let i = 0; i < 1024; i++) if (!res.write(chunk)) await once(res, 'drain');
+          res.end('\r\nafter');
+        });
         app.put('/reports/json', (req, res) => {
           res.type('text').send(`body=${JSON.stringify(req.body)}\nquery=${JSON.stringify(req.query)}\nhasJob=${Boolean(req.backjob)}`);
         });
@@ -96,6 +103,20 @@ describe('route dispatch', () => {
     const job = await ended(t.backjob, id);
     assert.equal(job.status, 'completed', job.error);
     assert.deepEqual(await logOf(t.backjob, id), ['title=Q3 & Q4', 'format=pdf', 'ünïcödé line', 'partial last line']);
+  });
+
+  test('a response line far longer than a log line is cut as it streams, not gathered whole (which took minutes)', async () => {
+    const { id } = await t.backjob.start({ route: '/reports/one-long-line' });
+    const job = await ended(t.backjob, id);
+    assert.equal(job.status, 'completed', job.error);
+    const [long, after, ...rest] = await logOf(t.backjob, id);
+    const max = t.backjob.options.maxLineLength;
+    assert.equal(long!.length <= max, true);
+    const cut = / … \[cut (\d+) characters\]$/.exec(long!);
+    assert.ok(cut, 'the line ends in the cut marker');
+    assert.equal(long!.length - cut[0].length + Number(cut[1]), 64 * 1024 * 1024, 'the marker counts what went missing');
+    assert.equal(after, 'after');
+    assert.deepEqual(rest, []);
   });
 
   test('JSON body and query string, with any method', async () => {
