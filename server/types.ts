@@ -178,7 +178,10 @@ export interface JobContext {
   increment(n?: number): void;
   /** Appends a line (several, if it contains newlines). Oversize lines are cut with a marker. */
   log(line: string): void;
-  /** Completes the job. Resolves once the end is durable. */
+  /**
+   * Completes the job. Resolves once the end is durable. Throws a
+   * `BackjobError` (`BACKJOB_ERR_INVALID`) for a result that is not JSON-serializable.
+   */
   finish(result?: unknown): Promise<void>;
   /** Fails the job with a reason. Resolves once the end is durable. */
   fail(reason: string | Error): Promise<void>;
