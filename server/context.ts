@@ -125,7 +125,8 @@ export class JobContextImpl implements JobContext {
     try {
       JSON.stringify(result);
     } catch (error) {
-      return Promise.reject(invalid(`Expected the job's result to be JSON-serializable (${(error as Error).message})`));
+      // Thrown, not rejected, like `update`: a caller that does not await still fails loudly at the call.
+      throw invalid(`Expected the job's result to be JSON-serializable (${(error as Error).message})`);
     }
     return this.endWith({ type: 'job:completed', ...(result === undefined ? {} : { result }) });
   }
@@ -159,6 +160,8 @@ export class JobContextImpl implements JobContext {
     this.ending = this.host.end(this.id, event).then(() => {
       this.onEnd?.();
     });
+    // A failed write reaches the shim's `error` event; a caller that did not await must not crash the app with it.
+    this.ending.catch(() => {});
     return this.ending;
   }
 }

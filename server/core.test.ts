@@ -171,6 +171,58 @@ describe('lifecycle', () => {
     assert.equal((await backjob.status(id))?.status, 'completed');
   });
 
+  it('a store that fails to write an end reaches `error`, not an unhandled rejection that kills the app', async () => {
+    const backend = memory();
+    const append = backend.store.append.bind(backend.store);
+    backend.store.append = async (batch) => {
+      if (batch.some((entry) => entry.events.some((event) => event.type === 'job:failed'))) throw new Error('store is down');
+      return append(batch);
+    };
+    const backjob = make({ backend });
+    const errors: Error[] = [];
+    backjob.on('error', (error) => errors.push(error));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const later = gate();
+    try {
+      backjob.define('gives-up', async (job) => {
+        // Not awaited, as a handler (or a route through req.backjob) that goes on with other things might do.
+        void job.fail('no data');
+        await later.promise;
+      });
+      await backjob.start({ name: 'gives-up' });
+      await waitFor(() => errors.length > 0, 'the failed write to be reported');
+      // Unhandled rejections are detected once the microtask queue drains: let a few macrotasks pass.
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unhandled, []);
+      assert.equal(errors[0]!.message, 'store is down');
+    } finally {
+      later.open();
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('finish() with a result that cannot be stored throws at the call, so an un-awaited call cannot complete the job without it', async () => {
+    const backjob = make();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      backjob.define('bad-finish', async (job) => {
+        void job.finish({ big: 1n });
+      });
+      const { id } = await backjob.start({ name: 'bad-finish' });
+      const job = await ended(backjob, id);
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unhandled, []);
+      assert.equal(job.status, 'failed');
+      assert.match(job.error!, /JSON-serializable/);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('refuses unknown job names with a 404 code', async () => {
     const backjob = make();
     await assert.rejects(backjob.start({ name: 'nope' }), (error: BackjobError) => {
