@@ -366,6 +366,21 @@ describe('merging, delay and concurrency', () => {
     assert.equal((await backjob.status(alice.id))?.owner, 'alice');
   });
 
+  it('takes a numeric principal from `identify` as the user it names, never as nobody', async () => {
+    // Session user ids are often numbers; read as "nobody", two users' jobs would merge and each get the other's token.
+    const backjob = make({ identify: (req) => (req.headers as unknown as { uid?: number }).uid as never });
+    backjob.define('own', untilAborted);
+    const as = (uid: number) => ({ headers: { uid } }) as never;
+    const one = await backjob.start({ name: 'own' }, { as: as(1) });
+    const two = await backjob.start({ name: 'own' }, { as: as(2) });
+    assert.equal(two.merged, false);
+    assert.notEqual(two.id, one.id);
+    assert.equal((await backjob.status(one.id))?.owner, '1');
+    assert.equal(await backjob.identify({ headers: { uid: 0 } } as never), '0');
+    const broken = make({ identify: () => ({ id: 1 }) as never });
+    await assert.rejects(broken.identify({ headers: {} } as never), (error: BackjobError) => /identify/.test(error.message));
+  });
+
   it('waits for the delay before starting', async () => {
     const backjob = make();
     backjob.define('later', () => 'done');

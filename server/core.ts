@@ -308,8 +308,16 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
 
   async identify(req: IncomingMessage): Promise<string | null> {
     if (!this.identifyRequest) return null;
-    const principal = await this.identifyRequest(req);
-    return typeof principal === 'string' && principal !== '' ? principal : null;
+    const principal: unknown = await this.identifyRequest(req);
+    if (typeof principal === 'string') return principal === '' ? null : principal;
+    // Session ids are often numbers: read as "nobody", every user's jobs would merge and share tokens.
+    if ((typeof principal === 'number' && Number.isFinite(principal)) || typeof principal === 'bigint') return String(principal);
+    if (principal === null || principal === undefined || principal === false) return null;
+    // The type only: the value (a whole user object, say) may hold what the caller must not see.
+    const type = Array.isArray(principal) ? 'array' : typeof principal;
+    throw new BackjobError('BACKJOB_ERR_IDENTIFY', `Expected \`identify\` to return a user id (string or number) or null, got a value of type ${type}`, {
+      status: 500,
+    });
   }
 
   async authorize(id: string, access: Access): Promise<JobRecord | null> {
