@@ -236,8 +236,11 @@ export interface BackJobOptions {
    * bytes. Default: a random secret kept by the store (`JobStore.secret`).
    */
   key?: string;
-  /** The app's notion of who is asking (its session or token). Default: nobody. */
-  identify?: (req: IncomingMessage) => string | null | undefined | Promise<string | null | undefined>;
+  /**
+   * The app's notion of who is asking (its session or token): a user id (a
+   * number is taken as its string), or null/undefined for nobody. Default: nobody.
+   */
+  identify?: (req: IncomingMessage) => string | number | null | undefined | Promise<string | number | null | undefined>;
   /** Mount point of the HTTP API and the WebSocket. Default `/backjob`. */
   basePath?: string;
   /**
