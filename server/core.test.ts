@@ -564,6 +564,23 @@ describe('retention', () => {
     release.open();
     await ended(backjob, waiting.id);
   });
+
+  it('stops sweeping once closed, even when closed before it was ready', async () => {
+    const backend = memory();
+    let sweeps = 0;
+    const deleteEnded = backend.store.deleteEnded.bind(backend.store);
+    backend.store.deleteEnded = (opts) => {
+      sweeps++;
+      return deleteEnded(opts);
+    };
+    // The shortest sweep period (1 s).
+    const backjob = createBackJob({ backend, key: KEY, backlogDays: 1 / 86_400 });
+    await backjob.close();
+    const afterClose = sweeps;
+    // A leftover sweep timer would fire once a second: give it more than one chance.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    assert.equal(sweeps, afterClose);
+  });
 });
 
 describe('tokens and access', () => {

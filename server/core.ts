@@ -621,8 +621,9 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
   }
 
   private async shutdown(): Promise<void> {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    // After `ready`: a close that comes before the start-up finished must still stop the timer it sets.
     await this.ready.catch(() => {});
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     const runs = [...this.runs.values()];
     const reason = new BackjobError('BACKJOB_ERR_SHUTDOWN', 'shutdown');
     for (const run of runs) run.controller.abort(reason);
