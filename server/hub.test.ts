@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket, { WebSocketServer } from 'ws';
 import { MAX_CLIENT_FRAME, SUBPROTOCOL, type ServerMessage } from '../shared/protocol.js';
 import { coalesceProgress } from './hub.js';
@@ -165,6 +166,38 @@ describe('hub messages', () => {
     const again = await client.next((m): m is Msg<'error'> => m.type === 'error' && m.ref === 'c2', 'second cancel');
     assert.equal(again.code, 'BACKJOB_ERR_ENDED');
     job.finish();
+    await client.close();
+  });
+
+  test('an unsubscribe that overtakes its subscribe (still being authorized) withdraws it: nothing more comes for that job', async () => {
+    const job = await live.manual('alice');
+    const fence = await live.manual('alice');
+    const client = await TestClient.open(live.url, { headers: { 'x-user': 'alice' } });
+    const authorize = live.backjob.authorize;
+    // A slow session store: the unsubscribe is read while the subscribe is still being authorized.
+    live.backjob.authorize = async (id, access) => {
+      await sleep(100);
+      return authorize.call(live.backjob, id, access);
+    };
+    try {
+      client.send({ type: 'subscribe', job: job.id });
+      client.send({ type: 'unsubscribe', job: job.id });
+      client.send({ type: 'subscribe', job: fence.id });
+      await client.next(is('snapshot', fence.id), 'the fence job, subscribed after the unsubscribe');
+    } finally {
+      live.backjob.authorize = authorize;
+    }
+    job.job.log('nobody watches this line');
+    fence.job.log('fence line');
+    await waitFor(() => client.events(fence.id).some((e) => e.type === 'job:log'), 'the fence line');
+    assert.deepEqual(
+      client.messages.filter((m) => 'job' in m && m.job === job.id).map((m) => m.type),
+      [],
+      'the withdrawn subscription sent nothing',
+    );
+    assert.equal(live.hub.stats().subscriptions, 1, 'only the fence subscription is left on the server');
+    job.finish();
+    fence.finish();
     await client.close();
   });
 });

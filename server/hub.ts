@@ -63,6 +63,11 @@ interface Client {
   readonly ws: WebSocket;
   readonly principal: string | null;
   readonly subscriptions: Map<string, Subscription>;
+  /**
+   * Subscribes still being authorized or read, per job. An unsubscribe
+   * withdraws them all: each then ends without registering anything.
+   */
+  readonly pending: Map<string, Set<object>>;
   /** Token bucket: messages left in the current budget, refilled continuously at `rateLimit` per second. */
   tokens: number;
   refilledAt: number;
@@ -282,6 +287,7 @@ export class LiveHub implements Hub {
       ws,
       principal,
       subscriptions: new Map(),
+      pending: new Map(),
       tokens: this.rateLimit,
       refilledAt: Date.now(),
       alive: true,
@@ -345,6 +351,7 @@ export class LiveHub implements Hub {
       case 'subscribe':
         return this.subscribe(client, message);
       case 'unsubscribe': {
+        client.pending.delete(message.job);
         const sub = client.subscriptions.get(message.job);
         if (sub) this.drop(sub);
         return;
@@ -367,11 +374,26 @@ export class LiveHub implements Hub {
     const { ref, job: jobId } = message;
     const existing = client.subscriptions.get(jobId);
     if (existing) this.drop(existing); // a resubscribe restarts the stream from the new `after`
-    else if (client.subscriptions.size >= MAX_SUBSCRIPTIONS) {
+    else if (!client.pending.has(jobId) && client.subscriptions.size + client.pending.size >= MAX_SUBSCRIPTIONS) {
       return this.send(client, { type: 'error', ref, job: jobId, code: 'BACKJOB_ERR_RATE_LIMITED', message: `At most ${MAX_SUBSCRIPTIONS} jobs per socket` });
     }
+    const request = {};
+    client.pending.set(jobId, (client.pending.get(jobId) ?? new Set()).add(request));
+    try {
+      await this.register(client, message, request);
+    } finally {
+      const requests = client.pending.get(jobId);
+      requests?.delete(request);
+      if (requests?.size === 0) client.pending.delete(jobId);
+    }
+  }
+
+  /** Authorizes a subscribe and opens its stream, unless an unsubscribe withdrew it meanwhile. */
+  private async register(client: Client, message: Extract<ClientMessage, { type: 'subscribe' }>, request: object): Promise<void> {
+    const { ref, job: jobId } = message;
+    const withdrawn = () => !client.pending.get(jobId)?.has(request) || client.ws.readyState !== client.ws.OPEN;
     const job = await this.backjob.authorize(jobId, this.access(client, message.token));
-    if (client.ws.readyState !== client.ws.OPEN) return;
+    if (withdrawn()) return;
     if (!job) return this.notFound(client, ref, jobId);
 
     const snapshot = toSnapshot(job);
@@ -384,7 +406,7 @@ export class LiveHub implements Hub {
       if (next?.seq !== after + 1) reset = true; // the events it needs are gone
     }
     if (reset) after = 0;
-    if (client.ws.readyState !== client.ws.OPEN) return;
+    if (withdrawn()) return;
     const raced = client.subscriptions.get(jobId); // a later subscribe for the same job overtook this one
     if (raced) this.drop(raced);
 
