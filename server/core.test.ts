@@ -315,6 +315,25 @@ describe('options', () => {
     }
   });
 
+  it('checks start() options: a wrong `as`, `merge` or `delay` is a clear error, not a silently anonymous job', async () => {
+    const backjob = make({ identify: (req) => (req.headers['x-user'] as string) ?? null });
+    backjob.define('x', () => 1);
+    const cases: Array<[object, RegExp]> = [
+      // A principal where the request belongs: it would have been read as nobody.
+      [{ as: 'alice' }, /Expected `as` to be the starting request or "anonymous", got `"alice"` \(string\)/],
+      [{ merge: 'no' }, /Expected `merge` to be a boolean/],
+      [{ delay: -1 }, /Expected `delay` to be a non-negative number of seconds/],
+    ];
+    for (const [options, message] of cases) {
+      await assert.rejects(
+        backjob.start({ name: 'x' }, options as never),
+        (error: BackjobError) => error.code === 'BACKJOB_ERR_INVALID' && message.test(error.message),
+        JSON.stringify(options),
+      );
+    }
+    assert.equal((await backjob.list({})).length, 0);
+  });
+
   it('merges defaults with what was given', () => {
     const backjob = make({ concurrency: 2, basePath: '/jobs/' });
     assert.equal(backjob.options.concurrency, 2);

@@ -172,11 +172,16 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     await this.ready;
     if (this.closing) throw new BackjobError('BACKJOB_ERR_CLOSED', 'BackJob is closing: no new jobs');
     if (typeof spec !== 'object' || spec === null) throw invalidOption('spec', '{ name, params } or { route, … }', spec);
-    const req = options.as && options.as !== 'anonymous' ? options.as : undefined;
-    const owner = req ? await this.identify(req) : null;
+    const { as } = options;
+    if (as !== undefined && as !== 'anonymous' && !(typeof as === 'object' && as !== null && typeof as.headers === 'object')) {
+      throw invalidOption('as', 'the starting request or "anonymous"', as);
+    }
     const delay = options.delay ?? 0;
     if (!(typeof delay === 'number' && Number.isFinite(delay) && delay >= 0)) throw invalidOption('delay', 'a non-negative number of seconds', delay);
     const merge = options.merge ?? this.options.merge;
+    if (typeof merge !== 'boolean') throw invalidOption('merge', 'a boolean', merge);
+    const req = as === 'anonymous' ? undefined : as;
+    const owner = req ? await this.identify(req) : null;
     const now = Date.now();
     const common = { id: nanoid(), owner, runAt: now + delay * 1000, runner: null, createdAt: now };
 
