@@ -181,6 +181,35 @@ describe('<backjob-progress>', () => {
     equal(liveRegion(element).textContent, 'Progress of import: failed: Out of memory');
   });
 
+  it('gives the bar a value text that says each thing once', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running', progress: 42 });
+    const element = await mountProgress(connection);
+    equal(bar(element).getAttribute('aria-valuetext'), '42%');
+    connection.setState('reconnecting');
+    await render(element);
+    equal(bar(element).getAttribute('aria-valuetext'), '42%, Reconnecting…');
+    connection.setState('open');
+    connection.snapshot('job1', { status: 'completed', progress: 100 });
+    await render(element);
+    equal(bar(element).getAttribute('aria-valuetext'), '100%, Completed');
+  });
+
+  it('drops a milestone still waiting to be announced when its job is replaced', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running', progress: 30, name: 'import' });
+    connection.snapshot('job2', { status: 'running', progress: 10, name: 'export' });
+    const element = await mountProgress(connection);
+    equal(liveRegion(element).textContent, 'Progress of import: 25%');
+    connection.snapshot('job1', { progress: 55 }); // throttled: waits for its turn
+    await render(element);
+    element.jobId = 'job2';
+    await render(element);
+    // Long enough for the throttled milestone to have come out, had it not been dropped.
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+    equal(liveRegion(element).textContent, '', 'nothing about the job no longer shown');
+  });
+
   it('cancels from the keyboard, with a visible focus ring', async () => {
     const connection = new FakeConnection();
     connection.snapshot('job1', { status: 'running', progress: 20 });

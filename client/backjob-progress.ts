@@ -28,6 +28,11 @@ export function formatDuration(ms: number): string {
   return hours ? `${hours}:${String(minutes).padStart(2, '0')}:${seconds}` : `${minutes}:${seconds}`;
 }
 
+/** The job's progress as a whole percentage within 0–100 (0 while indeterminate). */
+function percent(snapshot: JobSnapshot): number {
+  return Math.round(Math.min(100, Math.max(0, snapshot.progress ?? 0)));
+}
+
 /**
  * @summary Shows a server job's progress live: a bar, the status text,
  * elapsed time and an estimate of time left, and how it ended, in words.
@@ -118,6 +123,7 @@ export class BackjobProgress extends LitElement {
     if (changed.has('jobId')) {
       this.told = { jobId: this.jobId, milestone: 0 };
       this.announcement = '';
+      clearTimeout(this.pendingAnnouncement); // a milestone of the job no longer shown
       this.cancelError = undefined;
       this.canceling = false;
     }
@@ -207,7 +213,7 @@ export class BackjobProgress extends LitElement {
     if (this.watch.error) return 'Unavailable';
     if (!snapshot) return this.watch.disconnected ? 'Reconnecting…' : 'Connecting…';
     if (this.disconnected) return 'Reconnecting…';
-    if (snapshot.status === 'running') return this.indeterminate ? 'Running' : `${Math.round(snapshot.progress ?? 0)}%`;
+    if (snapshot.status === 'running') return this.indeterminate ? 'Running' : `${percent(snapshot)}%`;
     return STATUS_WORDS[snapshot.status];
   }
 
@@ -238,8 +244,10 @@ export class BackjobProgress extends LitElement {
   protected override render() {
     const snapshot = this.watch.snapshot;
     const ended = snapshot ? isEnded(snapshot.status) : false;
-    const value = snapshot ? Math.round(Math.min(100, Math.max(0, snapshot.progress ?? 0))) : 0;
+    const value = snapshot ? percent(snapshot) : 0;
     const words = this.statusWords(snapshot);
+    // While running the words are the percentage already: said once, not "42%, 42%".
+    const valueText = this.indeterminate || !snapshot || words === `${value}%` ? words : `${value}%, ${words}`;
     // A refusal is news to announce now; an end reason is already in the polite announcement.
     const problem = this.watch.error?.message ?? this.cancelError;
     const endReason = ended ? snapshot?.error : undefined;
@@ -257,7 +265,7 @@ export class BackjobProgress extends LitElement {
           aria-valuemin="0"
           aria-valuemax="100"
           aria-valuenow=${this.indeterminate || !snapshot ? nothing : value}
-          aria-valuetext=${this.indeterminate || !snapshot ? words : `${value}%, ${words}`}
+          aria-valuetext=${valueText}
         >
           <div part="indicator" style="width: ${value}%"></div>
         </div>
