@@ -12,7 +12,10 @@
  * WATCH; a resent script re-checks, and recognises its own entries (each
  * carries the id of the write that added it), so nothing is written twice.
  * Appends are group-committed: every append pending in this process goes in
- * the next script call, one round trip to read and one to write per batch.
+ * the next script call. The rows this process last wrote are kept in memory,
+ * so a batch of jobs it already knows is one round trip; the script's seq
+ * check is what makes that safe (a row another process changed fails the
+ * check, is read again and the batch folded anew).
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -57,6 +60,9 @@ export class RedisKeys {
     return `${this.prefix}:bus`;
   }
 }
+
+/** Rows kept in memory for the next append (jobs this process writes to; oldest dropped first). */
+const MAX_CACHED_ROWS = 2_000;
 
 /** How long a write keeps retrying through a Redis outage before it gives up. */
 const OUTAGE_GRACE_MS = 60_000;
@@ -160,14 +166,30 @@ export class RedisJobStore implements JobStore {
   /** Appends waiting for the write in flight; they go together in the next one. */
   #pending: Array<{ batch: AppendEntry[]; resolve: (results: AppendResult[]) => void; reject: (error: unknown) => void }> = [];
   #flushing = false;
+  /**
+   * The row as this process last wrote it, per job that has not ended. Only a
+   * guess: a write folded from it commits only if the job's log still ends at
+   * its seq.
+   */
+  readonly #rows = new Map<string, JobRecord>();
   #created = 0;
   #closed = false;
 
-  constructor(redis: Redis, prefix: string) {
+  readonly #enqueueWithCreate: ((job: JobRecord) => Promise<void>) | undefined;
+
+  /**
+   * `enqueueWithCreate`, if given, hands a new job to the queue as soon as its
+   * creation is sent (a job that can merge into another excepted): with the
+   * queue on the same connection, Redis runs the two in order, so a worker can
+   * never take a job whose row does not exist yet, and creating and enqueueing
+   * cost one round trip instead of two.
+   */
+  constructor(redis: Redis, prefix: string, options: { enqueueWithCreate?: (job: JobRecord) => Promise<void> } = {}) {
     redis.defineCommand('backjobAppend', { lua: APPEND_LUA });
     redis.defineCommand('backjobCreate', { lua: CREATE_LUA });
     this.#redis = redis as ScriptClient;
     this.keys = new RedisKeys(prefix);
+    this.#enqueueWithCreate = options.enqueueWithCreate;
   }
 
   /**
@@ -216,8 +238,15 @@ export class RedisJobStore implements JobStore {
       }
       const mergeKey = job.mergeKey === null ? k.row(job.id) : k.merge(job.mergeKey);
       const keys = [k.row(job.id), k.events(job.id), k.all, k.owner(job.owner), mergeKey, k.credentials(job.id), k.events(spec.target || job.id)];
-      const outcome = await this.#redis.backjobCreate(keys.length, ...keys, JSON.stringify(spec));
-      return outcome === 0 ? undefined : { job, merged: false };
+      const created = this.#redis.backjobCreate(keys.length, ...keys, JSON.stringify(spec));
+      const enqueued = job.mergeKey === null ? this.#enqueueWithCreate?.(job) : undefined;
+      // Awaited below; a failed create is what the caller hears of.
+      enqueued?.catch(() => {});
+      const outcome = await created;
+      await enqueued;
+      if (outcome === 0) return undefined;
+      if (outcome === 1) this.#remember(record);
+      return { job, merged: false };
     });
   }
 
@@ -269,23 +298,48 @@ export class RedisJobStore implements JobStore {
     this.#flushing = false;
   }
 
-  /** Reads the rows, folds, and writes if no job moved on meanwhile (else `undefined`). */
+  /** Keeps `record` for the next append to the job (forgets it once the job ended). */
+  #remember(record: JobRecord): void {
+    this.#rows.delete(record.id);
+    if (isEnded(record.status)) return;
+    this.#rows.set(record.id, record);
+    if (this.#rows.size > MAX_CACHED_ROWS) this.#rows.delete(this.#rows.keys().next().value!);
+  }
+
+  /** The rows of `ids`: from memory where this process wrote them last, else read. */
+  async #rowsOf(ids: string[]): Promise<Array<JobRecord | null>> {
+    const rows = ids.map((id) => this.#rows.get(id) ?? null);
+    const missing = ids.filter((_, i) => !rows[i]);
+    if (missing.length) {
+      const read = await this.#redis.mget(...missing.map((id) => this.keys.row(id)));
+      let next = 0;
+      ids.forEach((_, i) => {
+        if (rows[i]) return;
+        const raw = read[next++];
+        rows[i] = raw ? (JSON.parse(raw) as JobRecord) : null;
+      });
+    }
+    return rows;
+  }
+
+  /** Folds the rows and writes if no job moved on meanwhile (else forgets them and returns `undefined`). */
   async #commit(merged: Map<string, { events: JobEventData[]; runner?: string | null }>): Promise<PlannedJob[] | undefined> {
     const ids = [...merged.keys()];
     const k = this.keys;
-    const rows = await this.#redis.mget(...ids.map((id) => k.row(id)));
+    const rows = await this.#rowsOf(ids);
     const now = Date.now();
     const keys: string[] = [];
     const key = (name: string) => keys.push(name);
     const planned: PlannedJob[] = [];
     const jobs: object[] = [];
+    const folded: JobRecord[] = [];
     ids.forEach((jobId, i) => {
-      const raw = rows[i];
-      if (!raw) return planned.push({ jobId, events: [], job: null });
-      const before = JSON.parse(raw) as JobRecord;
+      const before = rows[i];
+      if (!before) return planned.push({ jobId, events: [], job: null });
       const { events: data, runner } = merged.get(jobId)!;
       const { record, stored } = appendToRecord(before, data, runner, now);
-      if (stored.length === 0) return planned.push({ jobId, events: [], job: record });
+      if (stored.length === 0) return planned.push({ jobId, events: [], job: structuredClone(record) });
+      folded.push(record);
       // Callers get what a later read would return (no `undefined` fields).
       const json = JSON.stringify(record);
       const entries = stored.map((event) => [`${event.seq}-0`, JSON.stringify(event)] as const);
@@ -306,7 +360,13 @@ export class RedisJobStore implements JobStore {
     if (jobs.length === 0) return planned;
     const spec = JSON.stringify({ writeId: randomBytes(8).toString('hex'), jobs });
     const outcome = await this.#redis.backjobAppend(keys.length, ...keys, spec);
-    return outcome === 0 ? undefined : planned;
+    if (outcome === 0) {
+      // Some job moved on in another process: read them all again.
+      for (const id of ids) this.#rows.delete(id);
+      return undefined;
+    }
+    for (const record of folded) this.#remember(record);
+    return planned;
   }
 
   async get(id: string): Promise<JobRecord | null> {

@@ -69,6 +69,8 @@ class BullJobQueue implements JobQueue {
   readonly #stalledInterval: number;
   #queue: Queue | null = null;
   #worker: Worker | null = null;
+  /** Jobs added to BullMQ along with their creation (`addWithCreate`), for `enqueue` to skip once. */
+  readonly #addedWithCreate = new Set<string>();
 
   constructor(connection: Redis, prefix: string, store: JobStore, bus: JobBus, options: { lockDuration?: number; stalledInterval?: number }) {
     this.#connection = connection;
@@ -85,6 +87,17 @@ class BullJobQueue implements JobQueue {
   }
 
   async enqueue(job: JobRecord): Promise<void> {
+    if (this.#addedWithCreate.delete(job.id)) return;
+    await this.#add(job);
+  }
+
+  /** Adds a job the store is creating (see `RedisJobStore`); the `enqueue` that follows is then a no-op. */
+  async addWithCreate(job: JobRecord): Promise<void> {
+    await this.#add(job);
+    this.#addedWithCreate.add(job.id);
+  }
+
+  async #add(job: JobRecord): Promise<void> {
     await this.#bull.add(
       'run',
       { id: job.id },
@@ -186,9 +199,10 @@ export function redis(options: RedisBackendOptions): Backend {
   const connection = connect();
   const subscriber = connect();
 
-  const store = new RedisJobStore(connection, prefix);
+  // The queue is on the store's connection: a job's creation and its BullMQ add go out back to back.
+  const store = new RedisJobStore(connection, prefix, { enqueueWithCreate: (job): Promise<void> => queue.addWithCreate(job) });
   const bus = new RedisJobBus(connection, subscriber, store.keys.channel, store);
-  const queue = new BullJobQueue(connection, `${prefix}:bull`, store, bus, { lockDuration, stalledInterval });
+  const queue: BullJobQueue = new BullJobQueue(connection, `${prefix}:bull`, store, bus, { lockDuration, stalledInterval });
 
   return {
     name: 'redis',
