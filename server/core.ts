@@ -251,7 +251,10 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     if (!job || isEnded(job.status)) return false;
     if (job.status === 'waiting') await this.backend.queue.remove(id);
     const result = (await this.end(id, { type: 'job:canceled', reason })).get(id);
-    return (result?.events.length ?? 0) > 0;
+    const canceled = (result?.events.length ?? 0) > 0;
+    // A route job canceled before it ran never took its sealed credentials: they must not outlive the job's use.
+    if (canceled && job.kind === 'route') await this.backend.store.takeCredentials(id);
+    return canceled;
   }
 
   async list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number } = {}): Promise<JobRecord[]> {

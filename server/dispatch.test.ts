@@ -370,4 +370,20 @@ describe('route dispatch: credentials at rest', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('an as-user job canceled before it ran leaves no credentials behind', async () => {
+    const t = await startTestApp({ appRoutes: (app, backjob) => startAsUserRoute(app, backjob) });
+    try {
+      const res = await fetch(`${t.url}/start-as-me?route=/reports/never&delay=60`, {
+        method: 'POST',
+        headers: { cookie: 'user=bob; session=TOPSECRETCOOKIE' },
+      });
+      const { id } = (await res.json()) as { id: string };
+      assert.equal(await t.backjob.cancel(id), true);
+      // Ended jobs are kept for `allBacklogDays`: their sealed cookies must not be.
+      assert.equal(await t.backjob.backend.store.takeCredentials(id), null);
+    } finally {
+      await t.close();
+    }
+  });
 });
