@@ -232,6 +232,21 @@ describe('<backjob-progress>', () => {
     equal(part(element, 'status')!.textContent, 'Canceled');
   });
 
+  it('keeps keyboard focus in the element when the focused cancel button goes away', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running', progress: 20 });
+    const element = await mountProgress(connection, { cancelable: true });
+    await sendKeys({ press: 'Tab' });
+    equal(element.shadowRoot!.activeElement, part(element, 'button'), 'Tab reaches the cancel button');
+    connection.snapshot('job1', { status: 'completed', progress: 100 });
+    await render(element);
+    ok(!part(element, 'button'), 'no cancel button once ended');
+    equal(element.shadowRoot!.activeElement, bar(element), 'focus moved to the bar, which now says how the job ended');
+    equal(bar(element).getAttribute('tabindex'), '-1', 'the bar takes focus only when given it, never from Tab');
+    equal(getComputedStyle(bar(element)).outlineStyle, 'solid', 'focus is visible');
+    await expectAccessible(element);
+  });
+
   it('shows a refused cancel accessibly and lets the user retry', async () => {
     const connection = new FakeConnection();
     connection.cancelFailure = 'The job already ended';

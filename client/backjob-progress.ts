@@ -107,6 +107,8 @@ export class BackjobProgress extends LitElement {
   private lastAnnouncedAt = 0;
   private pendingAnnouncement?: ReturnType<typeof setTimeout>;
   private pendingEvents: Array<() => void> = [];
+  /** Whether the cancel button had focus before this render. */
+  private cancelHadFocus = false;
 
   /** The job's latest known state. */
   get snapshot(): JobSnapshot | undefined {
@@ -135,9 +137,15 @@ export class BackjobProgress extends LitElement {
     if (snapshot?.status === 'running' && !this.disconnected) this.startClock();
     else this.stopClock();
     if (snapshot && snapshot.id === this.jobId) this.tell(snapshot);
+    this.cancelHadFocus = this.shadowRoot?.activeElement?.getAttribute('part') === 'button';
   }
 
   protected override updated(): void {
+    // The focused cancel button went away (the job ended): focus stays here, on
+    // the bar that says how it ended, rather than falling back to the page's start.
+    if (this.cancelHadFocus && !this.renderRoot.querySelector('[part="button"]')) {
+      this.renderRoot.querySelector<HTMLElement>('[part="track"]')?.focus();
+    }
     // Events go out once the DOM shows what they report.
     const events = this.pendingEvents.splice(0);
     for (const fire of events) fire();
@@ -260,6 +268,7 @@ export class BackjobProgress extends LitElement {
         <div
           part="track"
           role="progressbar"
+          tabindex="-1"
           aria-labelledby="label"
           aria-describedby="status-text"
           aria-valuemin="0"

@@ -60,7 +60,7 @@ export const themeStyles = css`
   }
 
   button:focus-visible,
-  [tabindex='0']:focus-visible {
+  [tabindex]:focus-visible {
     outline: 2px solid var(--_focus);
     outline-offset: 2px;
   }
