@@ -1,7 +1,9 @@
 /**
  * The job bus on Redis pub/sub: one channel per prefix, every process
  * subscribed. A message is delivered to this process's own listeners at once
- * and not again when Redis echoes it back.
+ * and not again when Redis echoes it back. Events the store appends are
+ * published by the store's own write script (one message per write, no round
+ * trip of its own), so publishing them here only delivers them locally.
  *
  * Pub/sub drops what is published while a subscriber is disconnected, so after
  * Redis comes back the bus re-reads the store for every job it saw running and
@@ -9,16 +11,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { BusMessage, JobBus, JobEvent, JobStore } from '../types.js';
+import type { BusMessage, JobBus, JobEvent } from '../types.js';
+import type { RedisJobStore } from './redis-store.js';
 
 const END_EVENTS = new Set<JobEvent['type']>(['job:completed', 'job:failed', 'job:canceled']);
 
 /** Jobs whose last seq this process remembers for catching up after an outage. */
 const MAX_TRACKED_JOBS = 10_000;
 
+/** What travels on the channel: the messages of one write (or one `publish`), and the process they come from. */
 interface Envelope {
   from: string;
-  message: BusMessage;
+  messages: BusMessage[];
 }
 
 /** A `JobBus` on Redis pub/sub. `subscriber` is a dedicated connection (it enters subscriber mode). */
@@ -26,7 +30,7 @@ export class RedisJobBus implements JobBus {
   readonly #publisher: Redis;
   readonly #subscriber: Redis;
   readonly #channel: string;
-  readonly #store: JobStore;
+  readonly #store: RedisJobStore;
   readonly #origin = randomUUID();
   readonly #listeners = new Set<(message: BusMessage) => void>();
   /** Last seq seen of each job that has not ended (insertion order = age, for the cap). */
@@ -34,11 +38,12 @@ export class RedisJobBus implements JobBus {
   #subscribed: Promise<unknown>;
   #closed = false;
 
-  constructor(publisher: Redis, subscriber: Redis, channel: string, store: JobStore) {
+  constructor(publisher: Redis, subscriber: Redis, channel: string, store: RedisJobStore) {
     this.#publisher = publisher;
     this.#subscriber = subscriber;
     this.#channel = channel;
     this.#store = store;
+    store.publishAppends(channel, this.#origin);
     // After a reconnect: subscribe (again; ioredis also does, harmlessly) and,
     // once that holds, read what was missed: later messages arrive by pub/sub,
     // earlier ones are in the store.
@@ -55,7 +60,8 @@ export class RedisJobBus implements JobBus {
       } catch {
         return;
       }
-      if (envelope.from !== this.#origin) this.#deliver(envelope.message);
+      if (envelope.from === this.#origin || !Array.isArray(envelope.messages)) return;
+      for (const message of envelope.messages) this.#deliver(message);
     });
     this.#subscribed = subscriber.subscribe(channel);
   }
@@ -67,7 +73,9 @@ export class RedisJobBus implements JobBus {
 
   async publish(message: BusMessage): Promise<void> {
     this.#deliver(message);
-    await this.#publisher.publish(this.#channel, JSON.stringify({ from: this.#origin, message } satisfies Envelope));
+    // Appended events went out with the write that stored them.
+    if (message.type === 'events' && this.#store.wasPublished(message.events)) return;
+    await this.#publisher.publish(this.#channel, JSON.stringify({ from: this.#origin, messages: [message] } satisfies Envelope));
   }
 
   subscribe(listener: (message: BusMessage) => void): () => void {

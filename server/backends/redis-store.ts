@@ -83,52 +83,81 @@ end
 `;
 
 /**
- * Appends to several jobs at once. ARGV[1]: `{ writeId, jobs: [{ row, events,
- * merge?, ended?, expect, json, entries: [[id, eventJson]], endedAt, id }] }`
- * where row/events/merge/ended are KEYS indexes. Returns 1 (written), 2 (this
- * write was already applied: a resend) or 0 (a job moved on: read again).
+ * Appends to several jobs at once, and publishes what it wrote on the bus's
+ * channel in the same step. ARGV: writeId, channel ('' for none), the bus's
+ * origin, then per job: id, expected last seq, entry count, row JSON, end time
+ * ('' unless the write ends the job), '1' if an end frees a merge key, then
+ * the entries as (stream id, event JSON) pairs. KEYS per job: row, events,
+ * and, when it ends, its ended index and (if any) its merge key. Returns 1
+ * (written), 2 (this write was already applied: a resend) or 0 (a job moved
+ * on: read again).
  */
 const APPEND_LUA = `${LAST_SEQ_LUA}
-local spec = cjson.decode(ARGV[1])
-for i, job in ipairs(spec.jobs) do
-  if lastSeq(KEYS[job.events]) ~= job.expect then
-    if i == 1 and wroteAfter(KEYS[job.events], job.expect, spec.writeId) then return 2 end
+local writeId, channel, origin = ARGV[1], ARGV[2], ARGV[3]
+local jobs = {}
+local a, k = 4, 1
+while a <= #ARGV do
+  local job = { id = ARGV[a], expect = tonumber(ARGV[a + 1]), count = tonumber(ARGV[a + 2]), json = ARGV[a + 3], endedAt = ARGV[a + 4], first = a + 6 }
+  job.row, job.events = KEYS[k], KEYS[k + 1]
+  k = k + 2
+  if job.endedAt ~= '' then
+    job.ended = KEYS[k]
+    k = k + 1
+    if ARGV[a + 5] == '1' then
+      job.merge = KEYS[k]
+      k = k + 1
+    end
+  end
+  a = job.first + 2 * job.count
+  jobs[#jobs + 1] = job
+end
+for i, job in ipairs(jobs) do
+  if lastSeq(job.events) ~= job.expect then
+    if i == 1 and wroteAfter(job.events, job.expect, writeId) then return 2 end
     return 0
   end
 end
-for _, job in ipairs(spec.jobs) do
-  redis.call('SET', KEYS[job.row], job.json)
-  for _, entry in ipairs(job.entries) do
-    redis.call('XADD', KEYS[job.events], entry[1], 'e', entry[2], 'w', spec.writeId)
+local messages = {}
+for _, job in ipairs(jobs) do
+  redis.call('SET', job.row, job.json)
+  local events = {}
+  for e = job.first, job.first + 2 * job.count - 1, 2 do
+    redis.call('XADD', job.events, ARGV[e], 'e', ARGV[e + 1], 'w', writeId)
+    events[#events + 1] = ARGV[e + 1]
   end
   if job.ended then
-    redis.call('ZADD', KEYS[job.ended], job.endedAt, job.id)
-    if job.merge then redis.call('DEL', KEYS[job.merge]) end
+    redis.call('ZADD', job.ended, job.endedAt, job.id)
+    if job.merge then redis.call('DEL', job.merge) end
   end
+  messages[#messages + 1] = '{"type":"events","jobId":' .. cjson.encode(job.id) .. ',"events":[' .. table.concat(events, ',') .. ']}'
+end
+if channel ~= '' then
+  redis.call('PUBLISH', channel, '{"from":' .. cjson.encode(origin) .. ',"messages":[' .. table.concat(messages, ',') .. ']}')
 end
 return 1
 `;
 
 /**
  * Creates a job. KEYS: row, events, all, owner, merge, credentials, target
- * events. ARGV[1]: `{ writeId, id, json, created, order, merge, credentials?,
- * target, targetSeq }`: with `merge`, the merge key must still name `target`
- * ('' for none) whose log must still end at `targetSeq`. Returns 1, 2 (already
- * created: a resend) or 0 (read again).
+ * events. ARGV: writeId, id, row JSON, `job:created` JSON, index score, '1' if
+ * the job has a merge key, credentials ('' for none), target, target seq: with
+ * a merge key, it must still name `target` ('' for none), whose log must still
+ * end at the target seq. Returns 1, 2 (already created: a resend) or 0 (read
+ * again).
  */
 const CREATE_LUA = `${LAST_SEQ_LUA}
-local spec = cjson.decode(ARGV[1])
+local writeId, id, json, created, order, merge, credentials, target, targetSeq = unpack(ARGV)
 if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
-if spec.merge then
-  if (redis.call('GET', KEYS[5]) or '') ~= spec.target then return 0 end
-  if spec.target ~= '' and lastSeq(KEYS[7]) ~= spec.targetSeq then return 0 end
-  redis.call('SET', KEYS[5], spec.id)
+if merge == '1' then
+  if (redis.call('GET', KEYS[5]) or '') ~= target then return 0 end
+  if target ~= '' and lastSeq(KEYS[7]) ~= tonumber(targetSeq) then return 0 end
+  redis.call('SET', KEYS[5], id)
 end
-redis.call('SET', KEYS[1], spec.json)
-redis.call('XADD', KEYS[2], '1-0', 'e', spec.created, 'w', spec.writeId)
-redis.call('ZADD', KEYS[3], spec.order, spec.id)
-redis.call('ZADD', KEYS[4], spec.order, spec.id)
-if spec.credentials then redis.call('SET', KEYS[6], spec.credentials) end
+redis.call('SET', KEYS[1], json)
+redis.call('XADD', KEYS[2], '1-0', 'e', created, 'w', writeId)
+redis.call('ZADD', KEYS[3], order, id)
+redis.call('ZADD', KEYS[4], order, id)
+if credentials ~= '' then redis.call('SET', KEYS[6], credentials) end
 return 1
 `;
 
@@ -173,6 +202,13 @@ export class RedisJobStore implements JobStore {
    */
   readonly #rows = new Map<string, JobRecord>();
   #created = 0;
+  /** Names this store's writes: a random prefix per process, then a counter. */
+  readonly #writer = randomBytes(8).toString('hex');
+  #writes = 0;
+  /** Where each append also publishes its events (see `publishAppends`). */
+  #announce: { channel: string; origin: string } | null = null;
+  /** Event lists `append` returned that its own script already published. */
+  readonly #published = new WeakSet<JobEvent[]>();
   #closed = false;
 
   readonly #enqueueWithCreate: ((job: JobRecord) => Promise<void>) | undefined;
@@ -190,6 +226,25 @@ export class RedisJobStore implements JobStore {
     this.#redis = redis as ScriptClient;
     this.keys = new RedisKeys(prefix);
     this.#enqueueWithCreate = options.enqueueWithCreate;
+  }
+
+  /**
+   * Makes every append publish the events it wrote on `channel`, as one
+   * `{ from: origin, messages }` envelope per write, in the same script as the
+   * write: no round trip of its own, and no watcher hears of an event before
+   * it is stored. The bus then skips what {@link wasPublished} confirms.
+   */
+  publishAppends(channel: string, origin: string): void {
+    this.#announce = { channel, origin };
+  }
+
+  /** Whether `events` (as returned by `append`) were already published by the append's script. */
+  wasPublished(events: JobEvent[]): boolean {
+    return this.#published.has(events);
+  }
+
+  #writeId(): string {
+    return `${this.#writer}.${(this.#writes++).toString(36)}`;
   }
 
   /**
@@ -217,28 +272,22 @@ export class RedisJobStore implements JobStore {
     // Callers get what a later read would return (no `undefined` fields).
     const job = JSON.parse(json) as JobRecord;
     const k = this.keys;
-    const spec = {
-      writeId: randomBytes(8).toString('hex'),
-      id: job.id,
-      json,
-      created: JSON.stringify(event),
-      // Ties within a millisecond keep this process's creation order in the indexes.
-      order: job.createdAt * 1000 + (this.#created++ % 1000),
-      merge: job.mergeKey !== null,
-      credentials: input.credentials,
-      target: '',
-      targetSeq: 0,
-    };
+    const writeId = this.#writeId();
+    // Ties within a millisecond keep this process's creation order in the indexes.
+    const order = String(job.createdAt * 1000 + (this.#created++ % 1000));
     return this.#retry(async () => {
+      let target = '';
+      let targetSeq = 0;
       if (job.mergeKey !== null) {
-        spec.target = (await this.#redis.get(k.merge(job.mergeKey))) ?? '';
-        const existing = spec.target ? await this.get(spec.target) : null;
+        target = (await this.#redis.get(k.merge(job.mergeKey))) ?? '';
+        const existing = target ? await this.get(target) : null;
         if (existing && isActive(existing)) return { job: existing, merged: true };
-        spec.targetSeq = existing?.seq ?? 0;
+        targetSeq = existing?.seq ?? 0;
       }
       const mergeKey = job.mergeKey === null ? k.row(job.id) : k.merge(job.mergeKey);
-      const keys = [k.row(job.id), k.events(job.id), k.all, k.owner(job.owner), mergeKey, k.credentials(job.id), k.events(spec.target || job.id)];
-      const created = this.#redis.backjobCreate(keys.length, ...keys, JSON.stringify(spec));
+      const keys = [k.row(job.id), k.events(job.id), k.all, k.owner(job.owner), mergeKey, k.credentials(job.id), k.events(target || job.id)];
+      const args = [writeId, job.id, json, JSON.stringify(event), order, job.mergeKey === null ? '' : '1', input.credentials ?? '', target, String(targetSeq)];
+      const created = this.#redis.backjobCreate(keys.length, ...keys, ...args);
       const enqueued = job.mergeKey === null ? this.#enqueueWithCreate?.(job) : undefined;
       // Awaited below; a failed create is what the caller hears of.
       enqueued?.catch(() => {});
@@ -287,7 +336,9 @@ export class RedisJobStore implements JobStore {
               const p = planned.get(jobId)!;
               const from = cursor.get(jobId) ?? 0;
               cursor.set(jobId, from + events.length);
-              return { events: p.events.slice(from, from + events.length), job: p.job };
+              const own = p.events.slice(from, from + events.length);
+              if (this.#published.has(p.events)) this.#published.add(own);
+              return { events: own, job: p.job };
             }),
           );
         }
@@ -329,9 +380,8 @@ export class RedisJobStore implements JobStore {
     const rows = await this.#rowsOf(ids);
     const now = Date.now();
     const keys: string[] = [];
-    const key = (name: string) => keys.push(name);
+    const args: string[] = [this.#writeId(), this.#announce?.channel ?? '', this.#announce?.origin ?? ''];
     const planned: PlannedJob[] = [];
-    const jobs: object[] = [];
     const folded: JobRecord[] = [];
     ids.forEach((jobId, i) => {
       const before = rows[i];
@@ -342,30 +392,26 @@ export class RedisJobStore implements JobStore {
       folded.push(record);
       // Callers get what a later read would return (no `undefined` fields).
       const json = JSON.stringify(record);
-      const entries = stored.map((event) => [`${event.seq}-0`, JSON.stringify(event)] as const);
-      planned.push({ jobId, events: entries.map(([, e]) => JSON.parse(e) as JobEvent), job: JSON.parse(json) as JobRecord });
+      const entries = stored.map((event) => JSON.stringify(event));
+      const events = entries.map((entry) => JSON.parse(entry) as JobEvent);
+      planned.push({ jobId, events, job: JSON.parse(json) as JobRecord });
       const ended = isEnded(record.status);
-      jobs.push({
-        id: jobId,
-        row: key(k.row(jobId)),
-        events: key(k.events(jobId)),
-        merge: ended && record.mergeKey !== null ? key(k.merge(record.mergeKey)) : undefined,
-        ended: ended ? key(k.ended(record.status === 'completed')) : undefined,
-        endedAt: record.endedAt ?? now,
-        expect: before.seq,
-        json,
-        entries,
-      });
+      const freesMerge = ended && record.mergeKey !== null;
+      keys.push(k.row(jobId), k.events(jobId));
+      if (ended) keys.push(k.ended(record.status === 'completed'));
+      if (freesMerge) keys.push(k.merge(record.mergeKey!));
+      args.push(jobId, String(before.seq), String(entries.length), json, ended ? String(record.endedAt ?? now) : '', freesMerge ? '1' : '');
+      stored.forEach((event, e) => args.push(`${event.seq}-0`, entries[e]!));
     });
-    if (jobs.length === 0) return planned;
-    const spec = JSON.stringify({ writeId: randomBytes(8).toString('hex'), jobs });
-    const outcome = await this.#redis.backjobAppend(keys.length, ...keys, spec);
+    if (keys.length === 0) return planned;
+    const outcome = await this.#redis.backjobAppend(keys.length, ...keys, ...args);
     if (outcome === 0) {
       // Some job moved on in another process: read them all again.
       for (const id of ids) this.#rows.delete(id);
       return undefined;
     }
     for (const record of folded) this.#remember(record);
+    if (this.#announce) for (const { events } of planned) this.#published.add(events);
     return planned;
   }
 
