@@ -16,6 +16,8 @@ export type JobStatus = 'waiting' | 'running' | 'completed' | 'failed' | 'cancel
 export type EndStatus = 'completed' | 'failed' | 'canceled';
 
 export const END_STATUSES: readonly EndStatus[] = ['completed', 'failed', 'canceled'];
+/** Every status, in lifecycle order. */
+export const JOB_STATUSES: readonly JobStatus[] = ['waiting', 'running', ...END_STATUSES];
 
 export function isEnded(status: JobStatus): status is EndStatus {
   return status === 'completed' || status === 'failed' || status === 'canceled';
