@@ -334,6 +334,14 @@ describe('options', () => {
     assert.equal((await backjob.list({})).length, 0);
   });
 
+  it('checks list() filters instead of answering a typo with nothing', async () => {
+    const backjob = make();
+    for (const filter of [{ status: 'done' }, { status: ['running', 'ended'] }, { limit: -1 }, { limit: 2.5 }, { owner: 7 }]) {
+      await assert.rejects(backjob.list(filter as never), (error: BackjobError) => error.code === 'BACKJOB_ERR_INVALID', JSON.stringify(filter));
+    }
+    assert.deepEqual(await backjob.list({ status: ['waiting', 'completed'], limit: 10, owner: null }), []);
+  });
+
   it('merges defaults with what was given', () => {
     const backjob = make({ concurrency: 2, basePath: '/jobs/' });
     assert.equal(backjob.options.concurrency, 2);

@@ -11,7 +11,7 @@ import https from 'node:https';
 import { hostname } from 'node:os';
 import type { Router } from 'express';
 import { nanoid } from 'nanoid';
-import { isEnded } from '../shared/protocol.js';
+import { JOB_STATUSES, isEnded } from '../shared/protocol.js';
 import { sqlite } from './backends/sqlite.js';
 import { JobContextImpl, type ContextHost } from './context.js';
 import { prepareRoute, runRoute } from './dispatch.js';
@@ -259,6 +259,12 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
 
   async list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number } = {}): Promise<JobRecord[]> {
     await this.ready;
+    const { owner, status, limit } = filter;
+    if (owner !== undefined && owner !== null && typeof owner !== 'string') throw invalidOption('owner', 'a principal (string) or null', owner);
+    if (status !== undefined && ![status].flat().every((s) => JOB_STATUSES.includes(s))) {
+      throw invalidOption('status', `one or more of ${JOB_STATUSES.join(', ')}`, status);
+    }
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) throw invalidOption('limit', 'a positive integer', limit);
     return this.backend.store.list(filter);
   }
 

@@ -7,7 +7,7 @@
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import type { ErrorReply, StartReply, StartRequest } from '../shared/protocol.js';
-import { END_STATUSES } from '../shared/protocol.js';
+import { JOB_STATUSES } from '../shared/protocol.js';
 import { learnBaseUrl, recognizeDispatch } from './dispatch.js';
 import { toSnapshot } from './hub.js';
 import { BackjobError, isBackjobError } from './errors.js';
@@ -15,7 +15,6 @@ import type { Access, BackJob, JobRecord, JobSpec, JobStatus } from './types.js'
 
 /** Largest `POST /jobs` body. A start request is a name and a few params: anything bigger is a mistake or an attack. */
 const MAX_START_BODY = '16kb';
-const STATUSES: readonly JobStatus[] = ['waiting', 'running', ...END_STATUSES];
 const START_FIELDS = new Set(['name', 'route', 'method', 'params', 'body', 'bodyType']);
 
 function invalid(message: string): BackjobError {
@@ -197,8 +196,8 @@ export function createRouter(backjob: BackJob): Router {
     if (principal === null) throw new BackjobError('BACKJOB_ERR_UNAUTHORIZED', 'Listing jobs needs a signed-in user', { status: 401 });
     const status = req.query.status;
     const statuses = status === undefined ? undefined : String(status).split(',');
-    if (statuses?.some((s) => !STATUSES.includes(s as JobStatus))) {
-      throw invalid(`Expected \`status\` to be one or more of ${STATUSES.join(', ')}`);
+    if (statuses?.some((s) => !JOB_STATUSES.includes(s as JobStatus))) {
+      throw invalid(`Expected \`status\` to be one or more of ${JOB_STATUSES.join(', ')}`);
     }
     const limit = req.query.limit === undefined ? 50 : Number(req.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw invalid('Expected `limit` to be an integer from 1 to 500');
