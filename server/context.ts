@@ -56,8 +56,13 @@ export class JobContextImpl implements JobContext {
   ended = false;
   /** Whether this context's own `finish`/`fail` ended the job (not a cancel, stall or timeout). */
   endedHere = false;
+  /**
+   * Log lines of the job so far, shared by every context of the job in this
+   * process (a route's `req.backjob` and the runner reading its response), so
+   * together they keep to one `maxLogLines` bound.
+   */
+  readonly logCount: { lines: number };
   private progress: number | null;
-  private logLines: number;
   private lastWrite: Promise<unknown> = Promise.resolve();
   private ending: Promise<void> | null = null;
 
@@ -66,12 +71,13 @@ export class JobContextImpl implements JobContext {
     job: JobRecord,
     signal: AbortSignal,
     private readonly onEnd?: () => void,
+    logCount?: { lines: number },
   ) {
     this.id = job.id;
     this.params = job.params;
     this.signal = signal;
     this.progress = job.progress;
-    this.logLines = job.logLines;
+    this.logCount = logCount ?? { lines: job.logLines };
   }
 
   update(change: number | null | { progress?: number | null; text?: string }): void {
@@ -106,13 +112,14 @@ export class JobContextImpl implements JobContext {
     // "done\n" is one line, not a line and an empty one.
     if (lines.length > 1 && lines.at(-1) === '') lines.pop();
     const events: JobEventData[] = [];
+    const count = this.logCount;
     for (const text of lines) {
-      if (this.logLines > maxLogLines) break;
-      this.logLines++;
+      if (count.lines > maxLogLines) break;
+      count.lines++;
       events.push({
         type: 'job:log',
         line:
-          this.logLines > maxLogLines
+          count.lines > maxLogLines
             ? `[backjob: log limit of ${maxLogLines} lines reached; later lines are dropped]`
             : cutLine(text, maxLineLength),
       });

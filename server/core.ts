@@ -517,9 +517,11 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
   }
 
   private newContext(job: JobRecord, signal: AbortSignal, onEnd?: () => void): JobContextImpl {
-    const context = new JobContextImpl(this, job, signal, onEnd);
     let set = this.contexts.get(job.id);
     if (!set) this.contexts.set(job.id, (set = new Set()));
+    // Contexts of one job share its log count, so a route and its runner keep to one bound together.
+    const sibling: JobContextImpl | undefined = set.values().next().value;
+    const context = new JobContextImpl(this, job, signal, onEnd, sibling?.logCount);
     set.add(context);
     return context;
   }

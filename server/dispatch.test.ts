@@ -331,6 +331,29 @@ describe('route dispatch: reaching the app', () => {
   });
 });
 
+describe('route dispatch: log bound', () => {
+  test('what the route logs through req.backjob and what it writes share one per-job bound', async () => {
+    const t = await startTestApp({
+      maxLogLines: 5,
+      appRoutes: (app) =>
+        app.get('/chatty', (req, res) => {
+          for (let i = 0; i < 10; i++) req.backjob!.log(`reported ${i}`);
+          res.type('text').send(Array.from({ length: 10 }, (_, i) => `written ${i}`).join('\n'));
+        }),
+    });
+    try {
+      const { id } = await t.backjob.start({ route: '/chatty' });
+      assert.equal((await ended(t.backjob, id)).status, 'completed');
+      const log = await logOf(t.backjob, id);
+      assert.deepEqual(log.slice(0, 5), ['reported 0', 'reported 1', 'reported 2', 'reported 3', 'reported 4']);
+      assert.match(log[5]!, /log limit of 5 lines/);
+      assert.equal(log.length, 6, 'one marker, then nothing');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('route dispatch: credentials at rest', () => {
   test('an as-user job keeps its credentials sealed in SQLite, and deletes them once dispatched', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'backjob-dispatch-'));
