@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { sqlite } from '../server/index.js';
 import { LiveServer, waitFor } from '../server/live-test-kit.js';
 import type { BackJob } from '../server/types.js';
-import { BackjobConnectionError, SharedConnection, endpointUrl, getConnection, type WebSocketConstructor } from './connection.js';
+import { BackjobConnectionError, SharedConnection, endpointUrl, getConnection, type WebSocketConstructor, type WebSocketLike } from './connection.js';
 import type { WatchUpdate } from './types.js';
 
 /** The `ws` client stands in for the browser's WebSocket (Node 20 has none). */
@@ -18,6 +18,55 @@ function recorder() {
   const updates: WatchUpdate[] = [];
   const lines = () => updates.flatMap((u) => (u.reset ? [] : (u.lines ?? []).map((e) => (e.type === 'job:log' ? e.line : ''))));
   return { updates, lines, listener: (u: WatchUpdate) => updates.push(u), last: () => [...updates].reverse().find((u) => u.snapshot)?.snapshot };
+}
+
+/**
+ * The `ws` client behind a switch that holds incoming messages back, as a
+ * congested network would: the test decides when what the server already
+ * sent reaches the connection.
+ */
+function holdableSockets() {
+  let holding = false;
+  const held: Array<() => void> = [];
+  /** Every message received, held or not, in order. */
+  const received: string[] = [];
+  class HoldableSocket implements WebSocketLike {
+    onopen: WebSocketLike['onopen'] = null;
+    onmessage: WebSocketLike['onmessage'] = null;
+    onclose: WebSocketLike['onclose'] = null;
+    onerror: WebSocketLike['onerror'] = null;
+    private readonly inner: WebSocket;
+    constructor(url: string, protocols?: string | string[]) {
+      this.inner = new WebSocket(url, protocols);
+      this.inner.onopen = (event) => this.onopen?.(event);
+      this.inner.onclose = (event) => this.onclose?.(event);
+      this.inner.onerror = (event) => this.onerror?.(event);
+      this.inner.onmessage = (event) => {
+        received.push(String(event.data));
+        const deliver = () => this.onmessage?.({ data: String(event.data) });
+        if (holding) held.push(deliver);
+        else deliver();
+      };
+    }
+    get readyState() {
+      return this.inner.readyState;
+    }
+    send(data: string) {
+      this.inner.send(data);
+    }
+    close(code?: number, reason?: string) {
+      this.inner.close(code, reason);
+    }
+  }
+  return {
+    WebSocket: HoldableSocket as WebSocketConstructor,
+    received,
+    hold: () => (holding = true),
+    release: () => {
+      holding = false;
+      for (const deliver of held.splice(0)) deliver();
+    },
+  };
 }
 
 describe('SharedConnection', () => {
@@ -98,6 +147,33 @@ describe('SharedConnection', () => {
     stop();
     stopHolder();
     job.finish();
+    connection.close();
+  });
+
+  test("a job unwatched and watched again at once: the old subscription's late events leave no gap in the new one", async () => {
+    const job = await live.manual();
+    const sockets = holdableSockets();
+    const connection = new SharedConnection(live.url, { WebSocket: sockets.WebSocket, idleGrace: 50 });
+    const first = recorder();
+    const stopFirst = connection.watch(job.id, job.token, first.listener);
+    for (const line of ['l1', 'l2', 'l3']) job.job.log(line);
+    await waitFor(() => first.lines().length === 3, 'the first lines');
+
+    // A line the server sends to the first subscription, still on its way when
+    // a framework swaps the only element for a new one.
+    sockets.hold();
+    job.job.log('l4');
+    await waitFor(() => sockets.received.some((m) => m.includes('"l4"')), 'l4 sent under the first subscription');
+    stopFirst();
+    const second = recorder();
+    const stopSecond = connection.watch(job.id, job.token, second.listener);
+    sockets.release();
+
+    job.job.log('l5');
+    job.finish();
+    await waitFor(() => second.last()?.status === 'completed', 'completion');
+    assert.deepEqual(second.lines(), ['l1', 'l2', 'l3', 'l4', 'l5']);
+    stopSecond();
     connection.close();
   });
 

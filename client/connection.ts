@@ -79,6 +79,12 @@ interface WatchedJob {
   lines: JobEvent[];
   /** Seq of the last event received: what a resubscription resumes after. */
   lastSeq: number;
+  /**
+   * The server answered the latest subscribe with its snapshot. Events before
+   * that belong to an earlier subscription (still on their way when it was
+   * replaced); the new stream resends them after the seq it asked for.
+   */
+  streaming: boolean;
   error?: { code: ErrorCode; message: string };
   /** The server refused it for good (not found / not allowed): not resubscribed on reconnect. */
   refused: boolean;
@@ -130,7 +136,7 @@ export class SharedConnection implements Connection {
     let job = this.jobs.get(jobId);
     const isNew = !job;
     if (!job) {
-      job = { token, watchers: new Set(), lines: [], lastSeq: 0, refused: false };
+      job = { token, watchers: new Set(), lines: [], lastSeq: 0, streaming: false, refused: false };
       this.jobs.set(jobId, job);
     } else if (token && token !== job.token) {
       // A watcher with a (new) token may succeed where an earlier attempt was refused.
@@ -281,6 +287,7 @@ export class SharedConnection implements Connection {
 
   private subscribe(jobId: string, job: WatchedJob): void {
     clearTimeout(job.retryTimer);
+    job.streaming = false;
     this.send({ type: 'subscribe', job: jobId, token: job.token, after: job.lastSeq });
   }
 
@@ -314,6 +321,7 @@ export class SharedConnection implements Connection {
   private onSnapshot(jobId: string, snapshot: JobSnapshot, reset: boolean): void {
     const job = this.jobs.get(jobId);
     if (!job) return;
+    job.streaming = true;
     job.error = undefined;
     if (reset) {
       // The server lost the history we resumed from; it resends the log from the start.
@@ -330,7 +338,7 @@ export class SharedConnection implements Connection {
 
   private onEvents(jobId: string, events: JobEvent[]): void {
     const job = this.jobs.get(jobId);
-    if (!job) return;
+    if (!job?.streaming) return;
     const lines: JobEvent[] = [];
     for (const event of events) {
       if (event.seq <= job.lastSeq) continue; // already had it (a resubscribe racing a live event)
