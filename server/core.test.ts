@@ -680,6 +680,26 @@ describe('contextFor and shutdown', () => {
     await assert.rejects(backjob.contextFor('missing', { signal: new AbortController().signal }), { code: 'BACKJOB_ERR_NOT_FOUND' });
   });
 
+  it('refuses a context for a job that ended while it was being read, instead of keeping a context nothing will end', async () => {
+    const backend = memory();
+    const backjob = make({ backend });
+    backjob.define('held', untilAborted);
+    const { id } = await backjob.start({ name: 'held' });
+    await waitFor(async () => (await backjob.status(id))?.status === 'running');
+    const get = backend.store.get.bind(backend.store);
+    let raced = false;
+    backend.store.get = async (jobId) => {
+      const seen = await get(jobId);
+      if (!raced) {
+        // The job is canceled (durably, listeners told) after the read and before the caller acts on it.
+        raced = true;
+        await backjob.cancel(id);
+      }
+      return seen;
+    };
+    await assert.rejects(backjob.contextFor(id, { signal: new AbortController().signal }), { code: 'BACKJOB_ERR_ENDED' });
+  });
+
   it('on close, aborts running jobs with "shutdown" and records them interrupted', async () => {
     const file = sqliteFile();
     const backjob = createBackJob({ backend: sqlite({ file }), key: KEY });

@@ -376,7 +376,16 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     const job = await this.backend.store.get(id);
     if (!job) throw new BackjobError('BACKJOB_ERR_NOT_FOUND', `No job ${describeValue(id)}`);
     if (isEnded(job.status)) throw new BackjobError('BACKJOB_ERR_ENDED', `Job ${id} already ${job.status}`);
-    return this.newContext(job, options.signal, options.onEnd);
+    const context = this.newContext(job, options.signal, options.onEnd);
+    // An end that became durable during the read passed this context by, and it would wait for one forever
+    // (holding the route's request and response): look again now that it is registered to hear of ends.
+    const now = await this.backend.store.get(id);
+    if (!now || isEnded(now.status)) {
+      context.markEnded();
+      this.forgetContext(context);
+      throw new BackjobError('BACKJOB_ERR_ENDED', `Job ${id} already ${now?.status ?? 'ended'}`);
+    }
+    return context;
   }
 
   // ───────────────────────────── group commit ─────────────────────────────
@@ -620,9 +629,14 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
   private forgetRun(run: Run): void {
     for (const timer of run.timers) clearTimeout(timer);
     if (this.runs.get(run.job.id) === run) this.runs.delete(run.job.id);
-    this.contexts.get(run.job.id)?.delete(run.context);
-    if (this.contexts.get(run.job.id)?.size === 0) this.contexts.delete(run.job.id);
+    this.forgetContext(run.context);
     run.ended.resolve();
+  }
+
+  private forgetContext(context: JobContextImpl): void {
+    const set = this.contexts.get(context.id);
+    set?.delete(context);
+    if (set?.size === 0) this.contexts.delete(context.id);
   }
 
   /** A run cut short by shutdown: left for the next start-up if it may retry, else failed now. */
