@@ -32,6 +32,18 @@ describe('<backjob-log>', () => {
     await expectAccessible(element);
   });
 
+  it("is named after its job by default, so two logs on a page don't share a name", async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { name: 'reports/broken' });
+    connection.snapshot('job2', { name: 'archive/rebuild' });
+    const first = await mountLog(connection);
+    const second = await mount('backjob-log', { 'job-id': 'job2' }, { connection });
+    equal(region(first).getAttribute('aria-label'), 'Log of reports/broken');
+    equal(region(second).getAttribute('aria-label'), 'Log of archive/rebuild');
+    const unknown = await mount('backjob-log', { 'job-id': 'job3' }, { connection });
+    equal(region(unknown).getAttribute('aria-label'), 'Job log', 'before the job is known');
+  });
+
   for (const scheme of ['light', 'dark'] as const) {
     const states = {
       waiting: { status: 'waiting' },

@@ -48,8 +48,8 @@ export class BackjobLog extends LitElement {
   /** Most lines kept; older ones are dropped from the top. */
   @property({ type: Number, attribute: 'max-lines' }) maxLines = 1000;
 
-  /** Accessible label of the log region. */
-  @property() label = 'Job log';
+  /** Accessible label of the log region. Default: "Log of ‹job name›" ("Job log" until the name is known). */
+  @property() label?: string;
 
   /** WebSocket URL of the live channel. Default: `/backjob/ws` on this page's host. */
   @property() endpoint?: string;
@@ -114,8 +114,10 @@ export class BackjobLog extends LitElement {
 
   protected override render() {
     const error = this.watch.error;
+    const name = this.watch.snapshot?.name;
+    const label = this.label || (name ? `Log of ${name}` : 'Job log');
     return html`
-      <div part="base" role="log" aria-label=${this.label} tabindex="0" @scroll=${this.onScroll}>
+      <div part="base" role="log" aria-label=${label} tabindex="0" @scroll=${this.onScroll}>
         ${error ? html`<div part="error">${error.message}</div>` : nothing}
         ${this.lines.length === 0 && !error ? html`<div part="empty">No output yet</div>` : nothing}
         ${repeat(
