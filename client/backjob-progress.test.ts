@@ -33,6 +33,21 @@ describe('<backjob-progress>', () => {
     equal(connection.watchers('job1'), 0);
   });
 
+  it('watches nothing while out of the document, even when its job changes meanwhile', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job2', { status: 'running', progress: 40 });
+    const element = await mountProgress(connection);
+    element.remove();
+    element.jobId = 'job2';
+    await render(element);
+    equal(connection.watchers('job1'), 0);
+    equal(connection.watchers('job2'), 0, 'a detached element holds no watch (nothing would ever release it)');
+    document.body.append(element);
+    await render(element);
+    equal(connection.watchers('job2'), 1, 'put back, it watches its job');
+    equal(bar(element).getAttribute('aria-valuenow'), '40');
+  });
+
   it('says it is connecting until the first snapshot, without a value', async () => {
     const element = await mountProgress(new FakeConnection());
     equal(part(element, 'status')!.textContent, 'Connecting…');

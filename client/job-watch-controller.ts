@@ -35,6 +35,12 @@ export class JobWatchController implements ReactiveController {
   private readonly onUpdate: (update: WatchUpdate) => void;
   private readonly endpoint: () => string | undefined;
   private unwatch?: () => void;
+  /**
+   * Whether the host is in a document. Only then does it watch: a detached
+   * element whose job changes must not start a watch nothing would release,
+   * and one rendered on the server (never connected) must not open a socket.
+   */
+  private inDocument = false;
   /** What the current watch was made for, to notice when it must be redone. */
   private watched?: { jobId: string; token?: string; connection: Connection };
 
@@ -63,7 +69,8 @@ export class JobWatchController implements ReactiveController {
   }
 
   hostConnected(): void {
-    // Moved back into the document: the next update re-watches.
+    // Moved (back) into the document: the next update watches.
+    this.inDocument = true;
     this.host.requestUpdate();
   }
 
@@ -75,7 +82,7 @@ export class JobWatchController implements ReactiveController {
    */
   sync(): void {
     const { jobId, token } = this.host;
-    if (!jobId) {
+    if (!jobId || !this.inDocument) {
       this.stop();
       return;
     }
@@ -90,6 +97,7 @@ export class JobWatchController implements ReactiveController {
   }
 
   hostDisconnected(): void {
+    this.inDocument = false;
     this.stop();
   }
 

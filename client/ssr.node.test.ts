@@ -24,6 +24,20 @@ test('the elements can be constructed in Node without a document', async () => {
   assert.equal(new BackjobLauncher().basePath, '/backjob');
 });
 
+test('the elements render on the server as Lit SSR does it, without opening a connection', async () => {
+  const { BackjobProgress, BackjobLog, BackjobLauncher } = await import('./index.js');
+  // Lit SSR sets properties, then calls willUpdate() and render(); an element
+  // rendered on the server is never connected to a document.
+  for (const element of [new BackjobProgress(), new BackjobLog(), new BackjobLauncher()]) {
+    Object.assign(element, { jobId: 'abc', token: 't' });
+    const lifecycle = element as unknown as { willUpdate(changed: Map<string, unknown>): void; render(): unknown };
+    assert.doesNotThrow(() => {
+      lifecycle.willUpdate(new Map([['jobId', undefined]]));
+      lifecycle.render();
+    }, element.localName);
+  }
+});
+
 test('formatDuration', async () => {
   const { formatDuration } = await import('./index.js');
   assert.equal(formatDuration(0), '0:00');
