@@ -6,7 +6,10 @@
  * - 1,000 jobs × 10 progress updates, one watcher of every job: throughput
  *   (updates/s until the watcher saw every job end) and p50/p99 latency from
  *   the update call to the watcher;
- * - one job flooding 10,000 progress updates: the same figures;
+ * - one job flooding 10,000 progress updates: the same figures; BackJob's
+ *   `update()` returns at once, so BackJob runs it twice: fire-and-forget, and
+ *   paced (the handler awaits `job.flush()` every 100 updates, the
+ *   backpressure a handler opts into; the peer awaits every update);
  * - BackJob only (the peer has no equivalent): one job flooding 10,000 log
  *   lines, every one delivered, in order, resumable.
  *
@@ -33,6 +36,10 @@ const JOBS = Number(process.env.BENCH_JOBS ?? 1_000);
 const UPDATES_PER_JOB = 10;
 const FLOOD = 10_000;
 const CONCURRENCY = 50;
+/** Jobs each stack runs, unmeasured, before the figures. */
+const WARM_UP = 100;
+/** In the paced flood, the handler awaits `job.flush()` after this many updates. */
+const PACE = 100;
 
 interface Result {
   /** Updates per second, from the first start to the watcher seeing the last end. */
@@ -59,12 +66,19 @@ function summarize(updates: number, began: number, latencies: number[]): Result 
   };
 }
 
-async function benchBackJob(url: string, jobs: number, updates: number): Promise<Result> {
+/**
+ * BackJob on Redis: `jobs` jobs of `updates` progress updates each (negative:
+ * that many log lines), one watcher of all; with `flushEvery`, the handler
+ * awaits `job.flush()` after every that many updates.
+ */
+export async function benchBackJob(url: string, jobs: number, updates: number, flushEvery = 0): Promise<Result> {
   const backjob = createBackJob({ backend: redis({ url, prefix: `bench-${randomUUID()}` }), concurrency: CONCURRENCY, merge: false });
-  backjob.define('work', async (job, params: { updates: number }) => {
+  backjob.define('work', async (job, params: { updates: number; flushEvery: number }) => {
     for (let i = 1; i <= params.updates; i++) {
       job.update({ progress: (i * 100) / params.updates, text: String(Date.now()) });
-      await yieldToLoop();
+      // Backpressure, when asked for: wait until what was reported so far is stored.
+      if (params.flushEvery && i % params.flushEvery === 0) await job.flush();
+      else await yieldToLoop();
     }
   });
   backjob.define('lines', async (job, params: { lines: number }) => {
@@ -110,7 +124,7 @@ async function benchBackJob(url: string, jobs: number, updates: number): Promise
     const progress = setInterval(() => process.stderr.write(`  backjob: ${ended}/${jobs} ended, ${latencies.length} updates seen\n`), 5000);
     progress.unref();
     const began = Date.now();
-    const spec = updates < 0 ? { name: 'lines', params: { lines: -updates } } : { name: 'work', params: { updates } };
+    const spec = updates < 0 ? { name: 'lines', params: { lines: -updates } } : { name: 'work', params: { updates, flushEvery } };
     for (let i = 0; i < jobs; i++) {
       const { id, token } = await backjob.start(spec);
       sockets[Math.floor(i / 100)]!.send(JSON.stringify({ type: 'subscribe', job: id, token }));
@@ -125,7 +139,8 @@ async function benchBackJob(url: string, jobs: number, updates: number): Promise
   }
 }
 
-async function benchPeer(url: string, jobs: number, updates: number): Promise<Result> {
+/** The peer (`redis-peer.ts`): the same jobs and one watcher, over BullMQ + QueueEvents + ws. */
+export async function benchPeer(url: string, jobs: number, updates: number): Promise<Result> {
   const peer = await startPeer(url, `peer-${randomUUID()}`, CONCURRENCY);
   const socket = new WebSocket(peer.url);
   await once(socket, 'open');
@@ -177,8 +192,13 @@ export async function benchRedis(): Promise<Figure[]> {
         { name: `${name}: updates the peer watcher received`, value: peer.delivered, unit: 'updates' },
       );
     };
+    // Neither stack is measured cold: both load their code paths and JIT-compile first.
+    await benchBackJob(server.url, WARM_UP, UPDATES_PER_JOB);
+    await benchPeer(server.url, WARM_UP, UPDATES_PER_JOB);
     add(`${JOBS} jobs × ${UPDATES_PER_JOB}`, await benchBackJob(server.url, JOBS, UPDATES_PER_JOB), await benchPeer(server.url, JOBS, UPDATES_PER_JOB));
-    add(`1 job × ${FLOOD}`, await benchBackJob(server.url, 1, FLOOD), await benchPeer(server.url, 1, FLOOD));
+    const floodPeer = await benchPeer(server.url, 1, FLOOD);
+    add(`1 job × ${FLOOD}`, await benchBackJob(server.url, 1, FLOOD), floodPeer);
+    add(`1 job × ${FLOOD}, flush() every ${PACE}`, await benchBackJob(server.url, 1, FLOOD, PACE), floodPeer);
     const lines = await benchBackJob(server.url, 1, -FLOOD);
     figures.push(
       { name: `1 job × ${FLOOD} log lines: BackJob throughput`, value: Math.round(lines.throughput), unit: 'lines/s' },
