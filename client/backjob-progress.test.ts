@@ -247,6 +247,14 @@ describe('<backjob-progress>', () => {
     equal(part(element, 'status')!.textContent, 'Canceled');
   });
 
+  it('does not repeat a reason that only restates the end state', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'canceled', progress: 30, error: 'canceled' });
+    const element = await mountProgress(connection);
+    equal(part(element, 'status')!.textContent, 'Canceled');
+    ok(!part(element, 'error'), 'no second "canceled" below the status');
+  });
+
   it('keeps keyboard focus in the element when the focused cancel button goes away', async () => {
     const connection = new FakeConnection();
     connection.snapshot('job1', { status: 'running', progress: 20 });

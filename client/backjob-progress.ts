@@ -29,6 +29,11 @@ export function formatDuration(ms: number): string {
 }
 
 /** The job's progress as a whole percentage within 0–100 (0 while indeterminate). */
+/** Why the job ended, unless the reason only repeats the status ("canceled" under "Canceled"). */
+function endReason(snapshot: JobSnapshot): string | undefined {
+  return snapshot.error && snapshot.error.toLowerCase() !== snapshot.status ? snapshot.error : undefined;
+}
+
 function percent(snapshot: JobSnapshot): number {
   return Math.round(Math.min(100, Math.max(0, snapshot.progress ?? 0)));
 }
@@ -214,7 +219,8 @@ export class BackjobProgress extends LitElement {
 
   private endWords(snapshot: JobSnapshot): string {
     const words = STATUS_WORDS[snapshot.status].toLowerCase();
-    return snapshot.error ? `${words}: ${snapshot.error}` : words;
+    const reason = endReason(snapshot);
+    return reason ? `${words}: ${reason}` : words;
   }
 
   private statusWords(snapshot: JobSnapshot | undefined): string {
@@ -258,7 +264,7 @@ export class BackjobProgress extends LitElement {
     const valueText = this.indeterminate || !snapshot || words === `${value}%` ? words : `${value}%, ${words}`;
     // A refusal is news to announce now; an end reason is already in the polite announcement.
     const problem = this.watch.error?.message ?? this.cancelError;
-    const endReason = ended ? snapshot?.error : undefined;
+    const reason = ended && snapshot ? endReason(snapshot) : undefined;
     return html`
       <div part="base">
         <div class="header">
@@ -283,7 +289,7 @@ export class BackjobProgress extends LitElement {
           <span part="time">${this.timeWords(snapshot)}</span>
         </div>
         ${problem ? html`<p part="error" role="alert">${problem}</p>` : nothing}
-        ${endReason && !problem ? html`<p part="error">${endReason}</p>` : nothing}
+        ${reason && !problem ? html`<p part="error">${reason}</p>` : nothing}
         ${this.cancelable && snapshot && !ended
           ? html`<button
               part="button"
