@@ -5,14 +5,6 @@ import { themeStyles } from './theme.styles.js';
 export const launcherStyles = [
   themeStyles,
   css`
-    :host {
-      display: block;
-    }
-
-    :host([hidden]) {
-      display: none;
-    }
-
     [part='base'] {
       display: grid;
       gap: 0.5rem;

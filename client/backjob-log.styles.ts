@@ -5,14 +5,6 @@ import { themeStyles } from './theme.styles.js';
 export const logStyles = [
   themeStyles,
   css`
-    :host {
-      display: block;
-    }
-
-    :host([hidden]) {
-      display: none;
-    }
-
     [part='base'] {
       box-sizing: border-box;
       height: var(--backjob-log-height, 12rem);

@@ -6,12 +6,7 @@ export const progressStyles = [
   themeStyles,
   css`
     :host {
-      display: block;
       --_height: var(--backjob-track-height, 0.5rem);
-    }
-
-    :host([hidden]) {
-      display: none;
     }
 
     [part='base'] {

@@ -6,9 +6,10 @@
  */
 import { css } from 'lit';
 
-/** Colour tokens, focus ring, button and visually-hidden helpers every element includes first. */
+/** Host display, colour tokens, focus ring, button and visually-hidden helpers every element includes first. */
 export const themeStyles = css`
   :host {
+    display: block;
     --_background: var(--backjob-background, #ffffff);
     --_text: var(--backjob-text-color, #1f2328);
     --_muted: var(--backjob-muted-color, #57606a);
@@ -20,6 +21,10 @@ export const themeStyles = css`
     --_focus: var(--backjob-focus-color, #0969da);
     --_radius: var(--backjob-radius, 6px);
     color-scheme: light;
+  }
+
+  :host([hidden]) {
+    display: none;
   }
 
   @media (prefers-color-scheme: dark) {
