@@ -60,7 +60,7 @@ export class BackjobConnectionError extends Error {
 
 const OPEN = 1;
 /** Replies that retrying with the same credentials cannot change. */
-const FINAL_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_NOT_FOUND', 'BACKJOB_ERR_FORBIDDEN', 'BACKJOB_ERR_BAD_FRAME']);
+const FINAL_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_NOT_FOUND', 'BACKJOB_ERR_FORBIDDEN', 'BACKJOB_ERR_BAD_FRAME', 'BACKJOB_ERR_TOO_MANY_JOBS']);
 /** Delay before asking again for a subscription the server rate-limited. */
 const RATE_LIMIT_RETRY_MS = 1_000;
 

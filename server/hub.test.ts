@@ -378,3 +378,28 @@ test('coalesceProgress keeps log and end events and one progress per page with t
   ]);
   assert.deepEqual(coalesceProgress(events.slice(0, 2), 2), [events[1]]);
 });
+
+describe('hub subscription limit', () => {
+  let live: LiveServer;
+  before(async () => {
+    live = await LiveServer.start({ attach: { rateLimit: 1_000_000 } });
+  });
+  after(() => live.close());
+
+  test('one socket watches up to 1,000 jobs; one more is refused with a final code until another is dropped', async () => {
+    // Delayed jobs: they wait, so starting 1,001 of them runs nothing.
+    const jobs = [];
+    for (let i = 0; i < 1_001; i++) jobs.push(await live.backjob.start({ name: 'manual' }, { delay: 3_600, merge: false }));
+    const client = await TestClient.open(live.url);
+    for (const [i, job] of jobs.entries()) client.send({ type: 'subscribe', ref: `s${i}`, job: job.id, token: job.token });
+    const refusal = await client.next((m): m is Msg<'error'> => m.type === 'error' && m.ref === 's1000', 'the 1,001st refused');
+    assert.equal(refusal.code, 'BACKJOB_ERR_TOO_MANY_JOBS');
+    await waitFor(() => client.messages.filter((m) => m.type === 'snapshot').length === 1_000, '1,000 snapshots');
+    assert.equal(client.messages.filter((m) => m.type === 'error').length, 1);
+
+    client.send({ type: 'unsubscribe', job: jobs[0]!.id });
+    client.send({ type: 'subscribe', ref: 'again', job: jobs[1_000]!.id, token: jobs[1_000]!.token });
+    await client.next((m) => m.type === 'snapshot' && m.ref === 'again', 'a snapshot once a slot is free');
+    await client.close();
+  });
+});

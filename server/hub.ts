@@ -34,8 +34,11 @@ const LOW_WATER = 64 * 1024;
 const PAGE_SIZE = 256;
 /** A socket past this much unsent data is not reading at all (only error replies can get here): it is closed. */
 const ABANDON_BYTES = 4 * 1024 * 1024;
-/** Jobs one socket may watch at once; keeps the per-socket cost bounded. */
-const MAX_SUBSCRIPTIONS = 100;
+/**
+ * Jobs one socket may watch at once: keeps the per-socket cost bounded (a few
+ * numbers per subscription), yet a dashboard of many jobs still fits on one page.
+ */
+const MAX_SUBSCRIPTIONS = 1_000;
 /** How long `close()` waits for clients to finish the closing handshake before cutting them off. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -375,7 +378,7 @@ export class LiveHub implements Hub {
     const existing = client.subscriptions.get(jobId);
     if (existing) this.drop(existing); // a resubscribe restarts the stream from the new `after`
     else if (!client.pending.has(jobId) && client.subscriptions.size + client.pending.size >= MAX_SUBSCRIPTIONS) {
-      return this.send(client, { type: 'error', ref, job: jobId, code: 'BACKJOB_ERR_RATE_LIMITED', message: `At most ${MAX_SUBSCRIPTIONS} jobs per socket` });
+      return this.send(client, { type: 'error', ref, job: jobId, code: 'BACKJOB_ERR_TOO_MANY_JOBS', message: `At most ${MAX_SUBSCRIPTIONS} jobs per socket` });
     }
     const request = {};
     client.pending.set(jobId, (client.pending.get(jobId) ?? new Set()).add(request));

@@ -161,6 +161,8 @@ export type ErrorCode =
   | 'BACKJOB_ERR_BAD_FRAME'
   | 'BACKJOB_ERR_TOO_LARGE'
   | 'BACKJOB_ERR_RATE_LIMITED'
+  /** The socket already watches as many jobs as the server allows (1,000): final, not worth a retry. */
+  | 'BACKJOB_ERR_TOO_MANY_JOBS'
   | 'BACKJOB_ERR_UNKNOWN_TYPE'
   | 'BACKJOB_ERR_FORBIDDEN'
   | 'BACKJOB_ERR_NOT_FOUND'
