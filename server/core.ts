@@ -51,6 +51,11 @@ const DAY_MS = 86_400_000;
 /** Retention sweeps run this often at most, and at least hourly. */
 const SWEEP_MIN_MS = 1_000;
 const SWEEP_MAX_MS = 3_600_000;
+/** Backoff of a job's end write that failed (see `writeEnd`). */
+const END_RETRY_MIN_MS = 100;
+const END_RETRY_MAX_MS = 5_000;
+/** How long a recovered job waits for the app to define its handler (see `definitionOf`). */
+const DEFINE_GRACE_MS = 10_000;
 
 type EndEventData = Extract<JobEventData, { type: 'job:completed' | 'job:failed' | 'job:canceled' }>;
 
@@ -121,6 +126,8 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
   /** Identifies this process in `JobRecord.runner`. */
   private readonly runnerId = `${hostname()}:${process.pid}:${nanoid(8)}`;
   private readonly definitions = new Map<string, Definition>();
+  /** Runs of recovered jobs waiting for their handler's `define()` (see `definitionOf`). */
+  private readonly awaitingDefinition = new Map<string, Set<() => void>>();
   private readonly identifyRequest: BackJobOptions['identify'];
   private readonly configuredKey: string | undefined;
   private hmacKey: Buffer | null = null;
@@ -165,6 +172,8 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
       }
     }
     this.definitions.set(name, { name, handler, options: { ...options } });
+    for (const resolve of this.awaitingDefinition.get(name) ?? []) resolve();
+    this.awaitingDefinition.delete(name);
     return this;
   }
 
@@ -408,7 +417,25 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
   /** @internal Queues a job's end, silencing every context of the job at once ({@link ContextHost.end}). */
   end(jobId: string, event: EndEventData): Promise<Map<string, AppendResult>> {
     for (const context of this.contexts.get(jobId) ?? []) context.markEnded();
-    return this.write(jobId, [event]);
+    return this.writeEnd(jobId, event);
+  }
+
+  /**
+   * An end must reach the store: until it does, the job reads `running` and its
+   * run holds a concurrency slot. A failed write (Redis restarting, a full disk)
+   * is retried with backoff, each failure reported through `error`, until it is
+   * stored or the shim closes; a job still unended then is recovered as
+   * interrupted at the next start-up.
+   */
+  private async writeEnd(jobId: string, event: EndEventData): Promise<Map<string, AppendResult>> {
+    for (let delay = END_RETRY_MIN_MS; ; delay = Math.min(2 * delay, END_RETRY_MAX_MS)) {
+      try {
+        return await this.write(jobId, [event]);
+      } catch (error) {
+        if (this.closing) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
   }
 
   private scheduleFlush(): void {
@@ -535,6 +562,28 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     return context;
   }
 
+  /**
+   * A job's definition. Jobs recovered at start-up are queued as soon as the
+   * store is open, which can be before the app's `define()` calls (job modules
+   * loaded with a dynamic import): an unknown name gets a grace period before
+   * the job fails as unknown.
+   */
+  private async definitionOf(name: string): Promise<Definition | undefined> {
+    if (this.definitions.has(name) || this.closing) return this.definitions.get(name);
+    let waiter!: () => void;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      waiter = resolve;
+      timer = setTimeout(resolve, DEFINE_GRACE_MS);
+      let waiters = this.awaitingDefinition.get(name);
+      if (!waiters) this.awaitingDefinition.set(name, (waiters = new Set()));
+      waiters.add(waiter);
+    });
+    clearTimeout(timer);
+    this.awaitingDefinition.get(name)?.delete(waiter);
+    return this.definitions.get(name);
+  }
+
   /** The queue's processor: runs one job to its end. Resolves once the end is durable. */
   private async runJob(jobId: string): Promise<void> {
     if (this.closing || this.runs.has(jobId)) return;
@@ -545,7 +594,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
       await this.end(jobId, { type: 'job:failed', reason: 'interrupted', code: 'BACKJOB_ERR_INTERRUPTED' });
       return;
     }
-    const definition = job.kind === 'handler' ? this.definitions.get(job.name) : undefined;
+    const definition = job.kind === 'handler' ? await this.definitionOf(job.name) : undefined;
     if (job.kind === 'handler' && !definition) {
       await this.end(jobId, {
         type: 'job:failed',
@@ -566,7 +615,14 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     };
     // Registered before the start is written, so an end that races the start still finds the run.
     this.runs.set(jobId, run);
-    const started = (await this.write(jobId, [{ type: 'job:start', attempt: job.attempt + 1 }], this.runnerId)).get(jobId);
+    let started: AppendResult | undefined;
+    try {
+      started = (await this.write(jobId, [{ type: 'job:start', attempt: job.attempt + 1 }], this.runnerId)).get(jobId);
+    } catch (error) {
+      // Not started: release the run, so the job (still waiting in the store) is not held here forever.
+      this.forgetRun(run);
+      throw error;
+    }
     if (!started?.job || started.events.length === 0) {
       // Ended before it could start (canceled meanwhile).
       this.forgetRun(run);

@@ -1,0 +1,74 @@
+/**
+ * The core when its surroundings misbehave: a store that fails writes for a
+ * while, and an app that defines its handlers only after BackJob started.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { memory } from './backends/memory.js';
+import { sqlite } from './backends/sqlite.js';
+import { createBackJob } from './core.js';
+import { tempDir, waitFor } from './test-helpers.js';
+
+const KEY = 'core-faults-key-0123456789abcdef';
+
+test("a job's end that fails to be written is retried until stored: the job does not stay running, nor hold its slot", async () => {
+  // A double, because no real store can be made to fail on cue: it refuses the first two end writes.
+  const backend = memory();
+  const append = backend.store.append.bind(backend.store);
+  let refused = 0;
+  backend.store.append = async (batch) => {
+    if (refused < 2 && batch.some((entry) => entry.events.some((event) => event.type === 'job:completed'))) {
+      refused++;
+      throw new Error('store unavailable');
+    }
+    return append(batch);
+  };
+  const backjob = createBackJob({ backend, key: KEY, concurrency: 1 });
+  const errors: Error[] = [];
+  backjob.on('error', (error) => errors.push(error));
+  backjob.define('quick', () => 'done');
+  try {
+    const first = await backjob.start({ name: 'quick' }, { merge: false });
+    const second = await backjob.start({ name: 'quick' }, { merge: false });
+    const ended = await waitFor(async () => {
+      const job = await backjob.status(first.id);
+      return job?.status === 'completed' ? job : null;
+    }, 'the first job to complete');
+    assert.equal(ended.result, 'done');
+    assert.equal(refused, 2);
+    assert.ok(errors.length >= 2, 'each failed write is reported');
+    // With one slot, the second job runs only once the first released it.
+    await waitFor(async () => (await backjob.status(second.id))?.status === 'completed', 'the second job to complete');
+  } finally {
+    await backjob.close();
+  }
+});
+
+test('a job recovered at start-up waits for a handler the app defines late (after an await), instead of failing as unknown', async () => {
+  const temp = tempDir();
+  const file = join(temp.dir, 'jobs.db');
+  try {
+    const before = createBackJob({ backend: sqlite({ file }), key: KEY });
+    before.define('report', () => 'first run');
+    const { id } = await before.start({ name: 'report' }, { delay: 0.2 });
+    await before.close(); // the job is still waiting when the process goes away
+
+    const after = createBackJob({ backend: sqlite({ file }), key: KEY });
+    try {
+      await after.ready;
+      await new Promise((resolve) => setTimeout(resolve, 600)); // job modules loading; the job is due meanwhile
+      after.define('report', () => 'after restart');
+      const job = await waitFor(async () => {
+        const current = await after.status(id);
+        return current && ['completed', 'failed'].includes(current.status) ? current : null;
+      }, 'the recovered job to end');
+      assert.equal(job.status, 'completed', `failed: ${job.error}`);
+      assert.equal(job.result, 'after restart');
+    } finally {
+      await after.close();
+    }
+  } finally {
+    temp.remove();
+  }
+});
