@@ -764,19 +764,4 @@ describe('contextFor and shutdown', () => {
     assert.equal(rerun.retriesLeft, 1);
     assert.equal((await ended(third, queued.id)).result, 'ran after restart');
   });
-
-  it('cancels a job it runs when another process asks on the bus', async () => {
-    const backjob = make();
-    const running = gate();
-    backjob.define('remote', async (job) => {
-      running.open();
-      await untilAborted(job);
-    });
-    const { id } = await backjob.start({ name: 'remote' });
-    await running.promise;
-    await backjob.backend.bus.publish({ type: 'cancel', jobId: id, reason: 'from elsewhere' });
-    const job = await ended(backjob, id);
-    assert.equal(job.status, 'canceled');
-    assert.equal(job.error, 'from elsewhere');
-  });
 });

@@ -533,11 +533,6 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
 
   private onBus(message: BusMessage): void {
     const run = this.runs.get(message.jobId);
-    if (message.type === 'cancel') {
-      // Another process asked whoever runs the job to cancel it.
-      if (run) this.cancel(message.jobId, message.reason).catch((error) => this.reportError(error));
-      return;
-    }
     // Any event, from any process, proves the job is alive.
     if (run?.stall) run.stall.refresh();
     const last = message.events.at(-1);

@@ -105,12 +105,12 @@ export interface JobStore {
   close(): Promise<void>;
 }
 
-/** Cross-process notifications. In one process, a plain emitter. */
-export type BusMessage =
-  /** New events were stored for a job. */
-  | { type: 'events'; jobId: string; events: JobEvent[] }
-  /** Someone asked to cancel a job: whoever runs it aborts its signal. */
-  | { type: 'cancel'; jobId: string; reason: string };
+/**
+ * Cross-process notification that new events were stored for a job. In one
+ * process, a plain emitter. A cancel needs no message of its own: it is the
+ * `job:canceled` end, and whoever runs the job aborts its signal on hearing it.
+ */
+export type BusMessage = { type: 'events'; jobId: string; events: JobEvent[] };
 
 export interface JobBus {
   publish(message: BusMessage): Promise<void>;

@@ -112,7 +112,7 @@ class BullJobQueue implements JobQueue {
   }
 
   async remove(jobId: string): Promise<void> {
-    // 0 when a worker holds the job: then the cancel message reaches it instead.
+    // 0 when a worker holds the job: then it hears the job:canceled end on the bus instead.
     await this.#bull.remove(jobId);
   }
 
