@@ -215,7 +215,8 @@ export class RedisJobStore implements JobStore {
 
   /**
    * `enqueueWithCreate`, if given, hands a new job to the queue as soon as its
-   * creation is sent (a job that can merge into another excepted): with the
+   * creation is sent (unless it has a merge key: it may join another job
+   * instead, and is enqueued by the caller once created): with the
    * queue on the same connection, Redis runs the two in order, so a worker can
    * never take a job whose row does not exist yet, and creating and enqueueing
    * cost one round trip instead of two.
