@@ -36,6 +36,8 @@ const JOBS = Number(process.env.BENCH_JOBS ?? 1_000);
 const UPDATES_PER_JOB = 10;
 const FLOOD = 10_000;
 const CONCURRENCY = 50;
+/** Jobs one hub socket may watch at once. */
+const SUBSCRIPTIONS_PER_SOCKET = 1_000;
 /** Jobs each stack runs, unmeasured, before the figures. */
 const WARM_UP = 100;
 /** In the paced flood, the handler awaits `job.flush()` after this many updates. */
@@ -93,11 +95,11 @@ export async function benchBackJob(url: string, jobs: number, updates: number, f
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   await backjob.ready;
-  // The hub takes at most 100 subscriptions per socket, so the one watcher of
-  // 1,000 jobs holds a socket per 100 jobs.
+  // The hub takes at most 1,000 subscriptions per socket: the watcher of 1,000
+  // jobs holds one socket, as the peer's does (more jobs, more sockets).
   const wsUrl = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/backjob/ws`;
   const sockets = await Promise.all(
-    Array.from({ length: Math.ceil(jobs / 100) }, async () => {
+    Array.from({ length: Math.ceil(jobs / SUBSCRIPTIONS_PER_SOCKET) }, async () => {
       const socket = new WebSocket(wsUrl, SUBPROTOCOL);
       await once(socket, 'open');
       return socket;
@@ -127,7 +129,7 @@ export async function benchBackJob(url: string, jobs: number, updates: number, f
     const spec = updates < 0 ? { name: 'lines', params: { lines: -updates } } : { name: 'work', params: { updates, flushEvery } };
     for (let i = 0; i < jobs; i++) {
       const { id, token } = await backjob.start(spec);
-      sockets[Math.floor(i / 100)]!.send(JSON.stringify({ type: 'subscribe', job: id, token }));
+      sockets[Math.floor(i / SUBSCRIPTIONS_PER_SOCKET)]!.send(JSON.stringify({ type: 'subscribe', job: id, token }));
     }
     await done;
     clearInterval(progress);
