@@ -68,7 +68,10 @@ if (!only || only === 'node') {
     ...findTests(join(root, 'client'), /\.node\.test\.ts$/),
   ].map((p) => p.slice(root.length));
   if (nodeTests.length) {
-    const { code, output } = await run('node', ['--import', 'tsx', '--test', '--test-reporter=spec', ...nodeTests]);
+    // A hung test or hook fails after 5 minutes, and a file whose process keeps a handle open
+    // (a reconnecting client, a child) is ended once its tests finished: CI never waits forever.
+    const guards = ['--test-timeout=300000', '--test-force-exit'];
+    const { code, output } = await run('node', ['--import', 'tsx', '--test', '--test-reporter=spec', ...guards, ...nodeTests]);
     const count = (name) => Number(output.match(new RegExp(`ℹ ${name} (\\d+)`))?.[1] ?? 0);
     passed += count('pass');
     failed += count('fail') + count('cancelled');
