@@ -32,7 +32,9 @@ export function appendToRecord(
   for (const data of events) {
     if (isEnded(next.status)) break;
     const event = { ...data, jobId: record.id, seq: next.seq + 1, at } as JobEvent;
-    next = { ...(applyEvent(next, event) as JobRecord), updatedAt: at };
+    // A new seq always folds into a fresh object: set the server-only fields on it rather than copy the row again.
+    next = applyEvent(next, event) as JobRecord;
+    next.updatedAt = at;
     if (event.type === 'job:start') {
       if (runner !== undefined) next.runner = runner;
       if (event.attempt > 1) next.retriesLeft = Math.max(0, next.retriesLeft - 1);
