@@ -72,3 +72,26 @@ test('a job recovered at start-up waits for a handler the app defines late (afte
     temp.remove();
   }
 });
+
+test('progress still waiting to be written is merged into the next report (latest wins); log lines between them are kept in order', async () => {
+  const backjob = createBackJob({ backend: memory(), key: KEY });
+  backjob.define('flood', async (job) => {
+    for (let i = 1; i <= 1_000; i++) job.update({ progress: i / 10, ...(i % 250 === 0 ? { text: `step ${i}` } : {}) });
+    job.log('halfway');
+    job.update(60);
+    job.update({ text: 'almost' });
+    await job.flush();
+  });
+  try {
+    const { id } = await backjob.start({ name: 'flood' });
+    await waitFor(async () => (await backjob.status(id))?.status === 'completed', 'the flood to complete');
+    const events = await backjob.backend.store.eventsAfter(id, 0, 10_000);
+    const middle = events.filter((e) => e.type === 'job:progress' || e.type === 'job:log');
+    assert.deepEqual(
+      middle.map(({ type, ...rest }) => (type === 'job:log' ? { line: (rest as { line: string }).line } : { progress: (rest as { progress?: number }).progress, text: (rest as { text?: string }).text })),
+      [{ progress: 100, text: 'step 1000' }, { line: 'halfway' }, { progress: 60, text: 'almost' }],
+    );
+  } finally {
+    await backjob.close();
+  }
+});

@@ -408,7 +408,22 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     }
     let entry = this.batch.entries.get(jobId);
     if (!entry) this.batch.entries.set(jobId, (entry = { events: [] }));
-    for (const event of events) entry.events.push(event);
+    for (const event of events) {
+      const last = entry.events.at(-1);
+      if (event.type === 'job:progress' && last?.type === 'job:progress') {
+        // Progress is latest-wins: one still waiting to be written is overtaken by the next, which
+        // carries both values. A flood then costs the store (and every watcher) a row per write, not per call.
+        const progress = event.progress !== undefined ? event.progress : last.progress;
+        const text = event.text !== undefined ? event.text : last.text;
+        entry.events[entry.events.length - 1] = {
+          type: 'job:progress',
+          ...(progress !== undefined ? { progress } : {}),
+          ...(text !== undefined ? { text } : {}),
+        };
+      } else {
+        entry.events.push(event);
+      }
+    }
     if (runner !== undefined) entry.runner = runner;
     this.scheduleFlush();
     return this.batch.done.promise;
