@@ -33,7 +33,10 @@ export class RedisJobBus implements JobBus {
   readonly #store: RedisJobStore;
   readonly #origin = randomUUID();
   readonly #listeners = new Set<(message: BusMessage) => void>();
-  /** Last seq seen of each job that has not ended (insertion order = age, for the cap). */
+  /**
+   * Of each job that has not ended, the seq up to which this process heard
+   * every event, without a gap (insertion order = age, for the cap).
+   */
   readonly #lastSeq = new Map<string, number>();
   #subscribed: Promise<unknown>;
   #closed = false;
@@ -101,7 +104,13 @@ export class RedisJobBus implements JobBus {
       this.#lastSeq.delete(jobId);
       return;
     }
-    if (last.seq <= (this.#lastSeq.get(jobId) ?? 0)) return;
+    const known = this.#lastSeq.get(jobId);
+    if (known !== undefined && (last.seq <= known || message.events[0]!.seq > known + 1)) {
+      // Old news, or news past a gap: after an outage, ioredis resubscribes on its own, so live
+      // messages can arrive before the catch-up has read what was missed. Moving the mark past
+      // the gap would make the catch-up skip it; the catch-up moves it instead.
+      return;
+    }
     this.#lastSeq.delete(jobId);
     this.#lastSeq.set(jobId, last.seq);
     if (this.#lastSeq.size > MAX_TRACKED_JOBS) this.#lastSeq.delete(this.#lastSeq.keys().next().value!);
