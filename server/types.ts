@@ -170,7 +170,9 @@ export interface JobContext {
   /**
    * Sets progress (a number, clamped to 0–100; `null` for indeterminate) and/or
    * status text. Throws a `BackjobError` (`BACKJOB_ERR_INVALID`) for NaN, a
-   * string, etc. Ignored once the job ended.
+   * string, etc. Ignored once the job ended. Latest wins: reports made faster
+   * than they are written are merged, so a tight loop of updates costs one
+   * stored event per write, and watchers see the latest value.
    */
   update(progress: number | null): void;
   update(change: { progress?: number | null; text?: string }): void;
