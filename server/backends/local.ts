@@ -3,7 +3,7 @@
  * process both stores and runs its jobs, so "telling other processes" is a
  * plain listener list and the queue is an in-memory schedule with timers.
  */
-import type { BusMessage, JobBus, JobQueue, JobRecord } from '../types.js';
+import type { Backend, BusMessage, JobBus, JobQueue, JobRecord, JobStore } from '../types.js';
 
 /** The longest delay `setTimeout` holds; a longer one fires after 1 ms instead. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -105,4 +105,26 @@ export class LocalQueue implements JobQueue {
         });
     }
   }
+}
+
+/**
+ * A backend whose jobs are stored by `store` and run in this process: the
+ * in-process bus and queue around it. `orphans` lists the jobs a previous
+ * process left running.
+ */
+export function localBackend(name: string, store: JobStore, orphans: () => Promise<JobRecord[]>): Backend {
+  const bus = new LocalBus();
+  const queue = new LocalQueue();
+  return {
+    name,
+    store,
+    bus,
+    queue,
+    orphans,
+    async close() {
+      await queue.close();
+      await bus.close();
+      await store.close();
+    },
+  };
 }

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { isEnded } from '../../shared/protocol.js';
 import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, NewJob } from '../types.js';
-import { LocalBus, LocalQueue } from './local.js';
+import { localBackend } from './local.js';
 import { appendToRecord, createRecord, isActive } from './records.js';
 
 /**
@@ -114,19 +114,5 @@ export class MemoryStore implements JobStore {
  * Jobs never outlive the process, so there are never orphans to recover.
  */
 export function memory(): Backend {
-  const store = new MemoryStore();
-  const bus = new LocalBus();
-  const queue = new LocalQueue();
-  return {
-    name: 'memory',
-    store,
-    bus,
-    queue,
-    orphans: async () => [],
-    async close() {
-      await queue.close();
-      await bus.close();
-      await store.close();
-    },
-  };
+  return localBackend('memory', new MemoryStore(), async () => []);
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { END_STATUSES } from '../../shared/protocol.js';
 import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, NewJob } from '../types.js';
-import { LocalBus, LocalQueue } from './local.js';
+import { localBackend } from './local.js';
 import { appendToRecord, createRecord } from './records.js';
 
 const SCHEMA = `
@@ -222,18 +222,5 @@ export interface SqliteOptions {
  */
 export function sqlite(options: SqliteOptions = {}): Backend {
   const store = new SqliteStore(options.file ?? join(process.cwd(), 'backjob.db'));
-  const bus = new LocalBus();
-  const queue = new LocalQueue();
-  return {
-    name: 'sqlite',
-    store,
-    bus,
-    queue,
-    orphans: () => store.running(),
-    async close() {
-      await queue.close();
-      await bus.close();
-      await store.close();
-    },
-  };
+  return localBackend('sqlite', store, () => store.running());
 }
