@@ -24,7 +24,8 @@ import {
   type JobSnapshot,
   type ServerMessage,
 } from '../shared/protocol.js';
-import type { Access, AttachOptions, BackJob, BusMessage, Hub, JobRecord } from './types.js';
+import { toSnapshot } from './backends/records.js';
+import type { Access, AttachOptions, BackJob, BusMessage, Hub } from './types.js';
 
 /** Above this many bytes waiting in a socket's send buffer, live events stop and the store takes over. */
 const HIGH_WATER = 256 * 1024;
@@ -92,27 +93,6 @@ function positive(name: string, value: unknown): number {
     throw new TypeError(`Expected \`${name}\` to be a positive number, got \`${String(value)}\` (${typeof value})`);
   }
   return value;
-}
-
-/** The public part of a job record. Owner, merge key, params and route never leave the server. */
-export function toSnapshot(job: JobRecord): JobSnapshot {
-  const snapshot: JobSnapshot = {
-    id: job.id,
-    name: job.name,
-    status: job.status,
-    progress: job.progress,
-    text: job.text,
-    createdAt: job.createdAt,
-    seq: job.seq,
-    logLines: job.logLines,
-    attempt: job.attempt,
-  };
-  if (job.result !== undefined) snapshot.result = job.result;
-  if (job.error !== undefined) snapshot.error = job.error;
-  if (job.errorCode !== undefined) snapshot.errorCode = job.errorCode;
-  if (job.startedAt !== undefined) snapshot.startedAt = job.startedAt;
-  if (job.endedAt !== undefined) snapshot.endedAt = job.endedAt;
-  return snapshot;
 }
 
 /**

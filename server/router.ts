@@ -9,7 +9,7 @@ import type { NextFunction, Request, Response, Router } from 'express';
 import type { ErrorReply, StartReply, StartRequest } from '../shared/protocol.js';
 import { JOB_STATUSES } from '../shared/protocol.js';
 import { learnBaseUrl, recognizeDispatch } from './dispatch.js';
-import { toSnapshot } from './hub.js';
+import { toSnapshot } from './backends/records.js';
 import { BackjobError, isBackjobError } from './errors.js';
 import type { Access, BackJob, JobRecord, JobSpec, JobStatus } from './types.js';
 

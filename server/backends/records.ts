@@ -1,10 +1,11 @@
 /**
- * How a store turns what it is given into job rows and numbered events. Every
- * store runs these inside its own atomic section (a transaction, a lock, a
+ * Job rows: how a store turns what it is given into rows and numbered events,
+ * and what of a row anyone watching may see (`toSnapshot`). Every store runs
+ * the first two inside its own atomic section (a transaction, a lock, a
  * script), so the rules of numbering and "ended is final" live in one place.
  */
 import { applyEvent, initialSnapshot, isEnded } from '../../shared/protocol.js';
-import type { JobEvent, JobEventData, JobRecord, NewJob } from '../types.js';
+import type { JobEvent, JobEventData, JobRecord, JobSnapshot, NewJob } from '../types.js';
 
 /** The row and the `job:created` event (seq 1) of a new job. Credentials are not part of the row. */
 export function createRecord(job: NewJob): { record: JobRecord; event: JobEvent } {
@@ -49,4 +50,25 @@ export function appendToRecord(
 /** Whether a job with this status holds its merge key (identical requests join it). */
 export function isActive(record: Pick<JobRecord, 'status'>): boolean {
   return record.status === 'waiting' || record.status === 'running';
+}
+
+/** The public part of a job record. Owner, merge key, params and route never leave the server. */
+export function toSnapshot(job: JobRecord): JobSnapshot {
+  const snapshot: JobSnapshot = {
+    id: job.id,
+    name: job.name,
+    status: job.status,
+    progress: job.progress,
+    text: job.text,
+    createdAt: job.createdAt,
+    seq: job.seq,
+    logLines: job.logLines,
+    attempt: job.attempt,
+  };
+  if (job.result !== undefined) snapshot.result = job.result;
+  if (job.error !== undefined) snapshot.error = job.error;
+  if (job.errorCode !== undefined) snapshot.errorCode = job.errorCode;
+  if (job.startedAt !== undefined) snapshot.startedAt = job.startedAt;
+  if (job.endedAt !== undefined) snapshot.endedAt = job.endedAt;
+  return snapshot;
 }
