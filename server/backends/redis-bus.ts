@@ -47,9 +47,9 @@ export class RedisJobBus implements JobBus {
     this.#channel = channel;
     this.#store = store;
     store.publishAppends(channel, this.#origin);
-    // After a reconnect: subscribe (again; ioredis also does, harmlessly) and,
-    // once that holds, read what was missed: later messages arrive by pub/sub,
-    // earlier ones are in the store.
+    // After a reconnect: subscribe again (the subscriber connection must not
+    // resubscribe by itself, see `redis()`) and, once that holds, read what was
+    // missed: later messages arrive by pub/sub, earlier ones are in the store.
     let connected = false;
     subscriber.on('ready', () => {
       if (!connected) return void (connected = true);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { BusMessage } from '../types.js';
+import { Redis } from 'ioredis';
 import { redis } from './redis.js';
 import { startTestRedis, type TestRedis } from './redis-test-server.js';
 import { waitFor } from '../test-helpers.js';
@@ -68,5 +69,44 @@ test('a Redis crash mid-job loses no acknowledged event, writes none twice, and 
   } finally {
     await writer.close();
     await watcher.close();
+  }
+});
+
+test('closing the backend just as a reconnect completes rejects nothing unhandled', async () => {
+  // The race: a subscriber connection asks Redis whether it is ready (INFO) after an
+  // outage, and the app closes before the reply. If ioredis then resubscribed by itself,
+  // the close would reject that subscribe, and nobody would handle it.
+  const subscribers = new Set<object>();
+  const { subscribe, info } = Redis.prototype;
+  let restarted = false;
+  let closing: Promise<void> | null = null;
+  let backend: ReturnType<typeof redis> | null = null;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  Redis.prototype.subscribe = function (this: Redis, ...args: unknown[]) {
+    subscribers.add(this);
+    return (subscribe as (...a: unknown[]) => ReturnType<Redis['subscribe']>).apply(this, args);
+  } as Redis['subscribe'];
+  Redis.prototype.info = function (this: Redis, ...args: unknown[]) {
+    const reply = (info as (...a: unknown[]) => ReturnType<Redis['info']>).apply(this, args);
+    if (restarted && !closing && subscribers.has(this)) closing = backend!.close();
+    return reply;
+  } as Redis['info'];
+  try {
+    backend = redis({ url: server.url, prefix: `close-race-${randomUUID()}` });
+    await (backend.bus as unknown as { ready(): Promise<unknown> }).ready();
+    await server.kill('SIGKILL');
+    restarted = true;
+    await server.start();
+    await waitFor(() => closing !== null, 'the subscriber to reconnect and ask whether Redis is ready');
+    await closing;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(unhandled.map(String), []);
+  } finally {
+    Redis.prototype.subscribe = subscribe;
+    Redis.prototype.info = info;
+    process.off('unhandledRejection', onUnhandled);
+    if (!closing) await backend?.close();
   }
 });

@@ -82,7 +82,12 @@ class BullJobQueue implements JobQueue {
   }
 
   get #bull(): Queue {
-    this.#queue ??= new Queue(QUEUE_NAME, { connection: this.#connection, prefix: this.#prefix });
+    if (!this.#queue) {
+      this.#queue = new Queue(QUEUE_NAME, { connection: this.#connection, prefix: this.#prefix });
+      // Connection errors are retried by ioredis (a failed call rejects to its caller); without a
+      // listener BullMQ prints every one of them to stderr while Redis is away.
+      this.#queue.on('error', () => {});
+    }
     return this.#queue;
   }
 
@@ -190,14 +195,17 @@ export function redis(options: RedisBackendOptions): Backend {
 
   // Commands wait through an outage instead of failing after a few retries
   // (BullMQ requires this too); the store's writes are safe to resend.
-  const connect = () => {
-    const client = new Redis(options.url, { maxRetriesPerRequest: null });
+  // `autoResubscribe: false` on the subscriber: the bus resubscribes after a reconnect itself (and
+  // then catches up). ioredis's own resubscribe leaves its promise unhandled, so closing while a
+  // reconnect finishes would reject it into an unhandled rejection ("Connection is closed.").
+  const connect = (autoResubscribe = true) => {
+    const client = new Redis(options.url, { maxRetriesPerRequest: null, autoResubscribe });
     // ioredis reconnects by itself; without a listener an 'error' event would crash the process.
     client.on('error', () => {});
     return client;
   };
   const connection = connect();
-  const subscriber = connect();
+  const subscriber = connect(false);
 
   // The queue is on the store's connection: a job's creation and its BullMQ add go out back to back.
   const store = new RedisJobStore(connection, prefix, { enqueueWithCreate: (job): Promise<void> => queue.addWithCreate(job) });
