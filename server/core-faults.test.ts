@@ -45,6 +45,40 @@ test("a job's end that fails to be written is retried until stored: the job does
   }
 });
 
+test("a job whose start fails to be written is started again later, not left waiting until a restart", async () => {
+  // A double, as above: it refuses the first two start writes.
+  const backend = memory();
+  const append = backend.store.append.bind(backend.store);
+  let refused = 0;
+  backend.store.append = async (batch) => {
+    if (refused < 2 && batch.some((entry) => entry.events.some((event) => event.type === 'job:start'))) {
+      refused++;
+      throw new Error('store unavailable');
+    }
+    return append(batch);
+  };
+  const backjob = createBackJob({ backend, key: KEY, concurrency: 1 });
+  const errors: Error[] = [];
+  backjob.on('error', (error) => errors.push(error));
+  backjob.define('quick', () => 'done');
+  try {
+    const first = await backjob.start({ name: 'quick' }, { merge: false });
+    const second = await backjob.start({ name: 'quick' }, { merge: false });
+    for (const { id } of [first, second]) {
+      const job = await waitFor(async () => {
+        const current = await backjob.status(id);
+        return current?.status === 'completed' ? current : null;
+      }, 'both jobs to complete');
+      assert.equal(job.result, 'done');
+      assert.equal(job.attempt, 1, 'started once: the refused starts left no trace');
+    }
+    assert.equal(refused, 2);
+    assert.ok(errors.some((error) => /store unavailable/.test(error.message)), 'the failures are reported');
+  } finally {
+    await backjob.close();
+  }
+});
+
 test('a job recovered at start-up waits for a handler the app defines late (after an await), instead of failing as unknown', async () => {
   const temp = tempDir();
   const file = join(temp.dir, 'jobs.db');

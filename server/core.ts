@@ -51,9 +51,9 @@ const DAY_MS = 86_400_000;
 /** Retention sweeps run this often at most, and at least hourly. */
 const SWEEP_MIN_MS = 1_000;
 const SWEEP_MAX_MS = 3_600_000;
-/** Backoff of a job's end write that failed (see `writeEnd`). */
-const END_RETRY_MIN_MS = 100;
-const END_RETRY_MAX_MS = 5_000;
+/** Backoff of a store write that failed: a job's end (see `writeEnd`) or its start (see `startLater`). */
+const WRITE_RETRY_MIN_MS = 100;
+const WRITE_RETRY_MAX_MS = 5_000;
 /** How long a recovered job waits for the app to define its handler (see `definitionOf`). */
 const DEFINE_GRACE_MS = 10_000;
 
@@ -443,7 +443,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
    * interrupted at the next start-up.
    */
   private async writeEnd(jobId: string, event: EndEventData): Promise<Map<string, AppendResult>> {
-    for (let delay = END_RETRY_MIN_MS; ; delay = Math.min(2 * delay, END_RETRY_MAX_MS)) {
+    for (let delay = WRITE_RETRY_MIN_MS; ; delay = Math.min(2 * delay, WRITE_RETRY_MAX_MS)) {
       try {
         return await this.write(jobId, [event]);
       } catch (error) {
@@ -520,7 +520,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
         if (job.retriesLeft > 0) await queue.enqueue(job);
         else await this.end(job.id, { type: 'job:failed', reason: 'interrupted', code: 'BACKJOB_ERR_INTERRUPTED' });
       }
-      queue.process((jobId) => this.runJob(jobId), this.options.concurrency);
+      queue.process((jobId) => this.runJob(jobId).catch((error) => this.startLater(jobId, error)), this.options.concurrency);
     }
     await this.sweep();
     const periods = [this.options.backlogDays, this.options.allBacklogDays].filter((d) => d > 0).map((d) => (d * DAY_MS) / 2);
@@ -662,6 +662,24 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
       .catch((error: unknown) => this.handlerFailed(run, error))
       .catch((error: unknown) => this.reportError(error));
     await run.ended.promise;
+  }
+
+  /**
+   * A job whose start could not be read or written (the store failing) is
+   * still waiting in the store, and no longer in the queue: it is handed to the
+   * queue again after a backoff, each failure reported through `error`, rather
+   * than left until the next start-up.
+   */
+  private startLater(jobId: string, error: unknown, delay = WRITE_RETRY_MIN_MS): void {
+    this.reportError(error);
+    if (this.closing) return; // the next start-up picks it up
+    setTimeout(() => {
+      if (this.closing) return;
+      this.backend.store
+        .get(jobId)
+        .then((job) => (job && !isEnded(job.status) ? this.backend.queue.enqueue(job) : undefined))
+        .catch((again: unknown) => this.startLater(jobId, again, Math.min(2 * delay, WRITE_RETRY_MAX_MS)));
+    }, delay).unref();
   }
 
   private async handlerFailed(run: Run, error: unknown): Promise<void> {
