@@ -32,6 +32,17 @@ describe('<backjob-log>', () => {
     await expectAccessible(element);
   });
 
+  it('reads new lines politely by default, and not at all with live="off"', async () => {
+    const connection = new FakeConnection();
+    const chatty = await mountLog(connection);
+    equal(region(chatty).getAttribute('aria-live'), 'polite');
+    const quiet = await mountLog(connection, { live: 'off' });
+    equal(region(quiet).getAttribute('aria-live'), 'off');
+    connection.log('job1', 'still shown');
+    await waitFor(() => shownLines(quiet).includes('still shown'), 'the line to show in the quiet log');
+    await expectAccessible(quiet);
+  });
+
   it("is named after its job by default, so two logs on a page don't share a name", async () => {
     const connection = new FakeConnection();
     connection.snapshot('job1', { name: 'reports/broken' });

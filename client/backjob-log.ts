@@ -51,6 +51,14 @@ export class BackjobLog extends LitElement {
   /** Accessible label of the log region. Default: "Log of ‹job name›" ("Job log" until the name is known). */
   @property() label?: string;
 
+  /**
+   * Whether a screen reader reads new lines as they arrive: `polite` (the
+   * default of `role="log"`) or `off`, for a chatty log next to a
+   * `<backjob-progress>` that already announces milestones and the end. The
+   * lines stay readable either way.
+   */
+  @property() live: 'polite' | 'off' = 'polite';
+
   /** WebSocket URL of the live channel. Default: `/backjob/ws` on this page's host. */
   @property() endpoint?: string;
 
@@ -117,7 +125,7 @@ export class BackjobLog extends LitElement {
     const name = this.watch.snapshot?.name;
     const label = this.label || (name ? `Log of ${name}` : 'Job log');
     return html`
-      <div part="base" role="log" aria-label=${label} tabindex="0" @scroll=${this.onScroll}>
+      <div part="base" role="log" aria-label=${label} aria-live=${this.live === 'off' ? 'off' : 'polite'} tabindex="0" @scroll=${this.onScroll}>
         ${error ? html`<div part="error">${error.message}</div>` : nothing}
         ${this.lines.length === 0 && !error ? html`<div part="empty">No output yet</div>` : nothing}
         ${repeat(
