@@ -294,8 +294,13 @@ describe('job context validation', () => {
 describe('options', () => {
   it('throws at construction, saying what was expected and what came', () => {
     const cases: Array<[BackJobOptions, RegExp]> = [
-      [{ errorTimeout: -1 }, /^Expected `errorTimeout` to be a non-negative number of seconds, got `-1` \(number\)$/],
-      [{ timeout: '5' as never }, /Expected `timeout` to be a non-negative number of seconds, got `"5"` \(string\)/],
+      [{ errorTimeout: -1 }, /^Expected `errorTimeout` to be a number of seconds from 0 \(none\) to 2147483 \(24.8 days\), got `-1` \(number\)$/],
+      [{ timeout: '5' as never }, /Expected `timeout` to be a number of seconds from 0 \(none\) to 2147483 .*, got `"5"` \(string\)/],
+      // Longer than a timer holds: it would fire after 1 ms and fail every job at once.
+      [{ timeout: 30 * 86_400 }, /Expected `timeout` to be a number of seconds from 0 \(none\) to 2147483/],
+      [{ errorTimeout: 30 * 86_400 }, /Expected `errorTimeout` to be a number of seconds from 0 \(none\) to 2147483/],
+      [{ routes: { '/exports/*': true } as never }, /Expected `routes` to be an array of paths/],
+      [{ routes: 42 as never }, /Expected `routes` to be an array of paths/],
       [{ concurrency: 0 }, /Expected `concurrency` to be a positive integer, got `0` \(number\)/],
       [{ maxLogLines: 1.5 }, /Expected `maxLogLines` to be a positive integer/],
       [{ key: 'short' }, /Expected `key` to be a string of at least 16 bytes/],
@@ -354,8 +359,11 @@ describe('options', () => {
     const backjob = make();
     assert.throws(() => backjob.define('x', () => 1, { retries: -1 }), /Expected `retries` to be a non-negative integer/);
     assert.throws(() => backjob.define('x', 'nope' as never), /Expected `handler` to be a function/);
-    backjob.define('x', () => 1);
-    assert.throws(() => backjob.define('x', () => 2), /already defined/);
+    assert.throws(() => backjob.define('x', () => 1, { timeout: 30 * 86_400 }), /Expected `timeout` to be a number of seconds from 0 \(none\) to 2147483/);
+    assert.throws(() => backjob.define('x', () => 1, { errorTimeout: -5 }), /Expected `errorTimeout` to be a number of seconds/);
+    backjob.define('x', () => 1, { timeout: 2_147_483 });
+    backjob.define('y', () => 1);
+    assert.throws(() => backjob.define('y', () => 2), /already defined/);
   });
 });
 

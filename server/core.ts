@@ -17,7 +17,7 @@ import { JobContextImpl, type ContextHost } from './context.js';
 import { prepareRoute, runRoute } from './dispatch.js';
 import { BackjobError } from './errors.js';
 import { attachHub } from './hub.js';
-import { describeValue, invalidOption, resolveOptions } from './options.js';
+import { checkTimeoutSeconds, describeValue, invalidOption, resolveOptions } from './options.js';
 import { createRouter } from './router.js';
 import type {
   Access,
@@ -166,11 +166,8 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     if (retries !== undefined && !(Number.isSafeInteger(retries) && retries >= 0)) {
       throw invalidOption('retries', 'a non-negative integer', retries);
     }
-    for (const [option, value] of [['timeout', timeout], ['errorTimeout', errorTimeout]] as const) {
-      if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
-        throw invalidOption(option, 'a non-negative number of seconds', value);
-      }
-    }
+    if (timeout !== undefined) checkTimeoutSeconds('timeout', timeout);
+    if (errorTimeout !== undefined) checkTimeoutSeconds('errorTimeout', errorTimeout);
     this.definitions.set(name, { name, handler, options: { ...options } });
     for (const resolve of this.awaitingDefinition.get(name) ?? []) resolve();
     this.awaitingDefinition.delete(name);

@@ -44,6 +44,16 @@ function isNonNegativeNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
 }
 
+/** The longest delay a Node timer holds (about 24.8 days); a longer one would fire after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Checks a `timeout` or `errorTimeout`: seconds, 0 for none, at most what one timer holds. */
+export function checkTimeoutSeconds(name: string, value: unknown): void {
+  if (!(isNonNegativeNumber(value) && value * 1000 <= MAX_TIMER_MS)) {
+    throw invalidOption(name, `a number of seconds from 0 (none) to ${Math.floor(MAX_TIMER_MS / 1000)} (24.8 days)`, value);
+  }
+}
+
 function isPositiveInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
 }
@@ -58,14 +68,16 @@ export function resolveOptions(options: BackJobOptions = {}): ResolvedOptions {
     if (!KNOWN.has(name)) throw new BackjobError('BACKJOB_ERR_INVALID', `Unknown option \`${name}\``);
   }
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+  if (!Array.isArray(options.routes ?? [])) throw invalidOption('routes', 'an array of paths beginning with `/`', options.routes);
   const resolved: ResolvedOptions = { ...DEFAULT_OPTIONS, ...defined, routes: [...(options.routes ?? DEFAULT_OPTIONS.routes)] };
   delete (resolved as BackJobOptions).backend;
   delete (resolved as BackJobOptions).key;
   delete (resolved as BackJobOptions).identify;
 
-  for (const name of ['errorTimeout', 'timeout', 'backlogDays', 'allBacklogDays'] as const) {
-    const unit = name.endsWith('Days') ? 'days' : 'seconds';
-    if (!isNonNegativeNumber(resolved[name])) throw invalidOption(name, `a non-negative number of ${unit}`, resolved[name]);
+  checkTimeoutSeconds('errorTimeout', resolved.errorTimeout);
+  checkTimeoutSeconds('timeout', resolved.timeout);
+  for (const name of ['backlogDays', 'allBacklogDays'] as const) {
+    if (!isNonNegativeNumber(resolved[name])) throw invalidOption(name, 'a non-negative number of days', resolved[name]);
   }
   for (const name of ['concurrency', 'maxLogLines'] as const) {
     if (!isPositiveInteger(resolved[name])) throw invalidOption(name, 'a positive integer', resolved[name]);
@@ -81,7 +93,7 @@ export function resolveOptions(options: BackJobOptions = {}): ResolvedOptions {
     throw invalidOption('basePath', 'a path beginning with `/`', resolved.basePath);
   }
   if (resolved.basePath.length > 1) resolved.basePath = resolved.basePath.replace(/\/$/, '');
-  if (!Array.isArray(options.routes ?? []) || !resolved.routes.every((r) => typeof r === 'string' && r.startsWith('/'))) {
+  if (!resolved.routes.every((r) => typeof r === 'string' && r.startsWith('/'))) {
     throw invalidOption('routes', 'an array of paths beginning with `/`', options.routes);
   }
   if (resolved.baseUrl !== undefined) {

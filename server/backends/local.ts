@@ -3,10 +3,8 @@
  * process both stores and runs its jobs, so "telling other processes" is a
  * plain listener list and the queue is an in-memory schedule with timers.
  */
+import { MAX_TIMER_MS } from '../options.js';
 import type { Backend, BusMessage, JobBus, JobQueue, JobRecord, JobStore } from '../types.js';
-
-/** The longest delay `setTimeout` holds; a longer one fires after 1 ms instead. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Delivers every message synchronously to every listener of this process. */
 export class LocalBus implements JobBus {
