@@ -564,6 +564,26 @@ describe('stall, timeout and cancel', () => {
     assert.equal(job?.progress, 30);
     assert.equal((await events(backjob, id)).at(-1)?.type, 'job:canceled');
   });
+
+  it('answers false to a cancel that lost the race to the job finishing in the same write', async () => {
+    const backjob = make();
+    const started = gate<JobContext>();
+    backjob.define('work', (job) => {
+      started.open(job);
+      return new Promise(() => {}); // ends by the finish() below
+    });
+    const heard: string[] = [];
+    backjob.on('job:completed', () => heard.push('job:completed'));
+    backjob.on('job:canceled', () => heard.push('job:canceled'));
+    const { id } = await backjob.start({ name: 'work' });
+    const job = await started.promise;
+    await waitFor(async () => (await backjob.status(id))?.status === 'running');
+    // The handler finishes as the user clicks Cancel: both ends go in one write, the first one wins.
+    void job.finish('done');
+    assert.equal(await backjob.cancel(id), false);
+    assert.equal((await backjob.status(id))?.status, 'completed');
+    assert.deepEqual(heard, ['job:completed']);
+  });
 });
 
 describe('retention', () => {

@@ -257,10 +257,8 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     if (!job || isEnded(job.status)) return false;
     if (job.status === 'waiting') await this.backend.queue.remove(id);
     const result = (await this.end(id, { type: 'job:canceled', reason })).get(id);
-    const canceled = (result?.events.length ?? 0) > 0;
-    // A route job canceled before it ran never took its sealed credentials: they must not outlive the job's use.
-    if (canceled && job.kind === 'route') await this.backend.store.takeCredentials(id);
-    return canceled;
+    // Another end may have been written first (the handler finishing in the same write): then this one was dropped.
+    return result?.events.some((event) => event.type === 'job:canceled') ?? false;
   }
 
   async list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number } = {}): Promise<JobRecord[]> {

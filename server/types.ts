@@ -89,7 +89,7 @@ export interface JobStore {
   eventsAfter(id: string, afterSeq: number, limit: number): Promise<JobEvent[]>;
   /** Newest first. */
   list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number }): Promise<JobRecord[]>;
-  /** Reads and deletes a job's stored credentials (once). */
+  /** Reads and deletes a job's stored credentials (once). An end deletes them too, in the same write: they never outlive the job. */
   takeCredentials(id: string): Promise<string | null>;
   /**
    * Deletes ended jobs (rows, events, credentials): completed ones that ended

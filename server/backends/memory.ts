@@ -50,7 +50,10 @@ export class MemoryStore implements JobStore {
       const { record, stored } = appendToRecord(current, clone(events), runner, at);
       this.jobs.set(jobId, record);
       this.events.get(jobId)!.push(...stored);
-      if (record.mergeKey !== null && isEnded(record.status)) this.activeByMergeKey.delete(record.mergeKey);
+      if (isEnded(record.status) && stored.length > 0) {
+        if (record.mergeKey !== null) this.activeByMergeKey.delete(record.mergeKey);
+        this.credentials.delete(jobId);
+      }
       return { events: clone(stored), job: clone(record) };
     });
   }

@@ -88,7 +88,8 @@ end
  * origin, then per job: id, expected last seq, entry count, row JSON, end time
  * ('' unless the write ends the job), '1' if an end frees a merge key, then
  * the entries as (stream id, event JSON) pairs. KEYS per job: row, events,
- * and, when it ends, its ended index and (if any) its merge key. Returns 1
+ * and, when it ends, its ended index, its credentials (deleted: they never
+ * outlive the job) and (if any) its merge key. Returns 1
  * (written), 2 (this write was already applied: a resend) or 0 (a job moved
  * on: read again).
  */
@@ -101,8 +102,8 @@ while a <= #ARGV do
   job.row, job.events = KEYS[k], KEYS[k + 1]
   k = k + 2
   if job.endedAt ~= '' then
-    job.ended = KEYS[k]
-    k = k + 1
+    job.ended, job.credentials = KEYS[k], KEYS[k + 1]
+    k = k + 2
     if ARGV[a + 5] == '1' then
       job.merge = KEYS[k]
       k = k + 1
@@ -127,6 +128,7 @@ for _, job in ipairs(jobs) do
   end
   if job.ended then
     redis.call('ZADD', job.ended, job.endedAt, job.id)
+    redis.call('DEL', job.credentials)
     if job.merge then redis.call('DEL', job.merge) end
   end
   messages[#messages + 1] = '{"type":"events","jobId":' .. cjson.encode(job.id) .. ',"events":[' .. table.concat(events, ',') .. ']}'
@@ -399,7 +401,7 @@ export class RedisJobStore implements JobStore {
       const ended = isEnded(record.status);
       const freesMerge = ended && record.mergeKey !== null;
       keys.push(k.row(jobId), k.events(jobId));
-      if (ended) keys.push(k.ended(record.status === 'completed'));
+      if (ended) keys.push(k.ended(record.status === 'completed'), k.credentials(jobId));
       if (freesMerge) keys.push(k.merge(record.mergeKey!));
       args.push(jobId, String(before.seq), String(entries.length), json, ended ? String(record.endedAt ?? now) : '', freesMerge ? '1' : '');
       stored.forEach((event, e) => args.push(`${event.seq}-0`, entries[e]!));

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { END_STATUSES } from '../../shared/protocol.js';
+import { END_STATUSES, isEnded } from '../../shared/protocol.js';
 import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, NewJob } from '../types.js';
 import { localBackend } from './local.js';
 import { appendToRecord, createRecord } from './records.js';
@@ -125,7 +125,10 @@ export class SqliteStore implements JobStore {
             storedEvents.push(JSON.parse(json) as JobEvent);
           }
           const json = JSON.stringify(record);
-          if (stored.length > 0) s.updateJob.run(record.status, record.endedAt ?? null, json, jobId);
+          if (stored.length > 0) {
+            s.updateJob.run(record.status, record.endedAt ?? null, json, jobId);
+            if (isEnded(record.status)) s.deleteCredentials.run(jobId);
+          }
           return { events: storedEvents, job: JSON.parse(json) as JobRecord };
         }),
     );

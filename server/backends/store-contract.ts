@@ -265,6 +265,16 @@ export function runStoreContract(name: string, open: () => Promise<{ store: JobS
       assert.equal(await store.takeCredentials('missing'), null);
     });
 
+    it("deletes a job's credentials when it ends, however it ends, even if they were never taken", async () => {
+      for (const end of [{ type: 'job:completed' }, { type: 'job:failed', reason: 'interrupted' }, { type: 'job:canceled', reason: 'x' }] as const) {
+        const { job } = await store.create(sampleJob({ credentials: 'sealed' }));
+        await append(job.id, [{ type: 'job:start', attempt: 1 }]);
+        assert.equal((await store.get(job.id))!.status, 'running');
+        await append(job.id, [end]);
+        assert.equal(await store.takeCredentials(job.id), null, end.type);
+      }
+    });
+
     it('deletes old ended jobs only, never waiting or running ones', async () => {
       const old = Date.now() - 100 * 86_400_000;
       const waiting = (await store.create(sampleJob({ createdAt: old }))).job;
