@@ -126,6 +126,18 @@ describe('HTTP API', () => {
     const empty = await fetch(`${t.url}/backjob/jobs`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' } });
     assert.equal(empty.status, 400);
     assert.equal((await errorOf(empty)).code, 'BACKJOB_ERR_INVALID');
+    // What the body parser refuses is the client's fault too, never a 500.
+    const start = JSON.stringify({ name: 'export' });
+    const parserCases: Array<[Record<string, string>, string | Blob, number, string]> = [
+      [{ 'content-type': 'application/json; charset=latin1' }, start, 415, 'BACKJOB_ERR_UNSUPPORTED_MEDIA_TYPE'],
+      [{ 'content-type': 'application/json', 'content-encoding': 'x-unknown' }, start, 415, 'BACKJOB_ERR_UNSUPPORTED_MEDIA_TYPE'],
+      [{ 'content-type': 'application/json', 'content-encoding': 'gzip' }, new Blob(['not gzip']), 400, 'BACKJOB_ERR_INVALID'],
+    ];
+    for (const [headers, body, status, code] of parserCases) {
+      const res = await fetch(`${t.url}/backjob/jobs`, { method: 'POST', headers, body });
+      assert.equal(res.status, status, JSON.stringify(headers));
+      assert.equal((await errorOf(res)).code, code);
+    }
     assert.equal((await t.backjob.list({})).length, before);
   });
 

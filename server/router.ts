@@ -130,7 +130,7 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
   if (res.headersSent) return next(error);
   let reply: ErrorReply;
   let status: number;
-  const parserError = error as { type?: string; status?: number } | null;
+  const parserError = error as { type?: string; status?: number; expose?: boolean; message?: string } | null;
   if (isBackjobError(error)) {
     status = error.status;
     reply = { error: { code: error.code, message: error.message } };
@@ -140,6 +140,11 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
   } else if (parserError?.type === 'entity.parse.failed') {
     status = 400;
     reply = { error: { code: 'BACKJOB_ERR_INVALID', message: 'The request body is not valid JSON' } };
+  } else if (parserError?.expose === true && Number(parserError.status) >= 400 && Number(parserError.status) < 500) {
+    // The client's fault, as the body parser saw it (an unsupported charset or encoding, a corrupt gzip body).
+    status = parserError.status!;
+    const code = status === 415 ? 'BACKJOB_ERR_UNSUPPORTED_MEDIA_TYPE' : 'BACKJOB_ERR_INVALID';
+    reply = { error: { code, message: parserError.message ?? 'Bad request' } };
   } else {
     // Unexpected: say nothing about internals to the caller.
     status = 500;
