@@ -129,6 +129,28 @@ describe('SharedConnection', () => {
     await waitFor(() => live.hub.stats().clients === 0, 'closed again');
   });
 
+  test('the socket opens again for the next watcher when the last one left during an outage', async () => {
+    const job = await live.manual();
+    // The reconnect delay (0.5-1 s) outlasts the idle grace: the idle close drops a pending reconnect.
+    const connection = new SharedConnection(live.url, { WebSocket: NodeWebSocket, idleGrace: 50, minBackoff: 1_000, maxBackoff: 1_000 });
+    const stop = connection.watch(job.id, job.token, () => {});
+    await waitFor(() => connection.state === 'open', 'open');
+    await live.stopListening();
+    await waitFor(() => connection.state === 'reconnecting', 'a reconnect scheduled');
+    stop(); // the page leaves the job's view while the server is away
+    await waitFor(() => connection.state === 'closed', 'closed after the idle grace');
+    await live.listen();
+
+    const next = await live.manual();
+    const seen = recorder();
+    const stopNext = connection.watch(next.id, next.token, seen.listener);
+    await waitFor(() => seen.last()?.id === next.id, 'the next watch goes live', 5_000);
+    stopNext();
+    job.finish();
+    next.finish();
+    connection.close();
+  });
+
   test('a refused watch reports NOT_FOUND; cancel resolves for the owner and rejects for a stranger', async () => {
     const job = await live.manual('alice');
     const connection = connect();

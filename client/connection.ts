@@ -197,7 +197,7 @@ export class SharedConnection implements Connection {
   /** Closes the socket now and forgets every job; watchers get `connection: 'closed'`. */
   close(): void {
     clearTimeout(this.idleTimer);
-    clearTimeout(this.reconnectTimer);
+    this.cancelReconnect();
     for (const pending of this.cancels.values()) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection closed'));
     const socket = this.socket;
     this.socket = null;
@@ -222,7 +222,7 @@ export class SharedConnection implements Connection {
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       if (this.jobs.size > 0 || this.cancels.size > 0) return;
-      clearTimeout(this.reconnectTimer);
+      this.cancelReconnect();
       const socket = this.socket;
       this.socket = null;
       socket?.close(1000, 'Idle');
@@ -283,6 +283,16 @@ export class SharedConnection implements Connection {
       if (this.jobs.size > 0 || this.cancels.size > 0) this.connect();
       else this.setState('closed');
     }, delay);
+  }
+
+  /**
+   * Drops a pending reconnect. The field must be emptied too: `connect()`
+   * takes a set `reconnectTimer` to mean an attempt is already scheduled, and
+   * would never open a socket again.
+   */
+  private cancelReconnect(): void {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
   }
 
   private subscribe(jobId: string, job: WatchedJob): void {
