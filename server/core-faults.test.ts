@@ -107,6 +107,40 @@ test('a job recovered at start-up waits for a handler the app defines late (afte
   }
 });
 
+test('close() while a recovered job waits for its definition ends the wait: nothing keeps the process up or writes after close', async () => {
+  const temp = tempDir();
+  const file = join(temp.dir, 'jobs.db');
+  const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+  try {
+    const before = createBackJob({ backend: sqlite({ file }), key: KEY, worker: false });
+    before.define('report', () => 'first run');
+    const { id } = await before.start({ name: 'report' }); // left waiting: this process runs nothing
+    await before.close();
+
+    const idle = timers();
+    const waiting = createBackJob({ backend: sqlite({ file }), key: KEY });
+    const errors: Error[] = [];
+    waiting.on('error', (error) => errors.push(error));
+    await waiting.ready; // the job is queued, and waits for define('report'), which never comes
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waiting.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(timers(), idle, 'no timer of the closed shim keeps the process alive');
+    assert.deepEqual(errors.map(String), []);
+
+    const after = createBackJob({ backend: sqlite({ file }), key: KEY });
+    after.define('report', () => 'after restart');
+    try {
+      const job = await waitFor(async () => ((await after.status(id))?.status === 'completed' ? after.status(id) : null), 'the job to run at the next start-up');
+      assert.equal(job!.result, 'after restart');
+    } finally {
+      await after.close();
+    }
+  } finally {
+    temp.remove();
+  }
+});
+
 test('progress still waiting to be written is merged into the next report (latest wins); log lines between them are kept in order', async () => {
   const backjob = createBackJob({ backend: memory(), key: KEY });
   backjob.define('flood', async (job) => {

@@ -579,7 +579,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       waiter = resolve;
-      timer = setTimeout(resolve, DEFINE_GRACE_MS);
+      timer = setTimeout(resolve, DEFINE_GRACE_MS).unref();
       let waiters = this.awaitingDefinition.get(name);
       if (!waiters) this.awaitingDefinition.set(name, (waiters = new Set()));
       waiters.add(waiter);
@@ -600,6 +600,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
       return;
     }
     const definition = job.kind === 'handler' ? await this.definitionOf(job.name) : undefined;
+    if (this.closing) return; // closed while waiting for the definition: still waiting, for the next start-up
     if (job.kind === 'handler' && !definition) {
       await this.end(jobId, {
         type: 'job:failed',
@@ -733,6 +734,8 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     // After `ready`: a close that comes before the start-up finished must still stop the timer it sets.
     await this.ready.catch(() => {});
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    // Jobs waiting for a late define() stop waiting (and, seeing `closing`, leave the job as it is).
+    for (const waiters of this.awaitingDefinition.values()) for (const wake of waiters) wake();
     const runs = [...this.runs.values()];
     const reason = new BackjobError('BACKJOB_ERR_SHUTDOWN', 'shutdown');
     for (const run of runs) run.controller.abort(reason);
