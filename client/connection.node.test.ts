@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { sqlite } from '../server/index.js';
-import { LiveServer, waitFor } from '../server/live-test-kit.js';
+import { LiveServer, userOf, waitFor } from '../server/live-test-kit.js';
 import type { BackJob } from '../server/types.js';
 import { BackjobConnectionError, SharedConnection, endpointUrl, getConnection, type WebSocketConstructor, type WebSocketLike } from './connection.js';
 import type { WatchUpdate } from './types.js';
@@ -227,6 +228,37 @@ describe('SharedConnection', () => {
     stop();
     connection.close();
   });
+});
+
+test('a watcher with the token of a refused job, added while the socket reconnects, waits for the socket and gets the job', async () => {
+  // identify() reads a session store: each handshake stays CONNECTING for a while.
+  const slowIdentify = async (req: IncomingMessage) => (await new Promise((resolve) => setTimeout(resolve, 300)), userOf(req));
+  const live = await LiveServer.start({ backjob: { identify: slowIdentify } });
+  const sockets: WebSocket[] = [];
+  class Tracked extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      sockets.push(this);
+    }
+  }
+  const connection = new SharedConnection(live.url, { WebSocket: Tracked as unknown as WebSocketConstructor, minBackoff: 50, maxBackoff: 400 });
+  const job = await live.manual('alice');
+  try {
+    const stranger = recorder();
+    connection.watch(job.id, undefined, stranger.listener);
+    await waitFor(() => stranger.updates.find((u) => u.error), 'the refusal');
+
+    await live.stopListening(); // a server restart
+    await live.listen();
+    await waitFor(() => sockets.at(-1)?.readyState === WebSocket.CONNECTING && connection.state === 'reconnecting', 'a reconnect in its handshake');
+    const holder = recorder();
+    connection.watch(job.id, job.token, holder.listener); // threw while the socket was CONNECTING
+    await waitFor(() => holder.last()?.status === 'running', 'the job, once the socket opened');
+  } finally {
+    connection.close();
+    job.finish();
+    await live.close();
+  }
 });
 
 test('a whole-process restart on SQLite mid-job (the job re-runs after recovery) loses and doubles no line', async () => {

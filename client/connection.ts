@@ -144,7 +144,8 @@ export class SharedConnection implements Connection {
       if (job.refused) {
         job.refused = false;
         job.error = undefined;
-        this.subscribe(jobId, job);
+        // A socket still connecting throws on send; its onopen subscribes every job not refused.
+        if (this.socket?.readyState === OPEN) this.subscribe(jobId, job);
       }
     }
     const watcher: Watcher = { listener, ready: false };
