@@ -140,10 +140,9 @@ describe('hub messages', () => {
   test('a flood of messages is rate-limited with an error naming the request, and the socket recovers', async () => {
     const job = await live.manual('alice');
     const client = await TestClient.open(live.url, { headers: { 'x-user': 'alice' } });
-    for (let i = 0; i < 60; i++) client.send({ type: 'unsubscribe', ref: `u${i}`, job: job.id });
-    const limited = await client.next(is('error'), 'rate limit');
-    assert.equal(limited.code, 'BACKJOB_ERR_RATE_LIMITED');
-    assert.match(limited.ref ?? '', /^u\d+$/);
+    for (let i = 0; i < 60; i++) client.send({ type: 'subscribe', ref: `s${i}`, job: `guessed-${i}` });
+    const limited = await client.next((m): m is Msg<'error'> => m.type === 'error' && m.code === 'BACKJOB_ERR_RATE_LIMITED', 'rate limit');
+    assert.match(limited.ref ?? '', /^s\d+$/);
     // The bucket refills: keep asking until a subscribe passes.
     const snapshot = await waitFor(() => {
       client.send({ type: 'subscribe', ref: 'again', job: job.id });
@@ -151,6 +150,25 @@ describe('hub messages', () => {
     }, 'a subscribe to pass again');
     assert.equal(snapshot.snapshot.id, job.id);
     job.finish();
+    await client.close();
+  });
+
+  test('unsubscribes are never rate-limited: a page dropping many elements at once leaves no stream behind', async () => {
+    const jobs = [await live.manual('alice'), await live.manual('alice')];
+    const client = await TestClient.open(live.url, { headers: { 'x-user': 'alice' } });
+    for (const job of jobs) client.send({ type: 'subscribe', job: job.id });
+    await Promise.all(jobs.map((job) => client.next(is('snapshot', job.id), 'snapshot')));
+    // Far past the budget of 20 per second, as an app switching views sends them.
+    for (let i = 0; i < 40; i++) client.send({ type: 'unsubscribe', ref: `u${i}`, job: `gone-${i}` });
+    for (const job of jobs) client.send({ type: 'unsubscribe', ref: 'last', job: job.id });
+    // Any reply to a later message (here a refusal) means the hub has handled the unsubscribes.
+    client.send({ type: 'subscribe', ref: 'barrier', job: 'guessed' });
+    await client.next((m): m is Msg<'error'> => m.type === 'error' && m.ref === 'barrier', 'the barrier reply');
+    for (const job of jobs) job.job.log('after the unsubscribe');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(client.messages.filter((m) => m.type === 'error' && m.ref !== 'barrier'), [], 'no unsubscribe refused');
+    assert.deepEqual(client.messages.filter((m) => m.type === 'events' && m.events.some((e) => e.type === 'job:log')), [], 'nothing sent after the unsubscribe');
+    for (const job of jobs) job.finish();
     await client.close();
   });
 

@@ -311,8 +311,10 @@ export class LiveHub implements Hub {
     const text = Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString();
     const message = parseClientMessage(text);
     if (message.type === 'error') return this.send(client, message);
-    // Parsed first (the frame is small) so the refusal names the request it refuses.
-    if (limited) {
+    // Parsed first (the frame is small) so the refusal names the request it refuses. An unsubscribe
+    // only frees resources and is never refused: a page dropping many elements at once would
+    // otherwise leave their streams running.
+    if (limited && message.type !== 'unsubscribe') {
       return this.send(client, { type: 'error', ref: message.ref, job: message.job, code: 'BACKJOB_ERR_RATE_LIMITED', message: `More than ${this.rateLimit} messages per second` });
     }
     this.handle(client, message).catch((error: unknown) => {
