@@ -322,6 +322,27 @@ describe('hub streams', () => {
     assert.equal(progress.at(-1)?.progress, 99);
     await client.close();
   });
+
+  test('a socket catching up on many long logs at once is never cut off, and holds about one page past the low-water mark', async () => {
+    const JOBS = 15;
+    const LINES = 300;
+    const jobs = await Promise.all(Array.from({ length: JOBS }, () => live.manual('alice')));
+    for (const job of jobs) {
+      for (let i = 0; i < LINES; i++) job.job.log(`${i} ${'x'.repeat(2_000)}`);
+      await job.job.flush();
+    }
+    const peakBefore = live.hub.stats().maxSocketBufferedBytes;
+    const client = await TestClient.open(live.url, { headers: { 'x-user': 'alice' } });
+    // Every subscription starts paging at once: each read completes while the others send.
+    for (const job of jobs) client.send({ type: 'subscribe', job: job.id });
+    await waitFor(() => jobs.every((job) => client.lines(job.id).length === LINES), 'every line of every job', 30_000);
+    assert.equal(client.closeCode, undefined, 'the socket stayed open');
+    for (const job of jobs) assert.ok(client.lines(job.id).every((line, i) => line.startsWith(`${i} `)), 'in order, once');
+    const peak = live.hub.stats().maxSocketBufferedBytes;
+    assert.ok(peak === peakBefore || peak < 1.5 * 1024 * 1024, `peak ${peak} bytes buffered`);
+    for (const job of jobs) job.finish();
+    await client.close();
+  });
 });
 
 test('on SQLite, events missing from the store answer a resume with a reset snapshot and what is left', async () => {

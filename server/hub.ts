@@ -470,6 +470,12 @@ export class LiveHub implements Hub {
         }
         const events = await this.backjob.backend.store.eventsAfter(sub.jobId, sub.sentSeq, PAGE_SIZE);
         if (sub.closed) return;
+        // Checked again: the other subscriptions of this socket may have sent their pages during the
+        // read. Read again later, so a socket catching up on many jobs holds about one page past LOW_WATER.
+        if (client.ws.bufferedAmount > LOW_WATER) {
+          sub.waitingForDrain = true;
+          return;
+        }
         if (events.length > 0) {
           const out = coalesceProgress(events, sub.snapshotSeq);
           if (out.length > 0) this.send(client, { type: 'events', job: sub.jobId, events: out });
