@@ -41,6 +41,7 @@ import type {
   NewJob,
   ResolvedOptions,
   RouteTarget,
+  RunOutcome,
   StartOptions,
   StartResult,
 } from './types.js';
@@ -93,8 +94,8 @@ interface Run {
   job: JobRecord;
   controller: AbortController;
   context: JobContextImpl;
-  /** Resolves when the job's end is durable (or the run was left for recovery at shutdown). */
-  ended: Deferred<void>;
+  /** Resolves when the job's end is durable (`done`), or the run was left for a retry at shutdown (`later`). */
+  ended: Deferred<RunOutcome>;
   timers: NodeJS.Timeout[];
   stall: NodeJS.Timeout | null;
 }
@@ -515,7 +516,14 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
         if (job.retriesLeft > 0) await queue.enqueue(job);
         else await this.end(job.id, { type: 'job:failed', reason: 'interrupted', code: 'BACKJOB_ERR_INTERRUPTED' });
       }
-      queue.process((jobId) => this.runJob(jobId).catch((error) => this.startLater(jobId, error)), this.options.concurrency);
+      queue.process(
+        (jobId) =>
+          this.runJob(jobId).catch((error: unknown) => {
+            this.startLater(jobId, error);
+            return 'done' as const; // out of the queue: startLater hands it back once the store answers
+          }),
+        this.options.concurrency,
+      );
     }
     await this.sweep();
     const periods = [this.options.backlogDays, this.options.allBacklogDays].filter((d) => d > 0).map((d) => (d * DAY_MS) / 2);
@@ -589,25 +597,29 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     return this.definitions.get(name);
   }
 
-  /** The queue's processor: runs one job to its end. Resolves once the end is durable. */
-  private async runJob(jobId: string): Promise<void> {
-    if (this.closing || this.runs.has(jobId)) return;
+  /** The queue's processor: runs one job to its end. Resolves once the end is durable (see {@link RunOutcome}). */
+  private async runJob(jobId: string): Promise<RunOutcome> {
+    if (this.closing) return 'later';
+    // Handed out again while this process still runs it (BullMQ saw its lock lapse): hold it until
+    // the run ends, so the queue keeps the job, rather than letting it go while the work goes on.
+    const current = this.runs.get(jobId);
+    if (current) return current.ended.promise;
     const job = await this.backend.store.get(jobId);
-    if (!job || isEnded(job.status)) return;
+    if (!job || isEnded(job.status)) return 'done';
     // Running already: its process died (recovery, or a queue that noticed a lost worker).
     if (job.status === 'running' && job.retriesLeft <= 0) {
       await this.end(jobId, { type: 'job:failed', reason: 'interrupted', code: 'BACKJOB_ERR_INTERRUPTED' });
-      return;
+      return 'done';
     }
     const definition = job.kind === 'handler' ? await this.definitionOf(job.name) : undefined;
-    if (this.closing) return; // closed while waiting for the definition: still waiting, for the next start-up
+    if (this.closing) return 'later'; // closed while waiting for the definition: the job is untouched
     if (job.kind === 'handler' && !definition) {
       await this.end(jobId, {
         type: 'job:failed',
         reason: `Unknown job "${job.name}": no handler is defined for it in this process`,
         code: 'BACKJOB_ERR_UNKNOWN_JOB',
       });
-      return;
+      return 'done';
     }
 
     const controller = new AbortController();
@@ -615,7 +627,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
       job,
       controller,
       context: this.newContext(job, controller.signal),
-      ended: deferred<void>(),
+      ended: deferred<RunOutcome>(),
       timers: [],
       stall: null,
     };
@@ -632,9 +644,9 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     if (!started?.job || started.events.length === 0) {
       // Ended before it could start (canceled meanwhile).
       this.forgetRun(run);
-      return;
+      return 'done';
     }
-    if (!this.runs.has(jobId)) return; // ended in the same batch as its start
+    if (!this.runs.has(jobId)) return 'done'; // ended in the same batch as its start
     run.job = started.job;
     if (job.timeoutMs > 0) {
       const seconds = job.timeoutMs / 1000;
@@ -657,7 +669,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
       .then((value) => context.finish(value))
       .catch((error: unknown) => this.handlerFailed(run, error))
       .catch((error: unknown) => this.reportError(error));
-    await run.ended.promise;
+    return run.ended.promise;
   }
 
   /**
@@ -706,11 +718,11 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     this.forgetRun(run);
   }
 
-  private forgetRun(run: Run): void {
+  private forgetRun(run: Run, outcome: RunOutcome = 'done'): void {
     for (const timer of run.timers) clearTimeout(timer);
     if (this.runs.get(run.job.id) === run) this.runs.delete(run.job.id);
     this.forgetContext(run.context);
-    run.ended.resolve();
+    run.ended.resolve(outcome);
   }
 
   private forgetContext(context: JobContextImpl): void {
@@ -724,7 +736,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     if (run.context.ended) return;
     if (run.job.retriesLeft > 0) {
       run.context.markEnded();
-      this.forgetRun(run);
+      this.forgetRun(run, 'later');
       return;
     }
     await this.end(run.job.id, { type: 'job:failed', reason: 'interrupted: shutdown', code: 'BACKJOB_ERR_INTERRUPTED' });

@@ -123,6 +123,9 @@ export interface JobBus {
  * Hands due jobs to a processor, at most `concurrency` at once across the
  * queue's consumers. Local: an in-memory queue with timers. Redis: BullMQ.
  */
+/** What became of a job the queue handed to this process (see {@link JobQueue.process}). */
+export type RunOutcome = 'done' | 'later';
+
 export interface JobQueue {
   /**
    * Schedules a created job to run at `job.runAt`. Idempotent per job id:
@@ -132,10 +135,14 @@ export interface JobQueue {
   /** Drops a waiting job from the schedule (cancel before start). */
   remove(jobId: string): Promise<void>;
   /**
-   * Starts consuming. `run` resolves when the job has ended. Only processes
-   * that run work call this (web-only processes in a Redis deployment don't).
+   * Starts consuming. `run` resolves when the job's run here is over: `'done'`
+   * (it ended, or there was nothing to run), or `'later'` (this process is
+   * closing and did not run it, or left it for a retry): a queue shared with
+   * other workers hands it back to run elsewhere; a local queue drops it, for
+   * the next start-up. Only processes that run work call this (web-only
+   * processes in a Redis deployment don't).
    */
-  process(run: (jobId: string) => Promise<void>, concurrency: number): void;
+  process(run: (jobId: string) => Promise<RunOutcome>, concurrency: number): void;
   close(): Promise<void>;
 }
 

@@ -4,7 +4,7 @@
  * plain listener list and the queue is an in-memory schedule with timers.
  */
 import { MAX_TIMER_MS } from '../options.js';
-import type { Backend, BusMessage, JobBus, JobQueue, JobRecord, JobStore } from '../types.js';
+import type { Backend, BusMessage, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../types.js';
 
 /** Delivers every message synchronously to every listener of this process. */
 export class LocalBus implements JobBus {
@@ -42,7 +42,7 @@ export class LocalQueue implements JobQueue {
   private readonly due = new Set<string>();
   private readonly delayed = new Map<string, NodeJS.Timeout>();
   private readonly active = new Set<string>();
-  private run: ((jobId: string) => Promise<void>) | null = null;
+  private run: ((jobId: string) => Promise<RunOutcome>) | null = null;
   private concurrency = 0;
   private closed = false;
 
@@ -72,7 +72,7 @@ export class LocalQueue implements JobQueue {
     this.due.delete(jobId);
   }
 
-  process(run: (jobId: string) => Promise<void>, concurrency: number): void {
+  process(run: (jobId: string) => Promise<RunOutcome>, concurrency: number): void {
     this.run = run;
     this.concurrency = concurrency;
     this.pump();
@@ -93,7 +93,8 @@ export class LocalQueue implements JobQueue {
       this.due.delete(jobId);
       this.active.add(jobId);
       // `run` handles its own failures; a rejection here would only be a bug in it,
-      // and must not stall the queue.
+      // and must not stall the queue. A job it did not run (`later`) is still waiting or
+      // running in the store: this process is closing, and the next start-up recovers it.
       void Promise.resolve()
         .then(() => run(jobId))
         .catch((error) => process.emitWarning(error instanceof Error ? error : String(error), { code: 'BACKJOB_QUEUE_RUN' }))

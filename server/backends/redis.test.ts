@@ -61,3 +61,44 @@ test('runs jobs through BullMQ with their delay and at most `concurrency` at onc
     await backjob.close();
   }
 });
+
+test('a worker that closes hands its jobs back: one it left for a retry, and one it took while closing, run on another worker', async () => {
+  const options = { url: server.url, prefix: `hand-back-${randomUUID()}` };
+  const key = 'hand-back-key-0123456789abcdef';
+  const web = createBackJob({ backend: redis(options), key, worker: false, merge: false });
+  const first = createBackJob({ backend: redis(options), key, concurrency: 1 });
+  let second: ReturnType<typeof createBackJob> | null = null;
+  // The first worker's handlers never finish on their own; the second's do.
+  const define = (backjob: ReturnType<typeof createBackJob>, finish: boolean) => {
+    for (const name of ['retried', 'queued']) {
+      backjob.define(
+        name,
+        (job) => (finish ? `run by the second worker` : new Promise((_, reject) => job.signal.addEventListener('abort', () => reject(job.signal.reason)))),
+        { retries: 1 },
+      );
+    }
+  };
+  define(web, false);
+  define(first, false);
+  try {
+    await Promise.all([web.ready, first.ready]);
+    const retried = await web.start({ name: 'retried' });
+    await waitFor(async () => (await web.status(retried.id))?.status === 'running', 'the first worker to run the job');
+    const queued = await web.start({ name: 'queued' }); // behind it: the first worker has one slot
+    await first.close(); // interrupts the running job, which has a retry left
+    second = createBackJob({ backend: redis(options), key });
+    define(second, true);
+    for (const { id } of [retried, queued]) {
+      const job = await waitFor(async () => {
+        const current = await web.status(id);
+        return current?.status === 'completed' ? current : null;
+      }, `job ${id} to run on the second worker`);
+      assert.equal(job.result, 'run by the second worker');
+    }
+    assert.equal((await web.status(retried.id))!.attempt, 2, 'the retry is its second attempt');
+  } finally {
+    await second?.close();
+    await first.close();
+    await web.close();
+  }
+});

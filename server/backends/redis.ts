@@ -15,9 +15,9 @@
  * Redis crash: a write resolves when Redis replies, and only then is it durable.
  */
 import { hostname } from 'node:os';
-import { Queue, Worker } from 'bullmq';
+import { DelayedError, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Backend, JobBus, JobQueue, JobRecord, JobStore } from '../types.js';
+import type { Backend, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../types.js';
 import { RedisJobBus } from './redis-bus.js';
 import { RedisJobStore } from './redis-store.js';
 
@@ -41,6 +41,9 @@ export interface RedisBackendOptions {
 export const WORKER_LOST = 'BACKJOB_ERR_WORKER_LOST';
 
 const QUEUE_NAME = 'jobs';
+
+/** A job a worker hands back (it is closing) waits this long before any worker takes it again. */
+const HAND_BACK_DELAY_MS = 1_000;
 
 /** How core names this process in `JobRecord.runner` (`host:pid:…`). */
 const THIS_PROCESS = `${hostname()}:${process.pid}:`;
@@ -121,21 +124,26 @@ class BullJobQueue implements JobQueue {
     await this.#bull.remove(jobId);
   }
 
-  process(run: (jobId: string) => Promise<void>, concurrency: number): void {
+  process(run: (jobId: string) => Promise<RunOutcome>, concurrency: number): void {
     if (this.#worker) throw new Error('This queue is already being processed');
     this.#worker = new Worker(
       QUEUE_NAME,
-      async (bullJob) => {
+      async (bullJob, token) => {
         const jobId = bullJob.id!;
         if (bullJob.stalledCounter > 0) {
           // Handed out again because BullMQ found its worker's lock expired.
-          // (A runner of this very process still at it: `run` ignores the duplicate.)
+          // (A run of this very process still at it: `run` holds the job until that run ends.)
           const job = await this.#store.get(jobId);
           if (job?.status === 'running' && job.retriesLeft <= 0 && !job.runner?.startsWith(THIS_PROCESS)) {
             return this.#failLost(jobId);
           }
         }
-        await run(jobId);
+        if ((await run(jobId)) === 'later') {
+          // Not run here, or left for a retry, by a worker that is closing: completing the BullMQ
+          // job would lose it, so it goes back to the queue for another worker.
+          await bullJob.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
+          throw new DelayedError();
+        }
       },
       {
         connection: this.#connection,
