@@ -27,7 +27,7 @@ import type {
   BackJob,
   BackJobEvents,
   BackJobOptions,
-  BusMessage,
+  BusNotice,
   DefineOptions,
   Definition,
   Hub,
@@ -549,7 +549,9 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     }
   }
 
-  private onBus(message: BusMessage): void {
+  private onBus(message: BusNotice): void {
+    // After a resync the bus catches up the jobs running here by itself: their events go through it.
+    if (message.type !== 'events') return;
     const run = this.runs.get(message.jobId);
     // Any event, from any process, proves the job is alive.
     if (run?.stall) run.stall.refresh();

@@ -25,7 +25,7 @@ import {
   type ServerMessage,
 } from '../shared/protocol.js';
 import { toSnapshot } from './backends/records.js';
-import type { Access, AttachOptions, BackJob, BusMessage, Hub } from './types.js';
+import type { Access, AttachOptions, BackJob, BusNotice, Hub } from './types.js';
 
 /** Above this many bytes waiting in a socket's send buffer, live events stop and the store takes over. */
 const HIGH_WATER = 256 * 1024;
@@ -426,8 +426,9 @@ export class LiveHub implements Hub {
 
   // ───────────────────────────── streaming ─────────────────────────────
 
-  private onBus(message: BusMessage): void {
-    if (message.type !== 'events' || message.events.length === 0) return;
+  private onBus(message: BusNotice): void {
+    if (message.type === 'resync') return this.resync();
+    if (message.events.length === 0) return;
     const subs = this.byJob.get(message.jobId);
     if (!subs) return;
     const first = message.events[0].seq;
@@ -451,6 +452,17 @@ export class LiveHub implements Hub {
       // let the store fill in, in order.
       sub.knownSeq = Math.max(sub.knownSeq, last);
       if (sub.live) {
+        sub.live = false;
+        void this.pump(sub);
+      }
+    }
+  }
+
+  /** The bus may have missed events (see `BusNotice`): every live subscription reads the store again. */
+  private resync(): void {
+    for (const subs of this.byJob.values()) {
+      for (const sub of subs) {
+        if (!sub.live) continue; // paging already: it reads the store anyway
         sub.live = false;
         void this.pump(sub);
       }

@@ -112,10 +112,17 @@ export interface JobStore {
  */
 export type BusMessage = { type: 'events'; jobId: string; events: JobEvent[] };
 
+/**
+ * What a bus tells its listeners: the messages, and `resync` when it may have
+ * missed some (its connection to other processes dropped and is back). A
+ * listener that keeps per-job state then re-reads it from the store.
+ */
+export type BusNotice = BusMessage | { type: 'resync' };
+
 export interface JobBus {
   publish(message: BusMessage): Promise<void>;
   /** Returns an unsubscribe function. */
-  subscribe(listener: (message: BusMessage) => void): () => void;
+  subscribe(listener: (notice: BusNotice) => void): () => void;
   close(): Promise<void>;
 }
 

@@ -4,11 +4,11 @@
  * plain listener list and the queue is an in-memory schedule with timers.
  */
 import { MAX_TIMER_MS } from '../options.js';
-import type { Backend, BusMessage, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../types.js';
+import type { Backend, BusMessage, BusNotice, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../types.js';
 
 /** Delivers every message synchronously to every listener of this process. */
 export class LocalBus implements JobBus {
-  private readonly listeners = new Set<(message: BusMessage) => void>();
+  private readonly listeners = new Set<(notice: BusNotice) => void>();
 
   async publish(message: BusMessage): Promise<void> {
     for (const listener of [...this.listeners]) {
@@ -21,7 +21,7 @@ export class LocalBus implements JobBus {
     }
   }
 
-  subscribe(listener: (message: BusMessage) => void): () => void {
+  subscribe(listener: (notice: BusNotice) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

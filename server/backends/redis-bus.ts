@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { BusMessage, JobBus, JobEvent } from '../types.js';
+import type { BusMessage, BusNotice, JobBus, JobEvent } from '../types.js';
 import type { RedisJobStore } from './redis-store.js';
 
 const END_EVENTS = new Set<JobEvent['type']>(['job:completed', 'job:failed', 'job:canceled']);
@@ -32,7 +32,7 @@ export class RedisJobBus implements JobBus {
   readonly #channel: string;
   readonly #store: RedisJobStore;
   readonly #origin = randomUUID();
-  readonly #listeners = new Set<(message: BusMessage) => void>();
+  readonly #listeners = new Set<(notice: BusNotice) => void>();
   /**
    * Of each job that has not ended, the seq up to which this process heard
    * every event, without a gap (insertion order = age, for the cap).
@@ -54,7 +54,12 @@ export class RedisJobBus implements JobBus {
     subscriber.on('ready', () => {
       if (!connected) return void (connected = true);
       if (this.#closed) return;
-      subscriber.subscribe(channel).then(() => this.#catchUp(), () => {});
+      subscriber.subscribe(channel).then(() => {
+        // Jobs this process tracks are caught up below; listeners re-read the rest (a watcher of a
+        // job that was still waiting when the connection dropped has heard nothing of it yet).
+        this.#notify({ type: 'resync' });
+        return this.#catchUp();
+      }, () => {});
     });
     subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => {
       let envelope: Envelope;
@@ -81,23 +86,27 @@ export class RedisJobBus implements JobBus {
     await this.#publisher.publish(this.#channel, JSON.stringify({ from: this.#origin, messages: [message] } satisfies Envelope));
   }
 
-  subscribe(listener: (message: BusMessage) => void): () => void {
+  subscribe(listener: (notice: BusNotice) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
   #deliver(message: BusMessage): void {
-    if (message.type === 'events') this.#track(message.jobId, message);
+    this.#track(message.jobId, message);
+    this.#notify(message);
+  }
+
+  #notify(notice: BusNotice): void {
     for (const listener of this.#listeners) {
       try {
-        listener(message);
+        listener(notice);
       } catch {
         // A listener's failure is its own; the others still hear the message.
       }
     }
   }
 
-  #track(jobId: string, message: Extract<BusMessage, { type: 'events' }>): void {
+  #track(jobId: string, message: BusMessage): void {
     const last = message.events.at(-1);
     if (!last) return;
     if (message.events.some((event) => END_EVENTS.has(event.type))) {

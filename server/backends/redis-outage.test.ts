@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import type { BusMessage } from '../types.js';
+import type { BackJob, BusNotice } from '../types.js';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
+import { createBackJob } from '../core.js';
+import { LiveServer, TestClient } from '../live-test-kit.js';
+import { gate } from '../test-helpers.js';
 import { redis } from './redis.js';
 import { startTestRedis, type TestRedis } from './redis-test-server.js';
 import { waitFor } from '../test-helpers.js';
@@ -23,7 +27,7 @@ test('a Redis crash mid-job loses no acknowledged event, writes none twice, and 
   const watcher = redis({ url: server.url, prefix });
   try {
     const seen = new Map<number, string>();
-    watcher.bus.subscribe((message: BusMessage) => {
+    watcher.bus.subscribe((message: BusNotice) => {
       if (message.type !== 'events') return;
       for (const event of message.events) seen.set(event.seq, event.type === 'job:log' ? event.line : event.type);
     });
@@ -108,5 +112,76 @@ test('closing the backend just as a reconnect completes rejects nothing unhandle
     Redis.prototype.info = info;
     process.off('unhandledRejection', onUnhandled);
     if (!closing) await backend?.close();
+  }
+});
+
+/** A TCP relay to the test Redis that can cut one process off it (a network partition), then let it back. */
+async function partitionable(target: TestRedis) {
+  const sockets = new Set<Socket>();
+  let cut = false;
+  const relay = createServer((socket) => {
+    if (cut) return void socket.destroy();
+    const upstream = connect(target.port, '127.0.0.1');
+    for (const end of [socket, upstream]) {
+      sockets.add(end);
+      end.on('error', () => {});
+      end.on('close', () => (sockets.delete(end), socket.destroy(), upstream.destroy()));
+    }
+    socket.pipe(upstream).pipe(socket);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+    cut(): void {
+      cut = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    heal(): void {
+      cut = false;
+    },
+    close(): void {
+      this.cut();
+      relay.close();
+    },
+  };
+}
+
+test("a web process cut off from Redis tells its watchers, once back, about jobs it had not heard of before the cut", async () => {
+  const prefix = `partition-${randomUUID()}`;
+  const relay = await partitionable(server);
+  const release = gate();
+  const define = (backjob: BackJob) => {
+    backjob.define('blocker', () => release.promise);
+    backjob.define('quick', () => 'done');
+  };
+  // The web process reaches Redis through the relay; the worker directly.
+  const web = await LiveServer.start({ backjob: { backend: redis({ url: relay.url, prefix }), worker: false }, define });
+  const worker = createBackJob({ backend: redis({ url: server.url, prefix }), key: 'live-test-key-0123456789abcdef', concurrency: 1 });
+  define(worker);
+  const client = await TestClient.open(web.url);
+  try {
+    const blocker = await web.backjob.start({ name: 'blocker' });
+    await waitFor(async () => (await web.backjob.status(blocker.id))?.status === 'running', 'the worker to run the blocker');
+    const quick = await web.backjob.start({ name: 'quick' }); // waits behind it: one slot
+    client.send({ type: 'subscribe', job: quick.id, token: quick.token });
+    await client.next((m): m is Extract<typeof m, { type: 'snapshot' }> => m.type === 'snapshot' && m.job === quick.id, 'the snapshot');
+
+    relay.cut();
+    release.open(); // while the web process is away, the job it watches starts and completes
+    await waitFor(async () => (await worker.status(quick.id))?.status === 'completed', 'the job to complete');
+    relay.heal();
+
+    await waitFor(() => client.events(quick.id).some((event) => event.type === 'job:completed'), 'the watcher to hear the job complete');
+    assert.deepEqual(
+      client.events(quick.id).map((event) => event.type),
+      ['job:created', 'job:start', 'job:completed'],
+      'the whole log, each event once',
+    );
+  } finally {
+    release.open();
+    await client.close();
+    await worker.close();
+    await web.close();
+    relay.close();
   }
 });
