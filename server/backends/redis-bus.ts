@@ -7,7 +7,9 @@
  *
  * Pub/sub drops what is published while a subscriber is disconnected, so after
  * Redis comes back the bus re-reads the store for every job it saw running and
- * delivers the events it missed: watchers never lose an acknowledged event.
+ * delivers the events it missed, and tells its listeners to resync (the hub
+ * re-reads its subscriptions, which covers jobs this process had not heard
+ * of): watchers never lose an acknowledged event.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
