@@ -173,6 +173,30 @@ describe('SharedConnection', () => {
     connection.close();
   });
 
+  test('a watcher with the token, arriving before a tokenless watcher of the same job was refused, gets the job', async () => {
+    const other = await live.manual();
+    const job = await live.manual('alice'); // the page's visitor is anonymous; the page has the token from start()
+    const connection = connect();
+    const stopOther = connection.watch(other.id, other.token, () => {});
+    await waitFor(() => connection.state === 'open', 'open');
+
+    try {
+      const tokenless = recorder();
+      const holder = recorder();
+      connection.watch(job.id, undefined, tokenless.listener); // a <backjob-log job-id=…> without token
+      connection.watch(job.id, job.token, holder.listener); // a <backjob-progress> with it, in the same task
+      job.job.log('hello');
+      await waitFor(() => holder.lines().length === 1 && tokenless.lines().length === 1, 'the line, for both watchers', 5_000);
+      assert.equal(holder.last()?.status, 'running');
+      assert.ok(!holder.updates.some((u) => u.error), 'no refusal reached the token holder');
+    } finally {
+      stopOther();
+      job.finish();
+      other.finish();
+      connection.close();
+    }
+  });
+
   test("a job unwatched and watched again at once: the old subscription's late events leave no gap in the new one", async () => {
     const job = await live.manual();
     const sockets = holdableSockets();

@@ -85,6 +85,8 @@ interface WatchedJob {
    * replaced); the new stream resends them after the seq it asked for.
    */
   streaming: boolean;
+  /** `ref` of the latest subscribe: an error for an earlier one (say, refused without the token) is stale. */
+  ref?: string;
   error?: { code: ErrorCode; message: string };
   /** The server refused it for good (not found / not allowed): not resubscribed on reconnect. */
   refused: boolean;
@@ -139,9 +141,12 @@ export class SharedConnection implements Connection {
       job = { token, watchers: new Set(), lines: [], lastSeq: 0, streaming: false, refused: false };
       this.jobs.set(jobId, job);
     } else if (token && token !== job.token) {
-      // A watcher with a (new) token may succeed where an earlier attempt was refused.
+      // A watcher with a (new) token may succeed where an earlier attempt
+      // was refused, or is about to be (a watcher without the token asked
+      // first and has no answer yet): ask again with this token. A stream
+      // already running needs nothing.
       job.token = token;
-      if (job.refused) {
+      if (job.refused || !job.streaming) {
         job.refused = false;
         job.error = undefined;
         // A socket still connecting throws on send; its onopen subscribes every job not refused.
@@ -299,7 +304,8 @@ export class SharedConnection implements Connection {
   private subscribe(jobId: string, job: WatchedJob): void {
     clearTimeout(job.retryTimer);
     job.streaming = false;
-    this.send({ type: 'subscribe', job: jobId, token: job.token, after: job.lastSeq });
+    job.ref = `s${this.nextRef++}`;
+    this.send({ type: 'subscribe', ref: job.ref, job: jobId, token: job.token, after: job.lastSeq });
   }
 
   private sendCancel(ref: string): void {
@@ -372,6 +378,8 @@ export class SharedConnection implements Connection {
     if (pending) return pending.reject(new BackjobConnectionError(message.code, message.message));
     const job = message.job ? this.jobs.get(message.job) : undefined;
     if (!job || !message.job) return;
+    // The answer to a subscribe since replaced (by one with a token, say): the latest one gets its own.
+    if (message.ref && message.ref !== job.ref) return;
     if (message.code === 'BACKJOB_ERR_RATE_LIMITED') {
       const jobId = message.job;
       job.retryTimer = setTimeout(() => this.socket?.readyState === OPEN && this.subscribe(jobId, job), RATE_LIMIT_RETRY_MS);
