@@ -19,6 +19,7 @@ import { BackjobError } from './errors.js';
 import { attachHub } from './hub.js';
 import { checkTimeoutSeconds, describeValue, invalidOption, resolveOptions } from './options.js';
 import { createRouter } from './router.js';
+import { settlesWithin } from './settle.js';
 import type {
   Access,
   AppendResult,
@@ -48,6 +49,8 @@ import type {
 
 /** How long `close()` lets handlers react to their aborted signal before recording them as interrupted. */
 const SHUTDOWN_GRACE_MS = 3_000;
+/** What is still to be written at close() gets this long: a store that does not answer (Redis down) must not hold close() forever. */
+const CLOSE_WRITE_GRACE_MS = 5_000;
 const DAY_MS = 86_400_000;
 /** Retention sweeps run this often at most, and at least hourly. */
 const SWEEP_MIN_MS = 1_000;
@@ -753,14 +756,15 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     const runs = [...this.runs.values()];
     const reason = new BackjobError('BACKJOB_ERR_SHUTDOWN', 'shutdown');
     for (const run of runs) run.controller.abort(reason);
-    let graceTimer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(runs.map((run) => run.ended.promise)),
-      new Promise((resolve) => (graceTimer = setTimeout(resolve, SHUTDOWN_GRACE_MS))),
-    ]);
-    clearTimeout(graceTimer);
-    await Promise.all([...this.runs.values()].map((run) => this.interrupt(run)));
-    await this.drain();
+    await settlesWithin(Promise.all(runs.map((run) => run.ended.promise)), SHUTDOWN_GRACE_MS);
+    const settled = (async () => {
+      await Promise.all([...this.runs.values()].map((run) => this.interrupt(run)));
+      await this.drain();
+    })();
+    if (!(await settlesWithin(settled, CLOSE_WRITE_GRACE_MS))) {
+      const seconds = CLOSE_WRITE_GRACE_MS / 1000;
+      this.reportError(new BackjobError('BACKJOB_ERR_SHUTDOWN', `The store did not answer within ${seconds} s of close(): what was not yet written (never acknowledged) is dropped`));
+    }
     for (const hub of this.hubs) await hub.close().catch((error) => this.reportError(error));
     this.unsubscribeBus?.();
     await this.backend.close();

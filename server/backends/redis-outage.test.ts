@@ -6,6 +6,7 @@ import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { createBackJob } from '../core.js';
 import { LiveServer, TestClient } from '../live-test-kit.js';
+import { settlesWithin } from '../settle.js';
 import { gate } from '../test-helpers.js';
 import { redis } from './redis.js';
 import { startTestRedis, type TestRedis } from './redis-test-server.js';
@@ -183,5 +184,25 @@ test("a web process cut off from Redis tells its watchers, once back, about jobs
     await worker.close();
     await web.close();
     relay.close();
+  }
+});
+
+test('close() during a Redis outage settles, in bounded time, instead of waiting for Redis forever', async () => {
+  const prefix = `close-outage-${randomUUID()}`;
+  const backjob = createBackJob({ backend: redis({ url: server.url, prefix }), key: 'close-outage-key-0123456789abcdef' });
+  const errors: Error[] = [];
+  backjob.on('error', (error) => errors.push(error));
+  backjob.define('long', (job) => new Promise((_, reject) => job.signal.addEventListener('abort', () => reject(job.signal.reason))));
+  const { id } = await backjob.start({ name: 'long' });
+  await waitFor(async () => (await backjob.status(id))?.status === 'running', 'the job to run');
+  await server.kill('SIGKILL');
+  try {
+    const began = Date.now();
+    // The job's end cannot be written, the queue cannot be told, QUIT gets no answer.
+    assert.ok(await settlesWithin(backjob.close(), 30_000), 'close() settled');
+    assert.ok(Date.now() - began < 20_000, `within the shutdown's own bounds (${Date.now() - began} ms)`);
+    assert.ok(errors.some((error) => /did not answer/.test(error.message)), 'the unwritten end is reported');
+  } finally {
+    await server.start();
   }
 });

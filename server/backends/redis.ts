@@ -17,6 +17,7 @@
 import { hostname } from 'node:os';
 import { DelayedError, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { settlesWithin } from '../settle.js';
 import type { Backend, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../types.js';
 import { RedisJobBus } from './redis-bus.js';
 import { RedisJobStore } from './redis-store.js';
@@ -174,8 +175,7 @@ class BullJobQueue implements JobQueue {
     if (worker) {
       // Give running jobs a moment to settle (core aborts them before closing
       // the backend); a job still held after that is left to stalled detection.
-      const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, 5_000, 'timeout').unref());
-      if ((await Promise.race([worker.close(), timeout])) === 'timeout') await worker.close(true);
+      if (!(await settlesWithin(worker.close(), 5_000))) await settlesWithin(worker.close(true), 1_000);
     }
     await this.#queue?.close();
   }
@@ -232,7 +232,12 @@ export function redis(options: RedisBackendOptions): Backend {
       await queue.close();
       await bus.close();
       await store.close();
-      await Promise.all([connection, subscriber].map((client) => client.quit().catch(() => client.disconnect())));
+      // QUIT waits for Redis, which may be down: then the connections are dropped.
+      await Promise.all(
+        [connection, subscriber].map(async (client) => {
+          if (!(await settlesWithin(client.quit(), 1_000))) client.disconnect();
+        }),
+      );
     },
   };
 }
