@@ -62,6 +62,12 @@ describe('hub default origin policy', () => {
     assert.equal(await handshakeStatus(live.url, SUBPROTOCOL, { origin: 'null' }), 403);
   });
 
+  test('behind a reverse proxy that rewrites Host, the forwarded host counts (as it does for the HTTP API)', async () => {
+    const proxied = { origin: 'https://jobs.example', headers: { 'x-forwarded-host': 'jobs.example' } };
+    assert.equal(await handshakeStatus(live.url, SUBPROTOCOL, proxied), 101);
+    assert.equal(await handshakeStatus(live.url, SUBPROTOCOL, { ...proxied, origin: 'https://evil.example' }), 403);
+  });
+
   test('upgrades on other paths are left to other listeners', async () => {
     const other = new WebSocketServer({ noServer: true });
     other.on('connection', (ws) => ws.send('other'));

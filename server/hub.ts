@@ -25,6 +25,7 @@ import {
   type ServerMessage,
 } from '../shared/protocol.js';
 import { toSnapshot } from './backends/records.js';
+import { isSameOrigin } from './origin.js';
 import type { Access, AttachOptions, BackJob, BusNotice, Hub } from './types.js';
 
 /** Above this many bytes waiting in a socket's send buffer, live events stop and the store takes over. */
@@ -258,11 +259,7 @@ export class LiveHub implements Hub {
     if (origin === undefined) return true;
     const normalized = origin.replace(/\/$/, '').toLowerCase();
     if (this.allowedOrigins) return this.allowedOrigins.has(normalized);
-    try {
-      return new URL(normalized).host === (req.headers.host ?? '').toLowerCase();
-    } catch {
-      return false;
-    }
+    return isSameOrigin(normalized, req.headers);
   }
 
   private connected(ws: WebSocket, principal: string | null): void {

@@ -11,6 +11,7 @@ import { JOB_STATUSES } from '../shared/protocol.js';
 import { learnBaseUrl, recognizeDispatch } from './dispatch.js';
 import { toSnapshot } from './backends/records.js';
 import { BackjobError, isBackjobError } from './errors.js';
+import { isSameOrigin } from './origin.js';
 import type { Access, BackJob, JobRecord, JobSpec, JobStatus } from './types.js';
 
 /** Largest `POST /jobs` body. A start request is a name and a few params: anything bigger is a mistake or an attack. */
@@ -38,14 +39,7 @@ function requireSameOrigin(req: Request): void {
   const fetchSite = req.headers['sec-fetch-site'];
   if (fetchSite === 'cross-site') throw new BackjobError('BACKJOB_ERR_CROSS_ORIGIN', 'Cross-site requests are refused', { status: 403 });
   if (origin === undefined) return;
-  let originHost: string | null = null;
-  try {
-    originHost = new URL(origin).host;
-  } catch {
-    // "null" (sandboxed frames, file: pages) and garbage are foreign by definition.
-  }
-  const hosts = [req.headers.host, req.headers['x-forwarded-host']?.toString().split(',')[0]?.trim()];
-  if (originHost === null || !hosts.includes(originHost)) {
+  if (!isSameOrigin(origin, req.headers)) {
     throw new BackjobError('BACKJOB_ERR_CROSS_ORIGIN', `Requests from origin ${origin} are refused`, { status: 403 });
   }
 }
