@@ -197,6 +197,35 @@ describe('SharedConnection', () => {
     }
   });
 
+  test('a subscription the server failed (BACKJOB_ERR_INTERNAL) is asked for again and resumes without a gap', async () => {
+    const job = await live.manual();
+    job.job.log('first');
+    await job.job.flush();
+    // One transient store failure (a SQLite BUSY, a Redis blip) while the hub reads this job's events.
+    const store = live.backjob.backend.store;
+    const eventsAfter = store.eventsAfter;
+    let failures = 1;
+    store.eventsAfter = (jobId, ...rest) => {
+      if (jobId === job.id && failures-- > 0) return Promise.reject(new Error('database is locked'));
+      return eventsAfter.call(store, jobId, ...rest);
+    };
+    const connection = connect();
+    try {
+      const seen = recorder();
+      connection.watch(job.id, job.token, seen.listener);
+      await waitFor(() => failures < 0 && seen.lines().length === 1, 'the failure, then the first line from a new subscription', 5_000);
+      job.job.log('second');
+      job.finish();
+      await waitFor(() => seen.last()?.status === 'completed', 'completion', 5_000);
+      assert.deepEqual(seen.lines(), ['first', 'second']);
+      assert.ok(!seen.updates.some((u) => u.error), 'a transient failure is not shown as a refusal');
+    } finally {
+      store.eventsAfter = eventsAfter;
+      job.finish();
+      connection.close();
+    }
+  });
+
   test("a job unwatched and watched again at once: the old subscription's late events leave no gap in the new one", async () => {
     const job = await live.manual();
     const sockets = holdableSockets();

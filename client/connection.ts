@@ -61,8 +61,13 @@ export class BackjobConnectionError extends Error {
 const OPEN = 1;
 /** Replies that retrying with the same credentials cannot change. */
 const FINAL_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_NOT_FOUND', 'BACKJOB_ERR_FORBIDDEN', 'BACKJOB_ERR_BAD_FRAME', 'BACKJOB_ERR_TOO_MANY_JOBS']);
-/** Delay before asking again for a subscription the server rate-limited. */
-const RATE_LIMIT_RETRY_MS = 1_000;
+/**
+ * Replies after which the server holds no subscription but asking again can
+ * work: rate-limited, or the server failed (a store error) and dropped it.
+ */
+const RETRY_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_RATE_LIMITED', 'BACKJOB_ERR_INTERNAL']);
+/** First delay before asking again after one of those; it doubles while they repeat (up to `maxBackoff`). */
+const RETRY_MS = 1_000;
 
 /** One `watch()` call: its listener gets nothing until it had its initial delivery. */
 interface Watcher {
@@ -91,6 +96,8 @@ interface WatchedJob {
   /** The server refused it for good (not found / not allowed): not resubscribed on reconnect. */
   refused: boolean;
   retryTimer?: ReturnType<typeof setTimeout>;
+  /** Retries since the stream last delivered events: what the next retry's delay grows with. */
+  retries: number;
 }
 
 interface PendingCancel {
@@ -138,7 +145,7 @@ export class SharedConnection implements Connection {
     let job = this.jobs.get(jobId);
     const isNew = !job;
     if (!job) {
-      job = { token, watchers: new Set(), lines: [], lastSeq: 0, streaming: false, refused: false };
+      job = { token, watchers: new Set(), lines: [], lastSeq: 0, streaming: false, refused: false, retries: 0 };
       this.jobs.set(jobId, job);
     } else if (token && token !== job.token) {
       // A watcher with a (new) token may succeed where an earlier attempt
@@ -280,15 +287,20 @@ export class SharedConnection implements Connection {
 
   private scheduleReconnect(): void {
     this.setState('reconnecting');
-    const ceiling = Math.min(this.maxBackoff, this.minBackoff * 2 ** this.attempts);
+    const delay = this.backoff(this.minBackoff, this.attempts);
     this.attempts += 1;
-    // Full-range jitter in the upper half: a server restart is not greeted by every page at the same instant.
-    const delay = ceiling / 2 + (Math.random() * ceiling) / 2;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.jobs.size > 0 || this.cancels.size > 0) this.connect();
       else this.setState('closed');
     }, delay);
+  }
+
+  /** The delay before retry number `attempt` (from 0): `base` doubling up to `maxBackoff`. */
+  private backoff(base: number, attempt: number): number {
+    const ceiling = Math.min(this.maxBackoff, base * 2 ** attempt);
+    // Full-range jitter in the upper half: a server restart is not greeted by every page at the same instant.
+    return ceiling / 2 + (Math.random() * ceiling) / 2;
   }
 
   /**
@@ -360,6 +372,7 @@ export class SharedConnection implements Connection {
     for (const event of events) {
       if (event.seq <= job.lastSeq) continue; // already had it (a resubscribe racing a live event)
       job.lastSeq = event.seq;
+      job.retries = 0; // the stream works again
       if (job.snapshot) job.snapshot = applyEvent(job.snapshot, event);
       if (event.type === 'job:log') lines.push(event);
     }
@@ -380,9 +393,12 @@ export class SharedConnection implements Connection {
     if (!job || !message.job) return;
     // The answer to a subscribe since replaced (by one with a token, say): the latest one gets its own.
     if (message.ref && message.ref !== job.ref) return;
-    if (message.code === 'BACKJOB_ERR_RATE_LIMITED') {
+    if (RETRY_ERRORS.has(message.code)) {
+      // Not the watchers' concern yet: ask again later, resuming after the last seq received.
+      // On a socket that is not open by then, onopen resubscribes instead.
       const jobId = message.job;
-      job.retryTimer = setTimeout(() => this.socket?.readyState === OPEN && this.subscribe(jobId, job), RATE_LIMIT_RETRY_MS);
+      clearTimeout(job.retryTimer);
+      job.retryTimer = setTimeout(() => this.socket?.readyState === OPEN && this.subscribe(jobId, job), this.backoff(RETRY_MS, job.retries++));
       return;
     }
     if (FINAL_ERRORS.has(message.code)) job.refused = true;
