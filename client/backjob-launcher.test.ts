@@ -120,6 +120,18 @@ describe('<backjob-launcher>', () => {
     }
   });
 
+  it('starts one job when start() is called twice in the same task', async () => {
+    const starts = countStarts();
+    try {
+      const launcher = await mount('backjob-launcher', { name: 'count', params: unique() }, { connection: new FakeConnection() });
+      await Promise.all([launcher.start(), launcher.start()]);
+      equal(starts.calls, 1, 'requests sent');
+      ok(launcher.jobId, 'the job started');
+    } finally {
+      starts.restore();
+    }
+  });
+
   for (const status of ['failed', 'canceled'] as JobStatus[]) {
     it(`can start again after the job ${status}`, async () => {
       const connection = new FakeConnection();

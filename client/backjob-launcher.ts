@@ -145,14 +145,20 @@ export class BackjobLauncher extends LitElement {
 
   /** Starts the job (as a click does). Resolves once the server answered. */
   async start(): Promise<void> {
-    if (this.running) return;
+    // `running` catches up only in the next update; `starting` is set at once,
+    // so a second call in the same task (a script calling twice) sends nothing.
+    if (this.running || this.starting) return;
     const request = this.buildRequest();
     if (typeof request === 'string') {
       this.error = request;
       return;
     }
-    if (!emit(this, 'backjob-start', { request }, { cancelable: true })) return;
+    // Set before the event too: a backjob-start listener that calls start() must not send a second request.
     this.starting = true;
+    if (!emit(this, 'backjob-start', { request }, { cancelable: true })) {
+      this.starting = false;
+      return;
+    }
     this.error = undefined;
     try {
       const reply = await startJob(request, { basePath: this.basePath });
