@@ -144,6 +144,26 @@ describe('<backjob-log>', () => {
     ok(atBottom(log), 'follows the newest line again');
   });
 
+  it("follows the new job's tail after its job changed, even if the user had scrolled up in the previous one", async () => {
+    const connection = new FakeConnection();
+    const element = await mountLog(connection);
+    element.style.setProperty('--backjob-log-height', '6rem');
+    connection.log('job1', ...Array.from({ length: 40 }, (_, i) => `job1 line ${i + 1}`));
+    await settle(element);
+    const log = region(element);
+    log.focus();
+    await sendKeys({ press: 'Home' });
+    await waitFor(() => log.scrollTop === 0 && !element.following, 'the log to reach the top and stop following');
+
+    element.jobId = 'job2';
+    await settle(element);
+    connection.log('job2', ...Array.from({ length: 40 }, (_, i) => `job2 line ${i + 1}`));
+    await settle(element);
+    ok(log.scrollHeight > log.clientHeight, 'the log overflows');
+    ok(element.following, 'follows again');
+    ok(atBottom(log), "shows the new job's newest line");
+  });
+
   it('shows why a job cannot be watched', async () => {
     const connection = new FakeConnection();
     connection.refuse('job1', 'BACKJOB_ERR_NOT_FOUND', 'No such job');

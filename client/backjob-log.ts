@@ -82,7 +82,11 @@ export class BackjobLog extends LitElement {
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
-    if (changed.has('jobId') && changed.get('jobId') !== undefined) this.clear();
+    if (changed.has('jobId') && changed.get('jobId') !== undefined) {
+      this.clear();
+      // Scrolling up was about the previous job's lines: the new job's log follows its tail.
+      this.following = true;
+    }
     if (changed.has('maxLines')) this.lines = this.trim(this.lines);
     this.watch.sync();
   }
