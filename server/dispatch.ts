@@ -338,12 +338,22 @@ export function recognizeDispatch(backjob: BackJob): RequestHandler {
     res.once('close', () => {
       if (!res.writableFinished) disconnected.abort(new BackjobError('BACKJOB_ERR_CANCELED', 'The dispatching side went away'));
     });
-    req.backjob = await backjob.contextFor(jobId, {
+    const end = res.end.bind(res) as (...args: unknown[]) => Response;
+    const context = await backjob.contextFor(jobId, {
       signal: disconnected.signal,
+      // The job's end is stored by now: the response can end at once.
       onEnd: () => {
-        if (!res.writableEnded) res.end();
+        if (!res.writableEnded) end();
       },
     });
+    // The runner, maybe in another process, completes the job when the response ends: whatever the
+    // route reported through `req.backjob` first (a fail(), a last update) must be stored by then,
+    // so its end wins and nothing it said is dropped. Only the end waits; output streams as written.
+    res.end = ((...args: unknown[]) => {
+      void context.flush().catch(() => {}).finally(() => end(...args));
+      return res;
+    }) as Response['end'];
+    req.backjob = context;
     next();
   };
 }
