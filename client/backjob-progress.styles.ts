@@ -12,6 +12,8 @@ export const progressStyles = [
     [part='base'] {
       position: relative;
       display: grid;
+      /* One column that may shrink below its content: a long word wraps instead of widening the element. */
+      grid-template-columns: minmax(0, 1fr);
       gap: 0.375rem;
       padding: 0.75rem;
       color: var(--_text);
@@ -26,6 +28,16 @@ export const progressStyles = [
       flex-wrap: wrap;
       justify-content: space-between;
       gap: 0.25rem 1rem;
+    }
+
+    /* Paths, URLs and ids have no break opportunity: wrap them anywhere rather than overflow (WCAG 1.4.10). */
+    [part='label'],
+    [part='status'],
+    [part='text'],
+    [part='time'],
+    [part='error'] {
+      min-width: 0;
+      overflow-wrap: anywhere;
     }
 
     [part='label'] {

@@ -282,6 +282,36 @@ describe('<backjob-progress>', () => {
     equal(part(element, 'button')!.textContent!.trim(), 'Cancel');
   });
 
+  it('reflows in a narrow container: long unbroken words wrap instead of widening the element (WCAG 1.4.10)', async () => {
+    const connection = new FakeConnection();
+    const path = '/srv/app/storage/exports/2025-q3/consolidated_ledger_for_every_single_region.csv';
+    connection.snapshot('job1', {
+      name: 'reports/quarterly-consolidated-ledger-export-for-all-regions',
+      status: 'failed',
+      progress: 40,
+      text: `Reading${path}`,
+      error: `ENOENT:${path}`,
+      startedAt: Date.now() - 9_000,
+      endedAt: Date.now(),
+    });
+    const container = document.createElement('div');
+    container.style.width = '300px';
+    document.body.append(container);
+    const element = document.createElement('backjob-progress');
+    element.jobId = 'job1';
+    element.connection = connection;
+    container.append(element);
+    await render(element);
+    const box = element.getBoundingClientRect();
+    ok(box.width <= 300.5, `the element stays within its 300px container (is ${box.width}px)`);
+    for (const name of ['base', 'label', 'status', 'text', 'time', 'error']) {
+      const node = part(element, name)!;
+      const rect = node.getBoundingClientRect();
+      ok(rect.right <= box.right + 0.5, `${name} ends inside the element (right ${rect.right} > ${box.right})`);
+      ok(node.scrollWidth <= node.clientWidth + 1, `${name} does not overflow itself (${node.scrollWidth} > ${node.clientWidth})`);
+    }
+  });
+
   it('re-watches when its job changes', async () => {
     const connection = new FakeConnection();
     connection.snapshot('job1', { status: 'completed' });
