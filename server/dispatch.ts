@@ -14,15 +14,6 @@ import { BackjobError } from './errors.js';
 import { JOB_HEADER, ReplayGuard, SIGNATURE_HEADER, SIGNATURE_WINDOW_SECONDS, digest, seal, signRequest, unseal, verifyRequest } from './signing.js';
 import type { BackJob, JobContext, JobRecord, RouteTarget } from './types.js';
 
-declare global {
-  namespace Express {
-    interface Request {
-      /** The job this request runs, when BackJob dispatched it (a valid, fresh, unused signature); absent otherwise. */
-      backjob?: JobContext;
-    }
-  }
-}
-
 /**
  * Headers of the starting request that go along with an as-user route job.
  * Cookie and Authorization make the route run as that user; Host and the

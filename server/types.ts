@@ -383,3 +383,13 @@ export interface BackJob {
    */
   contextFor(id: string, options: { signal: AbortSignal; onEnd?: () => void }): Promise<JobContext>;
 }
+
+// Here, with the types every entry exports, so an app that imports `backjob/server` sees `req.backjob` too.
+declare global {
+  namespace Express {
+    interface Request {
+      /** The job this request runs, when BackJob dispatched it (a valid, fresh, unused signature); absent otherwise. */
+      backjob?: JobContext;
+    }
+  }
+}
