@@ -71,6 +71,8 @@ export async function createDemo(options: DemoOptions): Promise<Demo> {
     server: {
       middlewareMode: true,
       hmr: false,
+      // No Vite WebSocket server either: it would take port 24678 whatever `hmr` says, so a second demo clashed.
+      ws: false,
       // A second fence behind isClientAsset: only these folders, never a database.
       fs: {
         allow: ['client', 'shared', 'node_modules'].map((dir) => join(root, dir)),
