@@ -305,7 +305,10 @@ describe('options', () => {
       [{ maxLogLines: 1.5 }, /Expected `maxLogLines` to be a positive integer/],
       [{ key: 'short' }, /Expected `key` to be a string of at least 16 bytes/],
       [{ basePath: 'backjob' }, /Expected `basePath` to be a path beginning with `\/`/],
-      [{ baseUrl: 'ftp://x' }, /Expected `baseUrl` to be an http\(s\) URL/],
+      [{ baseUrl: 'ftp://x' }, /Expected `baseUrl` to be an http\(s\) origin/],
+      // A path would be dropped (or break signatures): refused rather than ignored.
+      [{ baseUrl: 'http://app.internal/app/' }, /Expected `baseUrl` to be an http\(s\) origin, without a path/],
+      [{ baseUrl: 'http://user:secret@app.internal' }, /Expected `baseUrl` to be an http\(s\) origin/],
       [{ routes: ['reports'] }, /Expected `routes` to be an array of paths/],
       [{ merge: 'yes' as never }, /Expected `merge` to be a boolean/],
       [{ concurency: 2 } as never, /Unknown option `concurency`/],

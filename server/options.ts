@@ -103,8 +103,11 @@ export function resolveOptions(options: BackJobOptions = {}): ResolvedOptions {
     } catch {
       // reported below
     }
-    if (typeof resolved.baseUrl !== 'string' || !url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      throw invalidOption('baseUrl', 'an http(s) URL such as `http://127.0.0.1:3000`', resolved.baseUrl);
+    // Only an origin: route paths are signed as the app receives them, so a path prefix (an app
+    // mounted under /app behind a proxy) would be dropped or break every signature.
+    const originOnly = url && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+    if (typeof resolved.baseUrl !== 'string' || !url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !originOnly) {
+      throw invalidOption('baseUrl', 'an http(s) origin, without a path, such as `http://127.0.0.1:3000`', resolved.baseUrl);
     }
     resolved.baseUrl = url.origin;
   }
