@@ -28,14 +28,18 @@ describe('route dispatch', () => {
   const captured: Array<{ method: string; url: string; headers: IncomingHttpHeaders }> = [];
   let slowRouteSignal: AbortSignal | undefined;
   let progressRouteEndedResponse = false;
+  /** Whether the app trusts its loopback peer as a proxy (`trust proxy`), per test. */
+  let trustLoopbackProxy = false;
 
   before(async () => {
     t = await startTestApp({
-      before: (app) =>
+      before: (app) => {
+        app.set('trust proxy', (address: string) => trustLoopbackProxy && ['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(address));
         app.use((req, _res, next) => {
           if (req.headers[SIGNATURE_HEADER]) captured.push({ method: req.method, url: req.originalUrl, headers: { ...req.headers } });
           next();
-        }),
+        });
+      },
       appRoutes: (app, backjob) => {
         app.post('/reports/build', (req, res) => {
           assert.ok(req.backjob, 'a dispatched request has its job context');
@@ -63,7 +67,8 @@ describe('route dispatch', () => {
           res.redirect(302, '/login');
         });
         app.post('/reports/whoami', (req, res) => {
-          res.type('text').send(`cookie=${req.headers.cookie ?? 'none'}\nauthorization=${req.headers.authorization ?? 'none'}\nhost=${req.headers.host}\nproto=${req.headers['x-forwarded-proto'] ?? 'none'}`);
+          const seen = `host=${req.headers.host}\nproto=${req.headers['x-forwarded-proto'] ?? 'none'}\nforwarded-host=${req.headers['x-forwarded-host'] ?? 'none'}\nfor=${req.headers['x-forwarded-for'] ?? 'none'}`;
+          res.type('text').send(`cookie=${req.headers.cookie ?? 'none'}\nauthorization=${req.headers.authorization ?? 'none'}\n${seen}`);
         });
         app.post('/reports/progress', async (req, res) => {
           const job = req.backjob!;
@@ -165,7 +170,7 @@ describe('route dispatch', () => {
   test('as the current user: the starting request\'s cookie and Authorization go along; anonymous: none', async () => {
     const res = await fetch(`${t.url}/start-as-me?route=/reports/whoami`, {
       method: 'POST',
-      headers: { cookie: 'user=alice; session=s3cr3t', authorization: 'Bearer tok-alice', 'x-forwarded-proto': 'https' },
+      headers: { cookie: 'user=alice; session=s3cr3t', authorization: 'Bearer tok-alice' },
     });
     const { id } = (await res.json()) as { id: string };
     assert.equal((await ended(t.backjob, id)).status, 'completed');
@@ -174,7 +179,9 @@ describe('route dispatch', () => {
       'cookie=user=alice; session=s3cr3t',
       'authorization=Bearer tok-alice',
       `host=${host}`,
-      'proto=https',
+      'proto=http',
+      `forwarded-host=${host}`,
+      'for=127.0.0.1',
     ]);
     assert.equal((await t.backjob.status(id))!.owner, 'alice');
 
@@ -182,6 +189,24 @@ describe('route dispatch', () => {
     assert.equal((await ended(t.backjob, anonymous.id)).status, 'completed');
     const lines = await logOf(t.backjob, anonymous.id);
     assert.deepEqual(lines.slice(0, 2), ['cookie=none', 'authorization=none']);
+  });
+
+  test("the job's request carries the scheme, host and client the app saw, never X-Forwarded headers it did not trust", async () => {
+    const start = (headers: Record<string, string>) =>
+      fetch(`${t.url}/start-as-me?route=/reports/whoami`, { method: 'POST', headers: { cookie: 'user=alice', ...headers } })
+        .then((res) => res.json() as Promise<{ id: string }>)
+        .then(async ({ id }) => (await ended(t.backjob, id), (await logOf(t.backjob, id)).slice(2)));
+    const proxy = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'jobs.example', 'x-forwarded-for': '203.0.113.7' };
+    const host = new URL(t.url).host;
+    // Sent straight to an app that trusts no proxy: the user wrote them, and the app ignored them.
+    assert.deepEqual(await start(proxy), [`host=${host}`, 'proto=http', `forwarded-host=${host}`, 'for=127.0.0.1']);
+    // Behind a proxy the app trusts: what the app concluded from them goes along.
+    trustLoopbackProxy = true;
+    try {
+      assert.deepEqual(await start(proxy), [`host=${host}`, 'proto=https', 'forwarded-host=jobs.example', 'for=203.0.113.7']);
+    } finally {
+      trustLoopbackProxy = false;
+    }
   });
 
   test('the route reports through req.backjob: progress, text, log, and its own result', async () => {

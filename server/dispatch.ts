@@ -15,13 +15,34 @@ import { JOB_HEADER, ReplayGuard, SIGNATURE_HEADER, SIGNATURE_WINDOW_SECONDS, di
 import type { BackJob, JobContext, JobRecord, RouteTarget } from './types.js';
 
 /**
- * Headers of the starting request that go along with an as-user route job.
- * Cookie and Authorization make the route run as that user; Host and the
- * X-Forwarded pair let an app behind TLS or a proxy see the scheme and host
- * the user saw (absolute URLs, secure-cookie checks, virtual hosts).
+ * Headers of the starting request that go along with an as-user route job, as
+ * they came: Cookie and Authorization make the route run as that user, Host
+ * keeps virtual hosts working.
  */
-const FORWARDED_HEADERS = ['cookie', 'authorization', 'host', 'x-forwarded-proto', 'x-forwarded-host'] as const;
-type ForwardedHeaders = Partial<Record<(typeof FORWARDED_HEADERS)[number], string>>;
+const FORWARDED_HEADERS = ['cookie', 'authorization', 'host'] as const;
+type ForwardedHeaders = Partial<Record<(typeof FORWARDED_HEADERS)[number] | 'x-forwarded-proto' | 'x-forwarded-host' | 'x-forwarded-for', string>>;
+
+/**
+ * The scheme, host and client address the app saw on the starting request,
+ * as X-Forwarded headers: an app behind TLS or a proxy then sees in the job's
+ * request what it saw in the user's (absolute URLs, secure-cookie checks,
+ * audit logs). Express's view where there is one, which honours the app's
+ * `trust proxy` setting; else the connection's own. Never the raw X-Forwarded
+ * headers the user sent: the job's request comes from loopback, which an app
+ * may trust, and would pass them off as its proxy's.
+ */
+function seenByApp(as: IncomingMessage): ForwardedHeaders {
+  const viaExpress = as as IncomingMessage & { protocol?: unknown; host?: unknown; ip?: unknown };
+  const socket = as.socket as (IncomingMessage['socket'] & { encrypted?: boolean }) | null;
+  const proto = typeof viaExpress.protocol === 'string' ? viaExpress.protocol : socket?.encrypted ? 'https' : 'http';
+  const host = typeof viaExpress.host === 'string' ? viaExpress.host : headerValue(as, 'host');
+  const ip = typeof viaExpress.ip === 'string' ? viaExpress.ip : socket?.remoteAddress;
+  return {
+    'x-forwarded-proto': proto,
+    ...(host ? { 'x-forwarded-host': host } : {}),
+    ...(ip ? { 'x-forwarded-for': ip } : {}),
+  };
+}
 
 const METHOD = /^[A-Z]{1,16}$/;
 /** Longest failure reason taken from a response body, in characters. */
@@ -87,14 +108,11 @@ export function prepareRoute(
 ): { route: RouteTarget; credentials?: string; credentialsDigest?: string } {
   const route = normalizeTarget(target);
   if (!as) return { route };
-  const forwarded: ForwardedHeaders = {};
+  const forwarded: ForwardedHeaders = seenByApp(as);
   for (const name of FORWARDED_HEADERS) {
     const value = headerValue(as, name);
     if (value !== undefined) forwarded[name] = value;
   }
-  // A TLS connection straight to Node has no proxy to say so: say it ourselves.
-  if (!forwarded['x-forwarded-proto'] && (as.socket as { encrypted?: boolean } | null)?.encrypted) forwarded['x-forwarded-proto'] = 'https';
-  if (Object.keys(forwarded).length === 0) return { route };
   const key = backjob.key();
   const identity = forwarded.cookie || forwarded.authorization ? JSON.stringify([forwarded.cookie ?? '', forwarded.authorization ?? '']) : undefined;
   return {
