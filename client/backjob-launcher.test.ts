@@ -140,6 +140,9 @@ describe('<backjob-launcher>', () => {
       const jobId = await waitFor(() => launcher.jobId, 'the job to start');
       connection.snapshot(jobId, { status, error: `It ${status}` });
       await waitFor(() => !launcher.running, 'the launcher to be enabled again');
+      // The job was started here: even though its first snapshot shows the end, that end is news.
+      const live = progressOf(launcher)!.shadowRoot!.querySelector('[aria-live="polite"]')!;
+      await waitFor(() => live.textContent === `Progress of test job: ${status}: It ${status}`, `the ${status} end to be announced`);
       await expectAccessible(launcher);
     });
   }

@@ -188,6 +188,7 @@ export class BackjobLauncher extends LitElement {
               token=${this.token ?? nothing}
               endpoint=${endpoint ?? nothing}
               .connection=${this.connection}
+              .announceInitial=${true}
               ?cancelable=${this.cancelable}
             ></backjob-progress>`
           : nothing}

@@ -196,6 +196,53 @@ describe('<backjob-progress>', () => {
     equal(liveRegion(element).textContent, 'Progress of import: failed: Out of memory');
   });
 
+  it('announces nothing about the state it first sees: only what changes while it watches', async () => {
+    const connection = new FakeConnection();
+    const hourAgo = Date.now() - 3_600_000;
+    connection.snapshot('done', { status: 'completed', progress: 100, name: 'done', startedAt: hourAgo, endedAt: hourAgo + 1_000 });
+    connection.snapshot('broke', { status: 'failed', progress: 40, name: 'broke', error: 'Boom', startedAt: hourAgo, endedAt: hourAgo + 1_000 });
+    connection.snapshot('half', { status: 'running', progress: 60, name: 'half', startedAt: hourAgo });
+    let ends = 0;
+    const countEnd = () => ends++;
+    document.addEventListener('backjob-completed', countEnd);
+    document.addEventListener('backjob-failed', countEnd);
+    try {
+      const done = await mountProgress(connection, { 'job-id': 'done' });
+      const broke = await mountProgress(connection, { 'job-id': 'broke' });
+      const half = await mountProgress(connection, { 'job-id': 'half' });
+      equal(ends, 2, 'the end events still fire for scripts');
+      // Long enough for a throttled milestone to have come out.
+      await new Promise((resolve) => setTimeout(resolve, 3_200));
+      equal(liveRegion(done).textContent, '', 'an end that was already true on opening is not read out');
+      equal(liveRegion(broke).textContent, '', 'nor a failure');
+      equal(liveRegion(half).textContent, '', 'nor the milestone already passed');
+      connection.snapshot('half', { progress: 70 });
+      await render(half);
+      equal(liveRegion(half).textContent, '', 'no milestone crossed since');
+      connection.snapshot('half', { progress: 80 });
+      await render(half);
+      equal(liveRegion(half).textContent, 'Progress of half: 75%', 'a milestone reached while watching is');
+      connection.snapshot('half', { status: 'completed', progress: 100 });
+      await render(half);
+      equal(liveRegion(half).textContent, 'Progress of half: completed', 'and so is the end');
+      // A new job in the same element: its first state is a baseline again.
+      connection.snapshot('done2', { status: 'completed', progress: 100, name: 'done2' });
+      half.jobId = 'done2';
+      await render(half);
+      equal(liveRegion(half).textContent, '', 'the next job starts quiet too');
+    } finally {
+      document.removeEventListener('backjob-completed', countEnd);
+      document.removeEventListener('backjob-failed', countEnd);
+    }
+  });
+
+  it('with announceInitial (a job just started from the page), announces even the state it first sees', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'completed', progress: 100, name: 'quick' });
+    const element = await mount('backjob-progress', { 'job-id': 'job1' }, { connection, announceInitial: true });
+    equal(liveRegion(element).textContent, 'Progress of quick: completed');
+  });
+
   it('gives the bar a value text that says each thing once', async () => {
     const connection = new FakeConnection();
     connection.snapshot('job1', { status: 'running', progress: 42 });
@@ -212,9 +259,11 @@ describe('<backjob-progress>', () => {
 
   it('drops a milestone still waiting to be announced when its job is replaced', async () => {
     const connection = new FakeConnection();
-    connection.snapshot('job1', { status: 'running', progress: 30, name: 'import' });
+    connection.snapshot('job1', { status: 'running', progress: 0, name: 'import' });
     connection.snapshot('job2', { status: 'running', progress: 10, name: 'export' });
     const element = await mountProgress(connection);
+    connection.snapshot('job1', { progress: 30 });
+    await render(element);
     equal(liveRegion(element).textContent, 'Progress of import: 25%');
     connection.snapshot('job1', { progress: 55 }); // throttled: waits for its turn
     await render(element);

@@ -97,6 +97,15 @@ export class BackjobProgress extends LitElement {
   /** Reflected while the job runs with no known progress. Read-only. */
   @property({ type: Boolean, reflect: true }) indeterminate = false;
 
+  /**
+   * Also announces what the first snapshot already shows (its milestone, or
+   * how the job ended). Off by default: a page opened on jobs that ended long
+   * ago must not read each one out; only changes seen while watching are
+   * news. `<backjob-launcher>` sets it, since the job it just started is news
+   * from its very first state (a quick one may have ended by then).
+   */
+  @property({ attribute: false }) announceInitial = false;
+
   /** Reflected while live updates can't reach the element (the connection is retrying). Read-only. */
   @property({ type: Boolean, reflect: true }) disconnected = false;
 
@@ -107,8 +116,11 @@ export class BackjobProgress extends LitElement {
 
   private readonly watch = new JobWatchController(this);
   private clock?: ReturnType<typeof setInterval>;
-  /** What was already told (events, announcements), so each is told once per job. */
-  private told: { jobId?: string; progressKey?: string; ended?: boolean; milestone: number } = { milestone: 0 };
+  /**
+   * What was already told (events, announcements), so each is told once per
+   * job; `seen` once the job's first snapshot set the baseline.
+   */
+  private told: { jobId?: string; progressKey?: string; ended?: boolean; milestone: number; seen?: boolean } = { milestone: 0 };
   private lastAnnouncedAt = 0;
   private pendingAnnouncement?: ReturnType<typeof setTimeout>;
   private pendingEvents: Array<() => void> = [];
@@ -159,6 +171,10 @@ export class BackjobProgress extends LitElement {
   /** Queues events and announcements for what changed since last time. */
   private tell(snapshot: JobSnapshot): void {
     const told = this.told;
+    // The first snapshot is where watching starts, not a change: what it
+    // already shows is on screen, not news for the live region (events still fire).
+    const quiet = !told.seen && !this.announceInitial;
+    told.seen = true;
     const progressKey = `${snapshot.progress}|${snapshot.text}`;
     if (progressKey !== told.progressKey && !isEnded(snapshot.status)) {
       told.progressKey = progressKey;
@@ -168,13 +184,13 @@ export class BackjobProgress extends LitElement {
       const milestone = Math.floor((snapshot.progress ?? 0) / MILESTONE_STEP) * MILESTONE_STEP;
       if (milestone > told.milestone && milestone < 100) {
         told.milestone = milestone;
-        this.announce(`${this.accessibleLabel}: ${milestone}%`, false);
+        if (!quiet) this.announce(`${this.accessibleLabel}: ${milestone}%`, false);
       }
     }
     if (isEnded(snapshot.status) && !told.ended) {
       told.ended = true;
       this.canceling = false;
-      this.announce(`${this.accessibleLabel}: ${this.endWords(snapshot)}`, true);
+      if (!quiet) this.announce(`${this.accessibleLabel}: ${this.endWords(snapshot)}`, true);
       this.pendingEvents.push(() => this.emitEnd(snapshot));
     }
   }
