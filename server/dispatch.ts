@@ -8,6 +8,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { cutLine } from './context.js';
 import { BackjobError } from './errors.js';
@@ -206,9 +207,12 @@ export async function runRoute(backjob: BackJob, job: JobRecord, ctx: JobContext
   const base = new URL(baseUrl);
   const url = new URL(`${base.origin}${route.path}${queryString(route.query)}`);
   const transport = url.protocol === 'https:' ? https : http;
+  // The name the app's certificate must carry: the configured host; for an address (a learned
+  // baseUrl), the name the app is reached by: the user's Host, else the first one it served.
+  const servername = isIP(base.hostname.replace(/^\[|\]$/g, '')) ? hostnameOf(forwarded.host ?? servedHosts.get(backjob)) : base.hostname;
 
   await new Promise<void>((resolve, reject) => {
-    const request = transport.request(url, { method: route.method, headers, signal: ctx.signal });
+    const request = transport.request(url, { method: route.method, headers, signal: ctx.signal, ...(servername ? { servername } : {}) });
     const broken = (error: NodeJS.ErrnoException) => {
       if (ctx.signal.aborted) return reject(ctx.signal.reason);
       const why = error.code ? `${error.code}: ${error.message}` : error.message;
@@ -301,6 +305,16 @@ class LineCutter {
 
 const replayGuards = new WeakMap<BackJob, ReplayGuard>();
 
+/** The Host of the first request each shim's app served (see `learnBaseUrl`). */
+const servedHosts = new WeakMap<BackJob, string>();
+
+/** The host name in a Host header, unless it is an address (TLS names no addresses). */
+function hostnameOf(host: string | undefined): string | undefined {
+  if (!host) return undefined;
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  return name && isIP(name) === 0 ? name : undefined;
+}
+
 /** Claims a signature once, across processes when the backend can (`claimOnce`), else in this process. */
 async function claimSignature(backjob: BackJob, signature: string): Promise<boolean> {
   // A claim must outlive every moment the signature could still verify: the window on both sides of its timestamp.
@@ -370,10 +384,13 @@ export function recognizeDispatch(backjob: BackJob): RequestHandler {
 /**
  * Middleware that learns `baseUrl`, when nobody configured it, from the first
  * request the app serves: the address and port the app listens on, over TLS
- * or not. Route jobs then call the app where it already answers.
+ * or not. Route jobs then call the app where it already answers. It also
+ * keeps that request's Host: on an address, the name an anonymous route job
+ * checks the app's certificate against.
  */
 export function learnBaseUrl(backjob: BackJob): RequestHandler {
   return (req, _res, next) => {
+    if (!servedHosts.has(backjob) && req.headers.host) servedHosts.set(backjob, req.headers.host);
     if (!backjob.options.baseUrl) {
       const socket = req.socket as typeof req.socket & { encrypted?: boolean };
       let address = socket.localAddress;
