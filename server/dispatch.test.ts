@@ -54,6 +54,9 @@ describe('route dispatch', () => {
           for (let i = 0; i < 1024; i++) if (!res.write(chunk)) await once(res, 'drain');
           res.end('\r\nafter');
         });
+        app.get('/reports/latin1', (_req, res) => {
+          res.set('content-type', 'text/plain; charset=iso-8859-1').end(Buffer.from('café crème\nnaïve\n', 'latin1'));
+        });
         app.put('/reports/json', (req, res) => {
           res.type('text').send(`body=${JSON.stringify(req.body)}\nquery=${JSON.stringify(req.query)}\nhasJob=${Boolean(req.backjob)}`);
         });
@@ -122,6 +125,12 @@ describe('route dispatch', () => {
     assert.equal(long!.length - cut[0].length + Number(cut[1]), 64 * 1024 * 1024, 'the marker counts what went missing');
     assert.equal(after, 'after');
     assert.deepEqual(rest, []);
+  });
+
+  test("a response in another charset than UTF-8 is read in its own", async () => {
+    const { id } = await t.backjob.start({ route: '/reports/latin1' });
+    assert.equal((await ended(t.backjob, id)).status, 'completed');
+    assert.deepEqual(await logOf(t.backjob, id), ['café crème', 'naïve']);
   });
 
   test('JSON body and query string, with any method', async () => {

@@ -220,7 +220,7 @@ export async function runRoute(backjob: BackJob, job: JobRecord, ctx: JobContext
     };
     request.on('error', broken);
     request.on('response', (response) => {
-      response.setEncoding('utf8');
+      const decoder = decoderFor(response.headers['content-type']);
       // A response cut short (the app crashed mid-route, or we aborted on cancel) must settle the job too.
       response.on('error', broken);
       response.on('close', () => {
@@ -229,8 +229,8 @@ export async function runRoute(backjob: BackJob, job: JobRecord, ctx: JobContext
       const status = response.statusCode ?? 0;
       if (status >= 300) {
         let body = '';
-        response.on('data', (chunk: string) => {
-          if (body.length < MAX_ERROR_BODY_BYTES) body += chunk;
+        response.on('data', (chunk: Buffer) => {
+          if (body.length < MAX_ERROR_BODY_BYTES) body += decoder.decode(chunk, { stream: true });
         });
         response.on('end', () => {
           const location = response.headers.location;
@@ -240,8 +240,9 @@ export async function runRoute(backjob: BackJob, job: JobRecord, ctx: JobContext
         return;
       }
       const lines = new LineCutter(backjob.options.maxLineLength, (line) => ctx.log(line));
-      response.on('data', (chunk: string) => lines.push(chunk));
+      response.on('data', (chunk: Buffer) => lines.push(decoder.decode(chunk, { stream: true })));
       response.on('end', () => {
+        lines.push(decoder.decode());
         lines.end();
         resolve();
       });
@@ -307,6 +308,16 @@ const replayGuards = new WeakMap<BackJob, ReplayGuard>();
 
 /** The Host of the first request each shim's app served (see `learnBaseUrl`). */
 const servedHosts = new WeakMap<BackJob, string>();
+
+/** Decodes a response in the charset its Content-Type names (UTF-8 when it names none, or one unknown). */
+function decoderFor(contentType: string | undefined): TextDecoder {
+  const charset = /;\s*charset="?([^";\s]+)/i.exec(contentType ?? '')?.[1];
+  try {
+    return new TextDecoder(charset ?? 'utf-8');
+  } catch {
+    return new TextDecoder('utf-8');
+  }
+}
 
 /** The host name in a Host header, unless it is an address (TLS names no addresses). */
 function hostnameOf(host: string | undefined): string | undefined {
