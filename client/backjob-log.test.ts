@@ -43,6 +43,51 @@ describe('<backjob-log>', () => {
     await expectAccessible(quiet);
   });
 
+  it('does not read out the history it receives on opening: it renders it with the region off, then goes live', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running', name: 'import' });
+    connection.log('job1', ...Array.from({ length: 50 }, (_, i) => `old line ${i + 1}`));
+    const element = await mountLog(connection);
+    equal(shownLines(element).length, 50);
+    equal(region(element).getAttribute('aria-live'), 'off', 'the history was put on screen with the live region off');
+    await waitFor(() => region(element).getAttribute('aria-live') === 'polite', 'the region to go live after the history');
+    connection.log('job1', 'new line');
+    await element.updateComplete;
+    equal(shownLines(element).at(-1), 'new line');
+    equal(region(element).getAttribute('aria-live'), 'polite', 'a line that arrives while watching is read');
+    await expectAccessible(element);
+  });
+
+  it('keeps the region off for history the server replays after its snapshot, page by page', async () => {
+    const connection = new FakeConnection();
+    // As on a page opened on a running job: the snapshot comes first, then the stored lines up to its seq.
+    connection.snapshot('job1', { status: 'running', seq: 10 });
+    const element = await mountLog(connection);
+    equal(region(element).getAttribute('aria-live'), 'polite', 'nothing to replay yet');
+    const line = (seq: number) => ({ type: 'job:log', line: `line ${seq}`, jobId: 'job1', seq, at: Date.now() }) as const;
+    connection.send('job1', { lines: [line(2), line(4)] });
+    await element.updateComplete;
+    equal(region(element).getAttribute('aria-live'), 'off', 'the first page of history');
+    connection.send('job1', { lines: [line(7)] });
+    await element.updateComplete;
+    equal(region(element).getAttribute('aria-live'), 'off', 'the next page of history');
+    await waitFor(() => region(element).getAttribute('aria-live') === 'polite', 'the region to go live after the history');
+    connection.send('job1', { lines: [line(11)] });
+    await element.updateComplete;
+    equal(region(element).getAttribute('aria-live'), 'polite', 'a live line after the snapshot is read');
+    equal(shownLines(element), ['line 2', 'line 4', 'line 7', 'line 11']);
+  });
+
+  it('stays off with live="off", history or not', async () => {
+    const connection = new FakeConnection();
+    connection.log('job1', 'old');
+    const element = await mountLog(connection, { live: 'off' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    connection.log('job1', 'new');
+    await element.updateComplete;
+    equal(region(element).getAttribute('aria-live'), 'off');
+  });
+
   it("is named after its job by default, so two logs on a page don't share a name", async () => {
     const connection = new FakeConnection();
     connection.snapshot('job1', { name: 'reports/broken' });

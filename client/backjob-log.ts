@@ -55,7 +55,8 @@ export class BackjobLog extends LitElement {
    * Whether a screen reader reads new lines as they arrive: `polite` (the
    * default of `role="log"`) or `off`, for a chatty log next to a
    * `<backjob-progress>` that already announces milestones and the end. The
-   * lines stay readable either way.
+   * lines stay readable either way. Lines the job had before the element
+   * watched it (its history, on opening a page) are shown without being read.
    */
   @property() live: 'polite' | 'off' = 'polite';
 
@@ -70,20 +71,43 @@ export class BackjobLog extends LitElement {
 
   @state() private lines: LogLine[] = [];
 
+  /**
+   * While lines the job had before we watched are rendered: the region is
+   * `aria-live="off"` so a screen reader does not read the whole history on
+   * page open; it goes back to `live` once they are on screen.
+   */
+  @state() private replaying = false;
+
   @query('[part="base"]') private region?: HTMLElement;
 
   private readonly watch = new JobWatchController(this, (update) => this.receive(update));
   /** Highest seq shown: a line at or below it was already delivered. */
   private lastSeq = 0;
+  /** Seq of the first snapshot of this watch: lines up to it are history, not news. Unset until one came. */
+  private historySeq?: number;
+  /** Whether the current watch delivered anything yet (its first delivery is everything known so far). */
+  private delivered = false;
+  /** Pending switch back from `off` once the history is on screen. */
+  private unmute?: number;
+  private unmuteTimer?: ReturnType<typeof setTimeout>;
 
   /** The lines currently kept, oldest first. */
   get text(): string[] {
     return this.lines.map((line) => line.text);
   }
 
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    // Watching again later delivers everything known again: history once more.
+    this.delivered = false;
+    this.historySeq = undefined;
+  }
+
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('jobId') && changed.get('jobId') !== undefined) {
       this.clear();
+      this.delivered = false;
+      this.historySeq = undefined;
       // Scrolling up was about the previous job's lines: the new job's log follows its tail.
       this.following = true;
     }
@@ -93,19 +117,58 @@ export class BackjobLog extends LitElement {
 
   protected override updated(): void {
     if (this.following && this.region) this.region.scrollTop = this.region.scrollHeight;
+    // The history is rendered with the region off: go live once the browser
+    // has painted it (so its accessibility tree has the lines without the
+    // live region), not in the same frame.
+    if (this.replaying && this.unmute === undefined) {
+      const done = () => {
+        this.stopUnmute();
+        this.replaying = false;
+      };
+      this.unmute = requestAnimationFrame(() => {
+        clearTimeout(this.unmuteTimer);
+        this.unmuteTimer = setTimeout(done);
+      });
+      // No frames in a background tab: go live anyway after a while.
+      this.unmuteTimer = setTimeout(done, 1_000);
+    }
   }
 
   private receive(update: WatchUpdate): void {
-    if (update.reset) this.clear();
+    const first = !this.delivered;
+    this.delivered = true;
+    if (update.reset) {
+      this.clear();
+      // The server resends the log from the start: history again, up to this snapshot.
+      this.historySeq = update.snapshot?.seq;
+    } else if (update.snapshot && this.historySeq === undefined) {
+      this.historySeq = update.snapshot.seq;
+    }
     if (!update.lines?.length) return;
     const fresh: LogLine[] = [];
+    let history = false;
     for (const event of update.lines) {
       // The connection promises no repeats; this guard keeps a view correct even if one slipped through.
       if (event.type !== 'job:log' || event.seq <= this.lastSeq) continue;
       this.lastSeq = event.seq;
       fresh.push({ seq: event.seq, text: event.line });
+      // The first delivery is all the page knew already; later, lines up to the
+      // first snapshot are the server replaying what happened before we watched.
+      if (first || update.reset || (this.historySeq !== undefined && event.seq <= this.historySeq)) history = true;
     }
-    if (fresh.length) this.lines = this.trim([...this.lines, ...fresh]);
+    if (!fresh.length) return;
+    this.lines = this.trim([...this.lines, ...fresh]);
+    if (history) {
+      // More history (the server sends it page by page): wait for this page to be painted too.
+      this.stopUnmute();
+      this.replaying = true;
+    }
+  }
+
+  private stopUnmute(): void {
+    if (this.unmute !== undefined) cancelAnimationFrame(this.unmute);
+    clearTimeout(this.unmuteTimer);
+    this.unmute = undefined;
   }
 
   private trim(lines: LogLine[]): LogLine[] {
@@ -129,7 +192,7 @@ export class BackjobLog extends LitElement {
     const name = this.watch.snapshot?.name;
     const label = this.label || (name ? `Log of ${name}` : 'Job log');
     return html`
-      <div part="base" role="log" aria-label=${label} aria-live=${this.live === 'off' ? 'off' : 'polite'} tabindex="0" @scroll=${this.onScroll}>
+      <div part="base" role="log" aria-label=${label} aria-live=${this.live === 'off' || this.replaying ? 'off' : 'polite'} tabindex="0" @scroll=${this.onScroll}>
         ${error ? html`<div part="error">${error.message}</div>` : nothing}
         ${this.lines.length === 0 && !error ? html`<div part="empty">No output yet</div>` : nothing}
         ${repeat(
