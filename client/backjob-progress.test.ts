@@ -361,6 +361,40 @@ describe('<backjob-progress>', () => {
     }
   });
 
+  it("ignores how a cancel ended once it shows another job: no alert about job A on job B, B's cancel untouched", async () => {
+    /** A connection whose cancels stay pending until the test settles them. */
+    class PendingCancels extends FakeConnection {
+      readonly pending: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+      override cancel(jobId: string, token?: string): Promise<void> {
+        this.cancels.push({ jobId, token });
+        return new Promise((resolve, reject) => this.pending.push({ resolve, reject }));
+      }
+    }
+    const connection = new PendingCancels();
+    connection.snapshot('jobA', { status: 'running', progress: 20, name: 'A' });
+    connection.snapshot('jobB', { status: 'running', progress: 50, name: 'B' });
+    const element = await mountProgress(connection, { 'job-id': 'jobA', cancelable: true });
+    part(element, 'button')!.click();
+    await render(element);
+    equal(part(element, 'button')!.textContent!.trim(), 'Canceling…');
+    element.jobId = 'jobB';
+    await render(element);
+    equal(part(element, 'button')!.textContent!.trim(), 'Cancel', "B's own cancel button");
+    part(element, 'button')!.click(); // B's cancel, under way
+    await render(element);
+    equal(connection.cancels.map((c) => c.jobId), ['jobA', 'jobB']);
+    connection.pending[0].reject(new Error('Job A could not be canceled'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await render(element);
+    equal(part(element, 'error'), null, "A's failure is not shown on B");
+    equal(part(element, 'button')!.textContent!.trim(), 'Canceling…', "B's cancel is still under way");
+    connection.pending[1].reject(new Error('Job B could not be canceled'));
+    await waitFor(() => part(element, 'error'), "B's own failure");
+    equal(part(element, 'error')!.textContent, 'Job B could not be canceled');
+    equal(part(element, 'error')!.getAttribute('role'), 'alert');
+    equal(part(element, 'button')!.textContent!.trim(), 'Cancel');
+  });
+
   it('re-watches when its job changes', async () => {
     const connection = new FakeConnection();
     connection.snapshot('job1', { status: 'completed' });

@@ -113,6 +113,8 @@ export class BackjobProgress extends LitElement {
   @state() private announcement = '';
   @state() private cancelError?: string;
   @state() private canceling = false;
+  /** The cancel request under way, for the job shown when it was made; dropped when the job changes. */
+  private cancelRequest?: { jobId?: string };
 
   private readonly watch = new JobWatchController(this);
   private clock?: ReturnType<typeof setInterval>;
@@ -145,6 +147,7 @@ export class BackjobProgress extends LitElement {
       clearTimeout(this.pendingAnnouncement); // a milestone of the job no longer shown
       this.cancelError = undefined;
       this.canceling = false;
+      this.cancelRequest = undefined; // its outcome is about the previous job
     }
     this.watch.sync();
     const snapshot = this.watch.snapshot;
@@ -261,13 +264,18 @@ export class BackjobProgress extends LitElement {
 
   private async onCancel(): Promise<void> {
     if (this.canceling) return;
+    const request = (this.cancelRequest = { jobId: this.jobId });
     this.canceling = true;
     this.cancelError = undefined;
     try {
       await this.watch.cancel();
     } catch (error) {
+      // The element shows another job by now: this failure is not about it.
+      if (this.cancelRequest !== request) return;
       this.canceling = false;
       this.cancelError = error instanceof Error ? error.message : String(error);
+    } finally {
+      if (this.cancelRequest === request) this.cancelRequest = undefined;
     }
   }
 
