@@ -257,6 +257,23 @@ describe('<backjob-progress>', () => {
     equal(bar(element).getAttribute('aria-valuetext'), '100%, Completed');
   });
 
+  for (const status of ['failed', 'canceled', 'waiting'] as const) {
+    it(`gives no number for a job whose progress is unknown, also once ${status}`, async () => {
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running', progress: null, startedAt: Date.now() - 5_000 });
+      const element = await mountProgress(connection);
+      ok(!bar(element).hasAttribute('aria-valuenow'), 'no aria-valuenow while running');
+      equal(bar(element).getAttribute('aria-valuetext'), 'Running');
+      const words = { failed: 'Failed', canceled: 'Canceled', waiting: 'Waiting' }[status];
+      connection.snapshot('job1', { status, ...(status !== 'waiting' && { error: 'Feed unreachable', endedAt: Date.now() }) });
+      await render(element);
+      equal(part(element, 'status')!.textContent, words);
+      ok(!bar(element).hasAttribute('aria-valuenow'), `no aria-valuenow once ${status} (got ${bar(element).getAttribute('aria-valuenow')})`);
+      equal(bar(element).getAttribute('aria-valuetext'), words, 'words only, no "0%"');
+      await expectAccessible(element);
+    });
+  }
+
   it('drops a milestone still waiting to be announced when its job is replaced', async () => {
     const connection = new FakeConnection();
     connection.snapshot('job1', { status: 'running', progress: 0, name: 'import' });

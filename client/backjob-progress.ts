@@ -28,12 +28,12 @@ export function formatDuration(ms: number): string {
   return hours ? `${hours}:${String(minutes).padStart(2, '0')}:${seconds}` : `${minutes}:${seconds}`;
 }
 
-/** The job's progress as a whole percentage within 0–100 (0 while indeterminate). */
 /** Why the job ended, unless the reason only repeats the status ("canceled" under "Canceled"). */
 function endReason(snapshot: JobSnapshot): string | undefined {
   return snapshot.error && snapshot.error.toLowerCase() !== snapshot.status ? snapshot.error : undefined;
 }
 
+/** The job's progress as a whole percentage within 0–100 (0 while unknown). */
 function percent(snapshot: JobSnapshot): number {
   return Math.round(Math.min(100, Math.max(0, snapshot.progress ?? 0)));
 }
@@ -284,8 +284,10 @@ export class BackjobProgress extends LitElement {
     const ended = snapshot ? isEnded(snapshot.status) : false;
     const value = snapshot ? percent(snapshot) : 0;
     const words = this.statusWords(snapshot);
+    // No known progress (not yet, or never reported, in any state): no number at all, not "0%".
+    const unknown = !snapshot || snapshot.progress === null;
     // While running the words are the percentage already: said once, not "42%, 42%".
-    const valueText = this.indeterminate || !snapshot || words === `${value}%` ? words : `${value}%, ${words}`;
+    const valueText = unknown || words === `${value}%` ? words : `${value}%, ${words}`;
     // A refusal is news to announce now; an end reason is already in the polite announcement.
     const problem = this.watch.error?.message ?? this.cancelError;
     const reason = ended && snapshot ? endReason(snapshot) : undefined;
@@ -303,7 +305,7 @@ export class BackjobProgress extends LitElement {
           aria-describedby="status-text"
           aria-valuemin="0"
           aria-valuemax="100"
-          aria-valuenow=${this.indeterminate || !snapshot ? nothing : value}
+          aria-valuenow=${unknown ? nothing : value}
           aria-valuetext=${valueText}
         >
           <div part="indicator" style="width: ${value}%"></div>
