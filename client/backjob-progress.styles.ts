@@ -121,5 +121,27 @@ export const progressStyles = [
     [part='button'] {
       justify-self: start;
     }
+
+    /*
+     * Forced colours (Windows High Contrast) repaint every background as the
+     * page's Canvas: track and fill would vanish. The track gets a border,
+     * and the fill keeps a system colour the user's theme chose for it.
+     */
+    @media (forced-colors: active) {
+      [part='track'] {
+        border: 1px solid CanvasText;
+      }
+      [part='indicator'] {
+        forced-color-adjust: none;
+        background: Highlight;
+      }
+      :host([status]) [part='indicator'] {
+        background: Highlight;
+      }
+      :host([status='canceled']) [part='indicator'],
+      :host([disconnected]) [part='indicator'] {
+        background: GrayText;
+      }
+    }
   `,
 ];

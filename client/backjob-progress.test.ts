@@ -412,6 +412,33 @@ describe('<backjob-progress>', () => {
     equal(part(element, 'button')!.textContent!.trim(), 'Cancel');
   });
 
+  it('keeps the bar visible in forced colours (Windows High Contrast)', async () => {
+    await emulateMedia({ forcedColors: 'active' });
+    try {
+      ok(matchMedia('(forced-colors: active)').matches, 'forced colours are emulated');
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running', progress: 60 });
+      const element = await mountProgress(connection);
+      const track = getComputedStyle(bar(element));
+      const fill = getComputedStyle(part(element, 'indicator')!);
+      ok(track.borderTopStyle === 'solid' && parseFloat(track.borderTopWidth) >= 1, 'the track has a border to show its extent');
+      // What the system's Highlight colour is here, to compare with.
+      const probe = document.createElement('div');
+      probe.style.cssText = 'forced-color-adjust: none; background: Highlight';
+      document.body.append(probe);
+      const highlight = getComputedStyle(probe).backgroundColor;
+      equal(fill.backgroundColor, highlight, 'the fill is painted in Highlight');
+      ok(fill.backgroundColor !== track.backgroundColor, `fill and track differ (${fill.backgroundColor} / ${track.backgroundColor})`);
+      for (const status of ['completed', 'failed'] as const) {
+        connection.snapshot('job1', { status, progress: 100 });
+        await render(element);
+        equal(getComputedStyle(part(element, 'indicator')!).backgroundColor, highlight, `the fill stays visible once ${status}`);
+      }
+    } finally {
+      await emulateMedia({ forcedColors: 'none' });
+    }
+  });
+
   it('re-watches when its job changes', async () => {
     const connection = new FakeConnection();
     connection.snapshot('job1', { status: 'completed' });
