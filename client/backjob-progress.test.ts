@@ -336,6 +336,40 @@ describe('<backjob-progress>', () => {
     await expectAccessible(element);
   });
 
+  it('does not move focus to the bar when its job changes while the cancel button has focus', async () => {
+    /** Delivers each watch's first update a moment later, as the real connection does. */
+    class LateConnection extends FakeConnection {
+      override watch(jobId: string, token: string | undefined, listener: Parameters<FakeConnection['watch']>[2]): () => void {
+        let stop: (() => void) | undefined;
+        let stopped = false;
+        setTimeout(() => {
+          if (!stopped) stop = super.watch(jobId, token, listener);
+        }, 30);
+        return () => {
+          stopped = true;
+          stop?.();
+        };
+      }
+    }
+    const connection = new LateConnection();
+    connection.snapshot('jobA', { status: 'running', progress: 20, name: 'A' });
+    connection.snapshot('jobB', { status: 'running', progress: 50, name: 'B' });
+    const element = await mountProgress(connection, { 'job-id': 'jobA', cancelable: true });
+    await waitFor(() => part(element, 'button'), "A's cancel button");
+    await sendKeys({ press: 'Tab' });
+    equal(element.shadowRoot!.activeElement, part(element, 'button'), 'Tab reaches the cancel button');
+    element.jobId = 'jobB';
+    await render(element);
+    await waitFor(() => part(element, 'label')!.textContent === 'Progress of B' && part(element, 'button'), "B's cancel button");
+    await render(element);
+    ok(element.shadowRoot!.activeElement !== bar(element), 'focus did not jump to the bar: job B has not ended');
+    equal(element.shadowRoot!.activeElement, part(element, 'button'), "focus is back on the (new job's) cancel button");
+    connection.snapshot('jobB', { status: 'completed', progress: 100 });
+    await waitFor(() => !part(element, 'button'), 'B to end');
+    await render(element);
+    equal(element.shadowRoot!.activeElement, bar(element), 'once B really ended, focus moves to the bar');
+  });
+
   it('shows a refused cancel accessibly and lets the user retry', async () => {
     const connection = new FakeConnection();
     connection.cancelFailure = 'The job already ended';

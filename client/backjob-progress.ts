@@ -128,6 +128,8 @@ export class BackjobProgress extends LitElement {
   private pendingEvents: Array<() => void> = [];
   /** Whether the cancel button had focus before this render. */
   private cancelHadFocus = false;
+  /** The focused cancel button went away while the job had not ended (job-id switching): focus goes back when it returns. */
+  private refocusCancel = false;
 
   /** The job's latest known state. */
   get snapshot(): JobSnapshot | undefined {
@@ -161,10 +163,23 @@ export class BackjobProgress extends LitElement {
   }
 
   protected override updated(): void {
-    // The focused cancel button went away (the job ended): focus stays here, on
-    // the bar that says how it ended, rather than falling back to the page's start.
-    if (this.cancelHadFocus && !this.renderRoot.querySelector('[part="button"]')) {
-      this.renderRoot.querySelector<HTMLElement>('[part="track"]')?.focus();
+    const button = this.renderRoot.querySelector<HTMLElement>('[part="button"]');
+    const snapshot = this.watch.snapshot;
+    const ended = Boolean(snapshot && snapshot.id === this.jobId && isEnded(snapshot.status));
+    if (this.cancelHadFocus && !button) {
+      // The focused cancel button went away because the job ended: focus stays
+      // here, on the bar that says how it ended, rather than falling back to
+      // the page's start. Gone only because the new job's snapshot is not
+      // there yet (job-id changed): nothing ended; focus returns to the button.
+      if (ended) this.renderRoot.querySelector<HTMLElement>('[part="track"]')?.focus();
+      else this.refocusCancel = true;
+    } else if (this.refocusCancel && (button || ended || this.watch.error)) {
+      this.refocusCancel = false;
+      // Only if focus is still nowhere: the user may have moved on meanwhile.
+      const active = document.activeElement;
+      if (!active || active === document.body) {
+        (button ?? (ended ? this.renderRoot.querySelector<HTMLElement>('[part="track"]') : null))?.focus();
+      }
     }
     // Events go out once the DOM shows what they report.
     const events = this.pendingEvents.splice(0);
