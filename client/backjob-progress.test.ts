@@ -120,6 +120,17 @@ describe('<backjob-progress>', () => {
     equal(part(element, 'status')!.textContent, '50%');
   });
 
+  it('keeps counting the elapsed time of a running job while the connection reconnects', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running', progress: 50, startedAt: Date.now() - 10_000 });
+    const element = await mountProgress(connection);
+    ok(/^Elapsed 0:1[01]/.test(part(element, 'time')!.textContent!), part(element, 'time')!.textContent!);
+    connection.setState('reconnecting');
+    await render(element);
+    await waitFor(() => part(element, 'time')!.textContent!.startsWith('Elapsed 0:12'), 'the elapsed time to reach 0:12 while reconnecting', 4_000);
+    equal(part(element, 'status')!.textContent, 'Reconnecting…');
+  });
+
   it('shows why a job cannot be watched', async () => {
     const connection = new FakeConnection();
     connection.refuse('job1', 'BACKJOB_ERR_FORBIDDEN', 'You may not watch this job');

@@ -156,7 +156,8 @@ export class BackjobProgress extends LitElement {
     this.status = snapshot?.status;
     this.indeterminate = snapshot?.status === 'running' && snapshot.progress === null;
     this.disconnected = this.watch.disconnected && !(snapshot && isEnded(snapshot.status));
-    if (snapshot?.status === 'running' && !this.disconnected) this.startClock();
+    // Time passes on the server while the socket reconnects: the job, last seen running, keeps its clock.
+    if (snapshot?.status === 'running') this.startClock();
     else this.stopClock();
     if (snapshot && snapshot.id === this.jobId) this.tell(snapshot);
     this.cancelHadFocus = this.shadowRoot?.activeElement?.getAttribute('part') === 'button';
