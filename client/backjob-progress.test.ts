@@ -131,6 +131,20 @@ describe('<backjob-progress>', () => {
     equal(part(element, 'status')!.textContent, 'Reconnecting…');
   });
 
+  for (const [skew, words] of [[120_000, 'ahead of'], [-120_000, 'behind']] as const) {
+    it(`measures elapsed and time left on the server's clock when it is ${words} the browser's`, async () => {
+      const connection = new FakeConnection();
+      connection.clockOffset = skew;
+      const serverNow = Date.now() + skew;
+      connection.snapshot('job1', { status: 'running', progress: 50, startedAt: serverNow - 30_000 });
+      const element = await mountProgress(connection);
+      ok(/^Elapsed 0:3[01] · about 0:3[01] left$/.test(part(element, 'time')!.textContent!), part(element, 'time')!.textContent!);
+      connection.snapshot('job1', { status: 'completed', progress: 100, endedAt: serverNow + 1_000 });
+      await render(element);
+      equal(part(element, 'time')!.textContent, 'Elapsed 0:31');
+    });
+  }
+
   it('shows why a job cannot be watched', async () => {
     const connection = new FakeConnection();
     connection.refuse('job1', 'BACKJOB_ERR_FORBIDDEN', 'You may not watch this job');

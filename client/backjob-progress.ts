@@ -240,6 +240,7 @@ export class BackjobProgress extends LitElement {
   }
 
   private startClock(): void {
+    // Ticks re-render; the time shown is read from the server's clock then.
     this.clock ??= setInterval(() => (this.now = Date.now()), 1000);
   }
 
@@ -268,7 +269,8 @@ export class BackjobProgress extends LitElement {
 
   private timeWords(snapshot: JobSnapshot | undefined): string {
     if (!snapshot?.startedAt) return '';
-    const elapsed = (snapshot.endedAt ?? this.now) - snapshot.startedAt;
+    // `startedAt` is the server's clock: measure it against the server's now, not the browser's.
+    const elapsed = snapshot.endedAt !== undefined ? snapshot.endedAt - snapshot.startedAt : this.watch.serverNow() - snapshot.startedAt;
     let words = `Elapsed ${formatDuration(elapsed)}`;
     const progress = snapshot.progress;
     if (snapshot.status === 'running' && progress !== null && progress > 0 && progress < 100 && elapsed > 0) {

@@ -113,6 +113,25 @@ describe('SharedConnection', () => {
     connection.close();
   });
 
+  test("the server's hello carries its clock, and the connection learns the offset from it", async () => {
+    const sockets = holdableSockets();
+    const connection = new SharedConnection(live.url, { WebSocket: sockets.WebSocket, idleGrace: 50 });
+    assert.equal(connection.clockOffset, 0, 'nothing known before the socket opens');
+    const a = await live.manual();
+    const before = Date.now();
+    const stop = connection.watch(a.id, a.token, () => {});
+    await waitFor(() => connection.state === 'open' && live.hub.stats().subscriptions === 1, 'the subscription');
+    const hello = JSON.parse(sockets.received[0]) as { type: string; time?: number };
+    assert.equal(hello.type, 'hello');
+    assert.equal(typeof hello.time, 'number', 'the hello says the server time');
+    assert.ok(hello.time! >= before && hello.time! <= Date.now(), 'the server time, on the same machine');
+    // Same machine, same clock: the offset is about the time the hello took to arrive.
+    assert.ok(Math.abs(connection.clockOffset) < 1_000, `offset ${connection.clockOffset}`);
+    stop();
+    a.finish();
+    connection.close();
+  });
+
   test('the socket closes once nobody watches, and opens again for the next watcher', async () => {
     const job = await live.manual();
     const connection = connect();
@@ -352,6 +371,42 @@ test('a whole-process restart on SQLite mid-job (the job re-runs after recovery)
     await live.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** A socket that opens at once and says hello with `time` (or without it, when undefined). */
+function helloSocket(time: number | undefined): WebSocketConstructor {
+  return class implements WebSocketLike {
+    readyState = 0;
+    onopen: WebSocketLike['onopen'] = null;
+    onmessage: WebSocketLike['onmessage'] = null;
+    onclose: WebSocketLike['onclose'] = null;
+    onerror: WebSocketLike['onerror'] = null;
+    constructor() {
+      setTimeout(() => {
+        this.readyState = 1;
+        this.onopen?.({});
+        this.onmessage?.({ data: JSON.stringify(time === undefined ? { type: 'hello', version: 1 } : { type: 'hello', version: 1, time }) });
+      });
+    }
+    send() {}
+    close() {}
+  };
+}
+
+test("the clock offset is the server's hello time minus the browser's clock; 0 from a server that does not send it", async () => {
+  const ahead = new SharedConnection('ws://127.0.0.1:1/backjob/ws', { WebSocket: helloSocket(Date.now() + 120_000) });
+  ahead.watch('j', undefined, () => {});
+  await waitFor(() => ahead.state === 'open', 'the socket');
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(Math.abs(ahead.clockOffset - 120_000) < 1_000, `offset ${ahead.clockOffset}`);
+  ahead.close();
+
+  const older = new SharedConnection('ws://127.0.0.1:1/backjob/ws', { WebSocket: helloSocket(undefined) });
+  older.watch('j', undefined, () => {});
+  await waitFor(() => older.state === 'open', 'the socket');
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(older.clockOffset, 0);
+  older.close();
 });
 
 test('importing in Node works; getConnection needs an absolute URL outside a browser and shares per endpoint', () => {

@@ -120,6 +120,7 @@ export class SharedConnection implements Connection {
   private readonly cancels = new Map<string, PendingCancel>();
   private socket: WebSocketLike | null = null;
   private currentState: ConnectionState = 'closed';
+  private offset = 0;
   private attempts = 0;
   private nextRef = 1;
   private reconnectTimer?: ReturnType<typeof setTimeout>;
@@ -138,6 +139,10 @@ export class SharedConnection implements Connection {
 
   get state(): ConnectionState {
     return this.currentState;
+  }
+
+  get clockOffset(): number {
+    return this.offset;
   }
 
   watch(jobId: string, token: string | undefined, listener: WatchListener): () => void {
@@ -343,6 +348,8 @@ export class SharedConnection implements Connection {
       case 'error':
         return this.onError(message);
       case 'hello':
+        // The server's clock against ours, as of now (ignoring the trip's half, which is small against seconds).
+        this.offset = typeof message.time === 'number' && Number.isFinite(message.time) ? message.time - Date.now() : 0;
         return;
     }
   }

@@ -63,6 +63,15 @@ export class JobWatchController implements ReactiveController {
     return this.host.connection ?? getConnection(this.endpoint());
   }
 
+  /**
+   * The server's clock now, in ms since the epoch: what to measure the
+   * snapshot's `startedAt` and the like against, not the browser's own clock,
+   * which may be off by minutes.
+   */
+  serverNow(): number {
+    return Date.now() + (this.connection.clockOffset ?? 0);
+  }
+
   /** Whether the job's live updates are currently not reaching us. */
   get disconnected(): boolean {
     return this.connectionState === 'reconnecting' || this.connectionState === 'closed';

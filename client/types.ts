@@ -29,6 +29,12 @@ export type WatchListener = (update: WatchUpdate) => void;
 export interface Connection {
   readonly state: ConnectionState;
   /**
+   * Milliseconds to add to the browser's `Date.now()` to get the server's
+   * clock, which stamps `startedAt`, `endedAt` and the rest: learned from the
+   * server's `hello`. 0 (or absent) until known, or when the server does not say.
+   */
+  readonly clockOffset?: number;
+  /**
    * Watches a job. The listener first receives everything known so far (a
    * late-joining element gets the full log and the snapshot), then every
    * change. Returns a function that stops watching; the socket closes when

@@ -280,7 +280,7 @@ export class LiveHub implements Hub {
       this.clients.delete(client);
       for (const sub of client.subscriptions.values()) this.drop(sub);
     });
-    this.send(client, { type: 'hello', version: PROTOCOL_VERSION });
+    this.send(client, { type: 'hello', version: PROTOCOL_VERSION, time: Date.now() });
   }
 
   /** A peer that missed the last ping round is gone (a sleeping laptop, a dead NAT entry). */

@@ -142,7 +142,13 @@ export type ClientMessage =
 
 /** Server → client. */
 export type ServerMessage =
-  | { type: 'hello'; version: number }
+  /**
+   * Sent once the socket is open. `time` is the server's clock (ms since the
+   * epoch) when it was sent, so a client can show durations measured from the
+   * snapshots' timestamps even when the browser's clock is off. Older servers
+   * omit it: take the offset as 0.
+   */
+  | { type: 'hello'; version: number; time?: number }
   /**
    * The job's state as of `snapshot.seq`. `reset: true` means the history the
    * client asked to resume from is gone: drop what you have and start over

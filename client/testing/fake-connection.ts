@@ -16,6 +16,8 @@ interface Watched {
 /** A `Connection` the test drives by hand; see the module comment. */
 export class FakeConnection implements Connection {
   state: ConnectionState = 'open';
+  /** What the server's hello would have told: its clock minus the browser's. */
+  clockOffset = 0;
   /** Every `cancel` call, in order. */
   readonly cancels: Array<{ jobId: string; token?: string }> = [];
   /** Makes the next cancels reject with this message. */
