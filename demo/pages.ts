@@ -192,8 +192,9 @@ function time(ms: number | undefined): string {
 /** The signed-in user's recent jobs with their states. */
 export function jobsPage(ctx: PageContext, jobs: JobRecord[]): string {
   const table = jobs.length
-    ? html`<table>
-        <caption>Your ${jobs.length} most recent jobs, newest first</caption>
+    ? html`<div class="table-scroll" role="region" aria-labelledby="jobs-caption" tabindex="0">
+      <table>
+        <caption id="jobs-caption">Your ${jobs.length} most recent jobs, newest first</caption>
         <thead><tr><th scope="col">Job</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Started</th><th scope="col">Ended</th><th scope="col">Detail</th></tr></thead>
         <tbody>
           ${jobs.map(
@@ -207,7 +208,8 @@ export function jobsPage(ctx: PageContext, jobs: JobRecord[]): string {
             </tr>`,
           )}
         </tbody>
-      </table>`
+      </table>
+      </div>`
     : html`<p>No jobs yet. <a href="/">Launch one</a>.</p>`;
   return layout(
     ctx,
