@@ -70,7 +70,7 @@ export class BackjobLauncher extends LitElement {
   /** Path of a launchable route of the app (e.g. `/reports/build`). Exclusive with `name`. */
   @property() route?: string;
 
-  /** HTTP method of a route job. Default: the server's (GET). */
+  /** HTTP method of a route job. Default: the server's (GET, or POST when there is a `body`). */
   @property() method?: string;
 
   /** Handler params, or the route's query string: JSON in the attribute, an object as property. */
