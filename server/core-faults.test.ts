@@ -12,14 +12,18 @@ import { tempDir, waitFor } from './test-helpers.js';
 
 const KEY = 'core-faults-key-0123456789abcdef';
 
-test("a job's end that fails to be written is retried until stored: the job does not stay running, nor hold its slot", async () => {
-  // A double, because no real store can be made to fail on cue: it refuses the first two end writes.
+/**
+ * A shim on a memory store that refuses the first `times` writes carrying an
+ * event of type `refusedType` (a double, because no real store can be made to
+ * fail on cue), one slot, a `quick` job, and the errors it reports.
+ */
+function withRefusedWrites(refusedType: string, times: number) {
   const backend = memory();
   const append = backend.store.append.bind(backend.store);
-  let refused = 0;
+  const refusals = { count: 0 };
   backend.store.append = async (batch) => {
-    if (refused < 2 && batch.some((entry) => entry.events.some((event) => event.type === 'job:completed'))) {
-      refused++;
+    if (refusals.count < times && batch.some((entry) => entry.events.some((event) => event.type === refusedType))) {
+      refusals.count++;
       throw new Error('store unavailable');
     }
     return append(batch);
@@ -28,6 +32,11 @@ test("a job's end that fails to be written is retried until stored: the job does
   const errors: Error[] = [];
   backjob.on('error', (error) => errors.push(error));
   backjob.define('quick', () => 'done');
+  return { backjob, refusals, errors };
+}
+
+test("a job's end that fails to be written is retried until stored: the job does not stay running, nor hold its slot", async () => {
+  const { backjob, refusals, errors } = withRefusedWrites('job:completed', 2);
   try {
     const first = await backjob.start({ name: 'quick' }, { merge: false });
     const second = await backjob.start({ name: 'quick' }, { merge: false });
@@ -36,7 +45,7 @@ test("a job's end that fails to be written is retried until stored: the job does
       return job?.status === 'completed' ? job : null;
     }, 'the first job to complete');
     assert.equal(ended.result, 'done');
-    assert.equal(refused, 2);
+    assert.equal(refusals.count, 2);
     assert.ok(errors.length >= 2, 'each failed write is reported');
     // With one slot, the second job runs only once the first released it.
     await waitFor(async () => (await backjob.status(second.id))?.status === 'completed', 'the second job to complete');
@@ -46,21 +55,7 @@ test("a job's end that fails to be written is retried until stored: the job does
 });
 
 test("a job whose start fails to be written is started again later, not left waiting until a restart", async () => {
-  // A double, as above: it refuses the first two start writes.
-  const backend = memory();
-  const append = backend.store.append.bind(backend.store);
-  let refused = 0;
-  backend.store.append = async (batch) => {
-    if (refused < 2 && batch.some((entry) => entry.events.some((event) => event.type === 'job:start'))) {
-      refused++;
-      throw new Error('store unavailable');
-    }
-    return append(batch);
-  };
-  const backjob = createBackJob({ backend, key: KEY, concurrency: 1 });
-  const errors: Error[] = [];
-  backjob.on('error', (error) => errors.push(error));
-  backjob.define('quick', () => 'done');
+  const { backjob, refusals, errors } = withRefusedWrites('job:start', 2);
   try {
     const first = await backjob.start({ name: 'quick' }, { merge: false });
     const second = await backjob.start({ name: 'quick' }, { merge: false });
@@ -72,7 +67,7 @@ test("a job whose start fails to be written is started again later, not left wai
       assert.equal(job.result, 'done');
       assert.equal(job.attempt, 1, 'started once: the refused starts left no trace');
     }
-    assert.equal(refused, 2);
+    assert.equal(refusals.count, 2);
     assert.ok(errors.some((error) => /store unavailable/.test(error.message)), 'the failures are reported');
   } finally {
     await backjob.close();
