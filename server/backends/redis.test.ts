@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import express from 'express';
 import { after, before, test } from 'node:test';
 import { createBackJob } from '../core.js';
 import { redis } from './redis.js';
 import { startTestRedis, type TestRedis } from './redis-test-server.js';
-import { ended, logOf } from '../http-test-app.js';
+import { TEST_KEY, ended, logOf, startTestApp } from '../http-test-app.js';
 import { waitFor } from '../test-helpers.js';
 
 let server: TestRedis;
@@ -110,39 +106,37 @@ test('a worker that closes hands its jobs back: one it left for a retry, and one
 
 test('a route run by a worker for a web process: what it reports through req.backjob right before its response ends is kept', async () => {
   const prefix = `route-${randomUUID()}`;
-  const key = 'route-key-0123456789abcdefghijkl';
-  const app = express();
-  const server2 = createServer(app).listen(0, '127.0.0.1');
-  await once(server2, 'listening');
-  const baseUrl = `http://127.0.0.1:${(server2.address() as AddressInfo).port}`;
-  const web = createBackJob({ backend: redis({ url: server.url, prefix }), key, worker: false, baseUrl, merge: false });
-  app.use(web.router());
-  // Neither awaits: the response ends at once, and the worker (another process) completes the job on that end.
-  app.get('/refuse', (req, res) => {
-    void req.backjob!.fail('no data for that year');
-    res.end();
+  const web = await startTestApp({
+    backend: redis({ url: server.url, prefix }),
+    worker: false,
+    merge: false,
+    // Neither awaits: the response ends at once, and the worker (another process) completes the job on that end.
+    appRoutes: (app) => {
+      app.get('/refuse', (req, res) => {
+        void req.backjob!.fail('no data for that year');
+        res.end();
+      });
+      app.get('/report', (req, res) => {
+        req.backjob!.update({ progress: 50, text: 'half way' });
+        req.backjob!.log('through the context');
+        res.end('written to the response\n');
+      });
+    },
   });
-  app.get('/report', (req, res) => {
-    req.backjob!.update({ progress: 50, text: 'half way' });
-    req.backjob!.log('through the context');
-    res.end('written to the response\n');
-  });
-  const worker = createBackJob({ backend: redis({ url: server.url, prefix }), key, baseUrl });
+  const worker = createBackJob({ backend: redis({ url: server.url, prefix }), key: TEST_KEY, baseUrl: web.url });
   try {
-    await Promise.all([web.ready, worker.ready]);
-    const refused = await web.start({ route: '/refuse' });
-    const report = await web.start({ route: '/report' });
-    const failed = await ended(web, refused.id);
+    await worker.ready;
+    const refused = await web.backjob.start({ route: '/refuse' });
+    const report = await web.backjob.start({ route: '/report' });
+    const failed = await ended(web.backjob, refused.id);
     assert.equal(failed.status, 'failed');
     assert.equal(failed.error, 'no data for that year');
-    const completed = await ended(web, report.id);
+    const completed = await ended(web.backjob, report.id);
     assert.equal(completed.status, 'completed');
     assert.equal(completed.text, 'half way');
-    assert.deepEqual(await logOf(web, report.id), ['through the context', 'written to the response']);
+    assert.deepEqual(await logOf(web.backjob, report.id), ['through the context', 'written to the response']);
   } finally {
     await worker.close();
     await web.close();
-    server2.closeAllConnections();
-    server2.close();
   }
 });
