@@ -117,8 +117,8 @@ export class RedisJobBus implements JobBus {
     }
     const known = this.#lastSeq.get(jobId);
     if (known !== undefined && (last.seq <= known || message.events[0]!.seq > known + 1)) {
-      // Old news, or news past a gap: after an outage, ioredis resubscribes on its own, so live
-      // messages can arrive before the catch-up has read what was missed. Moving the mark past
+      // Old news, or news past a gap: after an outage, live messages arrive as soon as the
+      // subscribe holds, before the catch-up has read what was missed. Moving the mark past
       // the gap would make the catch-up skip it; the catch-up moves it instead.
       return;
     }
