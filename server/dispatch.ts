@@ -209,7 +209,7 @@ export async function runRoute(backjob: BackJob, job: JobRecord, ctx: JobContext
   const transport = url.protocol === 'https:' ? https : http;
   // The name the app's certificate must carry: the configured host; for an address (a learned
   // baseUrl), the name the app is reached by: the user's Host, else the first one it served.
-  const servername = isIP(base.hostname.replace(/^\[|\]$/g, '')) ? hostnameOf(forwarded.host ?? servedHosts.get(backjob)) : base.hostname;
+  const servername = hostnameOf(base.host) ?? hostnameOf(forwarded.host ?? servedHosts.get(backjob));
 
   await new Promise<void>((resolve, reject) => {
     const request = transport.request(url, { method: route.method, headers, signal: ctx.signal, ...(servername ? { servername } : {}) });
