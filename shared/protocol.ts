@@ -146,9 +146,12 @@ export type ServerMessage =
    * Sent once the socket is open. `time` is the server's clock (ms since the
    * epoch) when it was sent, so a client can show durations measured from the
    * snapshots' timestamps even when the browser's clock is off. Older servers
-   * omit it: take the offset as 0.
+   * omit it: take the offset as 0. `rateLimit` is how many messages per
+   * second this socket may send (a token bucket, so bursts up to that many
+   * pass); frames past it are dropped unread, and a socket that keeps on is
+   * closed with 1008. Older servers omit it: assume 50.
    */
-  | { type: 'hello'; version: number; time?: number }
+  | { type: 'hello'; version: number; time?: number; rateLimit?: number }
   /**
    * The job's state as of `snapshot.seq`. `reset: true` means the history the
    * client asked to resume from is gone: drop what you have and start over
@@ -177,17 +180,28 @@ export type ErrorCode =
 
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** Names a client's value in an error without serializing it: a hostile value may be huge or nested past any stack. */
+function describeType(value: unknown): string {
+  if (typeof value === 'string') return value.length <= 32 && /^[\w:-]*$/.test(value) ? `"${value}"` : 'a string';
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'an array' : typeof value;
+}
+
 /**
  * Parses and schema-checks one client frame. Returns the message, or an
- * error reply to send back. Never throws.
+ * error reply to send back. Never throws, for any input: nothing here walks
+ * the client's value recursively (JSON.parse itself is iterative), so no
+ * nesting the frame size allows can exhaust the stack.
  */
 export function parseClientMessage(raw: string): ClientMessage | Extract<ServerMessage, { type: 'error' }> {
-  let value: unknown;
   try {
-    value = JSON.parse(raw);
+    return checkClientMessage(JSON.parse(raw));
   } catch {
     return { type: 'error', code: 'BACKJOB_ERR_BAD_FRAME', message: 'Expected a JSON object' };
   }
+}
+
+function checkClientMessage(value: unknown): ClientMessage | Extract<ServerMessage, { type: 'error' }> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { type: 'error', code: 'BACKJOB_ERR_BAD_FRAME', message: 'Expected a JSON object' };
   }
@@ -195,7 +209,7 @@ export function parseClientMessage(raw: string): ClientMessage | Extract<ServerM
   const ref = typeof m.ref === 'string' && m.ref.length <= 64 ? m.ref : undefined;
   const bad = (message: string) => ({ type: 'error', ref, code: 'BACKJOB_ERR_BAD_FRAME', message }) as const;
   if (m.type !== 'subscribe' && m.type !== 'unsubscribe' && m.type !== 'cancel') {
-    return { type: 'error', ref, code: 'BACKJOB_ERR_UNKNOWN_TYPE', message: `Unknown message type ${JSON.stringify(m.type)}` };
+    return { type: 'error', ref, code: 'BACKJOB_ERR_UNKNOWN_TYPE', message: `Unknown message type ${describeType(m.type)}` };
   }
   if (typeof m.job !== 'string' || !JOB_ID.test(m.job)) return bad('Expected `job` to be a job id');
   if (m.token !== undefined && (typeof m.token !== 'string' || m.token.length > 128)) {
