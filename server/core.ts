@@ -18,6 +18,7 @@ import { prepareRoute, runRoute } from './dispatch.js';
 import { BackjobError } from './errors.js';
 import { attachHub } from './hub.js';
 import { checkTimeoutSeconds, describeValue, invalidOption, resolveOptions } from './options.js';
+import { originAllowed, resolveOriginPolicy, type OriginPolicy, type TrustProxy } from './origin.js';
 import { createRouter } from './router.js';
 import { settlesWithin } from './settle.js';
 import type {
@@ -134,6 +135,9 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
   private readonly awaitingDefinition = new Map<string, Set<() => void>>();
   private readonly identifyRequest: BackJobOptions['identify'];
   private readonly configuredKey: string | undefined;
+  private readonly originPolicy: OriginPolicy;
+  /** The `trust proxy` of the Express app the router serves, for upgrades (see `learnTrustProxy`). */
+  private appTrustProxy: TrustProxy | null = null;
   private hmacKey: Buffer | null = null;
   private readonly runs = new Map<string, Run>();
   /** Every live context per job, so an end from anywhere silences all of them. */
@@ -152,6 +156,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     this.backend = options.backend ?? sqlite();
     this.identifyRequest = options.identify;
     this.configuredKey = options.key;
+    this.originPolicy = resolveOriginPolicy(options.allowedOrigins, options.trustProxy);
     this.ready = this.init();
     // Callers that await `ready` still see the rejection; this only keeps it from going unhandled.
     this.ready.catch((error) => this.reportError(error));
@@ -372,6 +377,14 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     // A prefix rule must not be escaped with dot segments or odd separators: `/reports/../admin`.
     if (/[?#\\]|\/\.\.?(\/|$)|\/\//.test(decoded)) return false;
     return this.options.routes.some((rule) => (rule.endsWith('*') ? path.startsWith(rule.slice(0, -1)) : path === rule));
+  }
+
+  originAllowed(origin: string, req: IncomingMessage): boolean {
+    return originAllowed(origin, req, this.originPolicy, this.appTrustProxy);
+  }
+
+  learnTrustProxy(trust: TrustProxy | undefined): void {
+    if (typeof trust === 'function') this.appTrustProxy = trust;
   }
 
   key(): Buffer {

@@ -21,7 +21,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   worker: true,
 };
 
-const KNOWN = new Set<string>([...Object.keys(DEFAULT_OPTIONS), 'backend', 'key', 'identify', 'baseUrl']);
+const KNOWN = new Set<string>([...Object.keys(DEFAULT_OPTIONS), 'backend', 'key', 'identify', 'baseUrl', 'allowedOrigins', 'trustProxy']);
 
 /** `` `-1` (number)``: the value and its type, as validation messages show them. */
 export function describeValue(value: unknown): string {
@@ -73,6 +73,9 @@ export function resolveOptions(options: BackJobOptions = {}): ResolvedOptions {
   delete (resolved as BackJobOptions).backend;
   delete (resolved as BackJobOptions).key;
   delete (resolved as BackJobOptions).identify;
+  // Resolved into the origin policy (server/origin.ts).
+  delete (resolved as BackJobOptions).allowedOrigins;
+  delete (resolved as BackJobOptions).trustProxy;
 
   checkTimeoutSeconds('errorTimeout', resolved.errorTimeout);
   checkTimeoutSeconds('timeout', resolved.timeout);

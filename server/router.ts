@@ -11,7 +11,6 @@ import { JOB_STATUSES } from '../shared/protocol.js';
 import { learnBaseUrl, recognizeDispatch } from './dispatch.js';
 import { toSnapshot } from './backends/records.js';
 import { BackjobError, isBackjobError } from './errors.js';
-import { isSameOrigin } from './origin.js';
 import type { Access, BackJob, JobRecord, JobSpec, JobStatus } from './types.js';
 
 /** Largest `POST /jobs` body. A start request is a name and a few params: anything bigger is a mistake or an attack. */
@@ -27,19 +26,20 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Refuses a state-changing request sent from another site. Browsers send
- * `Origin` with every cross-origin POST (and same-origin ones), and a form on
- * another site cannot forge it: comparing it with the Host the request was
- * sent to blocks cross-site request forgery by form post or fetch. Requests
- * without Origin (curl, server-to-server) carry no ambient browser session
- * risk and pass.
+ * Refuses a state-changing request sent from a page the origin policy does
+ * not allow. Browsers send `Origin` with every cross-origin POST (and
+ * same-origin ones), and a form on another site cannot forge it: checking it
+ * blocks cross-site request forgery by form post or fetch. Requests without
+ * Origin (curl, server-to-server) carry no ambient browser session risk and pass.
  */
-function requireSameOrigin(req: Request): void {
+function requireAllowedOrigin(backjob: BackJob, req: Request): void {
   const origin = req.headers.origin;
-  const fetchSite = req.headers['sec-fetch-site'];
-  if (fetchSite === 'cross-site') throw new BackjobError('BACKJOB_ERR_CROSS_ORIGIN', 'Cross-site requests are refused', { status: 403 });
-  if (origin === undefined) return;
-  if (!isSameOrigin(origin, req.headers)) {
+  if (origin === undefined) {
+    // No Origin, yet a browser says another site sent it: an old browser's form post.
+    if (req.headers['sec-fetch-site'] === 'cross-site') throw new BackjobError('BACKJOB_ERR_CROSS_ORIGIN', 'Cross-site requests are refused', { status: 403 });
+    return;
+  }
+  if (!backjob.originAllowed(origin, req)) {
     throw new BackjobError('BACKJOB_ERR_CROSS_ORIGIN', `Requests from origin ${origin} are refused`, { status: 403 });
   }
 }
@@ -173,7 +173,7 @@ export function createRouter(backjob: BackJob): Router {
   });
 
   const acceptStart = (req: Request, _res: Response, next: NextFunction) => {
-    requireSameOrigin(req);
+    requireAllowedOrigin(backjob, req);
     // JSON only: a form post from another site cannot send it without a CORS preflight, which it won't get.
     // Checked on the header itself: `req.is` answers null for a request without a body, which is a 400, not a 415.
     if (!/^application\/json\s*(;|$)/i.test(req.get('content-type') ?? '')) {
@@ -209,7 +209,7 @@ export function createRouter(backjob: BackJob): Router {
   });
 
   api.post('/jobs/:id/cancel', async (req, res) => {
-    requireSameOrigin(req);
+    requireAllowedOrigin(backjob, req);
     const job = await authorizedJob(backjob, req);
     const canceled = await backjob.cancel(job.id, 'canceled by user');
     const now = (await backjob.status(job.id)) ?? job;
@@ -217,6 +217,11 @@ export function createRouter(backjob: BackJob): Router {
   });
 
   const router = express.Router();
+  router.use((req, _res, next) => {
+    // Upgrades never pass through Express: the hub checks origins with the trust this app set.
+    backjob.learnTrustProxy(req.app.get('trust proxy fn'));
+    next();
+  });
   router.use(learnBaseUrl(backjob));
   router.use(recognizeDispatch(backjob));
   router.use(backjob.options.basePath, api);

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
+import type { TrustProxy, TrustProxySetting } from './origin.js';
 
 export type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
 
@@ -284,6 +285,19 @@ export interface BackJobOptions {
   maxLineLength?: number;
   /** Whether this process runs jobs (false: a web-only process of a Redis deployment). Default true. */
   worker?: boolean;
+  /**
+   * Origins besides the app's own whose pages may use the HTTP API and the
+   * live channel, e.g. `['https://admin.example']`: scheme, host and port
+   * must match exactly. Default: none (same origin only).
+   */
+  allowedOrigins?: string[];
+  /**
+   * Which proxies may tell the request's scheme and host (`X-Forwarded-Proto`,
+   * `X-Forwarded-Host`) for the origin check, in the forms Express's
+   * `trust proxy` setting takes. Default: the setting of the Express app the
+   * router is mounted in (and, until it served a request, nobody's).
+   */
+  trustProxy?: TrustProxySetting;
 }
 
 /** Handler signature of the typed server events. */
@@ -305,7 +319,7 @@ export interface Access {
 }
 
 /** Options after defaults were merged and validated. */
-export type ResolvedOptions = Required<Omit<BackJobOptions, 'backend' | 'key' | 'identify' | 'baseUrl'>> &
+export type ResolvedOptions = Required<Omit<BackJobOptions, 'backend' | 'key' | 'identify' | 'baseUrl' | 'allowedOrigins' | 'trustProxy'>> &
   Pick<BackJobOptions, 'baseUrl'>;
 
 /** A defined in-process job type. */
@@ -317,7 +331,7 @@ export interface Definition {
 
 /** Options of `attach()`: the live channel. */
 export interface AttachOptions {
-  /** Origins allowed to open the WebSocket. Default: the request's own origin (Host). */
+  /** @deprecated Use `createBackJob({ allowedOrigins })`, which covers the HTTP API too. Origins allowed to open the WebSocket besides those. */
   allowedOrigins?: string[];
   /** Largest client frame in bytes. Default 16 KiB. */
   maxPayload?: number;
@@ -374,6 +388,10 @@ export interface BackJob {
   definition(name: string): Definition | undefined;
   /** Whether browsers may launch this route path (the `routes` option). */
   isLaunchableRoute(path: string): boolean;
+  /** Whether a page at `origin` may drive BackJob through `req` (the one origin policy: see server/origin.ts). */
+  originAllowed(origin: string, req: IncomingMessage): boolean;
+  /** Remembers the Express app's `trust proxy` for requests Express never sees (WebSocket upgrades). */
+  learnTrustProxy(trust: TrustProxy | undefined): void;
   /** The HMAC key, once `ready`. */
   key(): Buffer;
   /**
