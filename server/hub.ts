@@ -25,7 +25,7 @@ import {
   type ServerMessage,
 } from '../shared/protocol.js';
 import { toSnapshot } from './backends/records.js';
-import { isSameOrigin } from './origin.js';
+import { normalizeOrigin } from './origin.js';
 import type { Access, AttachOptions, BackJob, BusNotice, Hub } from './types.js';
 
 /** Above this many bytes waiting in a socket's send buffer, live events stop and the store takes over. */
@@ -76,6 +76,10 @@ interface Client {
   /** Token bucket: messages left in the current budget, refilled continuously at `rateLimit` per second. */
   tokens: number;
   refilledAt: number;
+  /** Frames dropped over the rate limit since the last one accepted: the first is answered, too many close the socket. */
+  strikes: number;
+  /** Closed for abuse: whatever else arrives is ignored unread. */
+  banned: boolean;
   alive: boolean;
 }
 
@@ -126,13 +130,20 @@ export function coalesceProgress(events: JobEvent[], snapshotSeq: number): JobEv
   return out;
 }
 
-/** Writes a plain HTTP refusal on an upgrade socket we own, then closes it. */
+/** Writes a plain HTTP refusal on an upgrade socket, then closes it once written (a peer that never reads is not waited for). */
 function refuse(socket: Duplex, status: number, reason: string, message: string): void {
+  if (socket.destroyed) return;
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
       `Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+    () => socket.destroy(),
   );
+  setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
 }
+
+/** The hubs attached to each server, in order: the first answers upgrades none of them owns. */
+const hubsOf = new WeakMap<Server, LiveHub[]>();
+
 
 /**
  * The WebSocket hub. Created by {@link attachHub} (what `backjob.attach()` calls).
@@ -145,7 +156,8 @@ export class LiveHub implements Hub {
   private readonly byJob = new Map<string, Set<Subscription>>();
   private readonly maxPayload: number;
   private readonly rateLimit: number;
-  private readonly allowedOrigins: Set<string> | null;
+  /** Deprecated `attach({ allowedOrigins })`: origins allowed on this socket besides the shim's policy. */
+  private readonly extraOrigins: ReadonlySet<string>;
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly stopBus: () => void;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head);
@@ -164,7 +176,7 @@ export class LiveHub implements Hub {
     if (options.allowedOrigins !== undefined && !Array.isArray(options.allowedOrigins)) {
       throw new TypeError(`Expected \`allowedOrigins\` to be an array of origins, got \`${String(options.allowedOrigins)}\``);
     }
-    this.allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins.map((o) => o.replace(/\/$/, '').toLowerCase())) : null;
+    this.extraOrigins = new Set(options.allowedOrigins?.map((o) => normalizeOrigin(o) ?? o));
     this.path = `${backjob.options.basePath.replace(/\/$/, '')}/ws`;
 
     // ws closes a connection with 1009 for a frame above its own maxPayload,
@@ -175,9 +187,12 @@ export class LiveHub implements Hub {
       noServer: true,
       maxPayload: Math.max(4 * this.maxPayload, 64 * 1024),
       perMessageDeflate: false,
+      // Pings count against the rate limit like any frame (see `onPing`), so they are answered here.
+      autoPong: false,
       handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
     server.on('upgrade', this.onUpgrade);
+    hubsOf.set(server, [...(hubsOf.get(server) ?? []), this]);
     this.stopBus = backjob.backend.bus.subscribe((message) => this.onBus(message));
     this.heartbeatTimer = setInterval(() => this.beat(), heartbeat);
     this.heartbeatTimer.unref();
@@ -202,6 +217,7 @@ export class LiveHub implements Hub {
 
   private async shutdown(): Promise<void> {
     this.server.off('upgrade', this.onUpgrade);
+    hubsOf.set(this.server, (hubsOf.get(this.server) ?? []).filter((hub) => hub !== this));
     clearInterval(this.heartbeatTimer);
     this.stopBus();
     const closed = [...this.clients].map(
@@ -223,43 +239,67 @@ export class LiveHub implements Hub {
   // ───────────────────────────── handshake ─────────────────────────────
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    // Not ours: leave it to the other listeners (Vite HMR, another ws server, …).
-    if ((q === -1 ? url : url.slice(0, q)) !== this.path) return;
+    // Node takes its own error listener off a socket it hands to `upgrade` listeners: without one,
+    // a peer that resets the connection would end the process. Every upgrade gets one, ours or not.
+    if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
+    try {
+      if (pathOf(req.url) !== this.path) return this.stray(req, socket);
+      this.handshake(req, socket, head);
+    } catch {
+      socket.destroy();
+    }
+  }
+
+  private handshake(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (this.closing) return refuse(socket, 503, 'Service Unavailable', 'Server closing');
     if (!this.originAllowed(req)) return refuse(socket, 403, 'Forbidden', 'Origin not allowed');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!offered.includes(SUBPROTOCOL)) {
       return refuse(socket, 400, 'Bad Request', `Expected the WebSocket subprotocol ${SUBPROTOCOL}`);
     }
-    // identify() may take a while (a session store); a peer that drops meanwhile must not crash us.
-    const onError = () => socket.destroy();
-    socket.on('error', onError);
+    // identify() may take a while (a session store); a peer that drops meanwhile is simply gone.
     this.backjob.identify(req).then(
       (principal) => {
-        socket.off('error', onError);
         if (this.closing || socket.destroyed) return socket.destroy();
         this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, principal));
       },
-      () => {
-        socket.off('error', onError);
-        refuse(socket, 500, 'Internal Server Error', 'Could not identify the user');
-      },
-    );
+      () => refuse(socket, 500, 'Internal Server Error', 'Could not identify the user'),
+    ).catch(() => socket.destroy());
   }
 
   /**
-   * Browsers always send Origin on a WebSocket handshake, so a cross-site page
-   * is refused here. A request without Origin comes from a non-browser client,
-   * which no page can drive, and still has to pass `identify`/tokens.
+   * An upgrade for a path no hub of this server owns. Another `upgrade`
+   * listener (Vite's HMR, another ws server) may take it; if no one does,
+   * it would hang forever, past every timeout of the server, holding an fd.
+   * When only hubs listen it is answered 404 at once; otherwise it is
+   * answered once the server's own header timeout passed with nothing
+   * written to it.
+   */
+  private stray(req: IncomingMessage, socket: Duplex): void {
+    const hubs = hubsOf.get(this.server) ?? [];
+    // One answer per socket: the first hub answers for all of them, and none answers another's path.
+    if (hubs[0] !== this || hubs.some((hub) => hub.path === pathOf(req.url))) return;
+    const message = `No WebSocket endpoint at ${pathOf(req.url).slice(0, 200)}`;
+    if (this.server.listeners('upgrade').every((listener) => hubs.some((hub) => hub.onUpgrade === listener))) {
+      return refuse(socket, 404, 'Not Found', message);
+    }
+    const net = socket as Duplex & { bytesWritten?: number };
+    const timeout = this.server.headersTimeout || this.server.requestTimeout || 60_000;
+    setTimeout(() => {
+      if (!socket.destroyed && !net.bytesWritten) refuse(socket, 404, 'Not Found', message);
+    }, timeout).unref();
+  }
+
+  /**
+   * Browsers always send Origin on a WebSocket handshake, so a page the
+   * policy does not allow is refused here. A request without Origin comes
+   * from a non-browser client, which no page can drive, and still has to
+   * pass `identify`/tokens.
    */
   private originAllowed(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
     if (origin === undefined) return true;
-    const normalized = origin.replace(/\/$/, '').toLowerCase();
-    if (this.allowedOrigins) return this.allowedOrigins.has(normalized);
-    return isSameOrigin(normalized, req.headers);
+    return this.backjob.originAllowed(origin, req) || this.extraOrigins.has(normalizeOrigin(origin) ?? '');
   }
 
   private connected(ws: WebSocket, principal: string | null): void {
@@ -270,17 +310,27 @@ export class LiveHub implements Hub {
       pending: new Map(),
       tokens: this.rateLimit,
       refilledAt: Date.now(),
+      strikes: 0,
+      banned: false,
       alive: true,
     };
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
-    ws.on('message', (data, isBinary) => this.onMessage(client, data, isBinary));
+    ws.on('ping', (data) => this.onPing(client, data));
+    ws.on('message', (data, isBinary) => {
+      // ws does not catch what a listener throws: a bug here must cost one reply, not the process.
+      try {
+        this.onMessage(client, data, isBinary);
+      } catch (error) {
+        this.error(client, 'BACKJOB_ERR_INTERNAL', `Could not handle the message: ${(error as Error)?.message ?? error}`);
+      }
+    });
     ws.on('error', () => ws.terminate());
     ws.on('close', () => {
       this.clients.delete(client);
       for (const sub of client.subscriptions.values()) this.drop(sub);
     });
-    this.send(client, { type: 'hello', version: PROTOCOL_VERSION, time: Date.now() });
+    this.send(client, { type: 'hello', version: PROTOCOL_VERSION, time: Date.now(), rateLimit: this.rateLimit });
   }
 
   /** A peer that missed the last ping round is gone (a sleeping laptop, a dead NAT entry). */
@@ -299,24 +349,78 @@ export class LiveHub implements Hub {
 
   private onMessage(client: Client, data: RawData, isBinary: boolean): void {
     client.alive = true;
-    const limited = !this.takeToken(client);
-    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    if (!this.admit(client)) return this.overLimit(client, data, isBinary);
+    const size = sizeOf(data);
     if (size > this.maxPayload) {
       return this.error(client, 'BACKJOB_ERR_TOO_LARGE', `Frames are limited to ${this.maxPayload} bytes, got ${size}`);
     }
     if (isBinary) return this.error(client, 'BACKJOB_ERR_BAD_FRAME', 'Expected a text frame');
-    const text = Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString();
+    const text = textOf(data);
     const message = parseClientMessage(text);
     if (message.type === 'error') return this.send(client, message);
-    // Parsed first (the frame is small) so the refusal names the request it refuses. An unsubscribe
-    // only frees resources and is never refused: a page dropping many elements at once would
-    // otherwise leave their streams running.
-    if (limited && message.type !== 'unsubscribe') {
-      return this.send(client, { type: 'error', ref: message.ref, job: message.job, code: 'BACKJOB_ERR_RATE_LIMITED', message: `More than ${this.rateLimit} messages per second` });
-    }
     this.handle(client, message).catch((error: unknown) => {
       this.send(client, { type: 'error', ref: message.ref, job: message.job, code: 'BACKJOB_ERR_INTERNAL', message: String((error as Error)?.message ?? error) });
     });
+  }
+
+  /** A ping is a frame like any other: within the rate limit it is answered, past it it counts as abuse. */
+  private onPing(client: Client, data: Buffer): void {
+    if (this.admit(client)) client.ws.pong(data);
+    else this.strike(client);
+  }
+
+  /**
+   * Takes one message from the socket's budget (a token bucket of
+   * `rateLimit` per second, so bursts up to that many pass). The client
+   * library paces itself below the limit its hello announces.
+   */
+  private admit(client: Client): boolean {
+    if (client.banned || !this.takeToken(client)) return false;
+    client.strikes = 0;
+    return true;
+  }
+
+  /**
+   * A frame past the rate limit is dropped unread, with one exception: an
+   * unsubscribe of a job the socket holds only frees resources, and a page
+   * dropping many elements at once must not leave their streams running.
+   * It is recognised without parsing anything large (the client writes it
+   * in a few dozen bytes), and there are never more of them than the
+   * socket holds jobs.
+   */
+  private overLimit(client: Client, data: RawData, isBinary: boolean): void {
+    if (client.banned) return;
+    const size = sizeOf(data);
+    if (!isBinary && size <= 256 && (client.subscriptions.size > 0 || client.pending.size > 0)) {
+      const text = textOf(data);
+      if (text.includes('"unsubscribe"')) {
+        const message = parseClientMessage(text);
+        if (message.type === 'unsubscribe' && (client.subscriptions.has(message.job) || client.pending.has(message.job))) {
+          void this.handle(client, message);
+          return;
+        }
+      }
+    }
+    this.strike(client);
+  }
+
+  /**
+   * Counts a frame dropped for the rate limit. The first of a run is answered
+   * with one `BACKJOB_ERR_RATE_LIMITED`; a socket that goes on for another
+   * second's worth is closed with 1008, so a flood costs the server almost
+   * nothing and other sockets do not wait behind it.
+   */
+  private strike(client: Client): void {
+    if (client.banned) return;
+    client.strikes += 1;
+    if (client.strikes === 1) {
+      this.error(client, 'BACKJOB_ERR_RATE_LIMITED', `More than ${this.rateLimit} messages per second: frames past the limit are dropped unread`);
+    } else if (client.strikes > this.rateLimit) {
+      client.banned = true;
+      client.ws.close(1008, 'Rate limit exceeded');
+      // The closing handshake is the peer's to finish; a flooder does not get to hold the socket meanwhile.
+      setTimeout(() => client.ws.terminate(), CLOSE_GRACE_MS).unref();
+    }
   }
 
   private takeToken(client: Client): boolean {
@@ -548,6 +652,21 @@ export class LiveHub implements Hub {
       }
     }
   }
+}
+
+function sizeOf(data: RawData): number {
+  return Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+}
+
+function textOf(data: RawData): string {
+  return Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString();
+}
+
+/** The path of a request target, without its query. */
+function pathOf(url: string | undefined): string {
+  const target = url ?? '/';
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
 }
 
 /** Routes upgrades on `${basePath}/ws` of `server` to the live channel. */
