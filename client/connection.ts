@@ -68,6 +68,14 @@ const FINAL_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_NOT_FOUND', '
 const RETRY_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_RATE_LIMITED', 'BACKJOB_ERR_INTERNAL']);
 /** First delay before asking again after one of those; it doubles while they repeat (up to `maxBackoff`). */
 const RETRY_MS = 1_000;
+/** Messages per second a server allows when its hello does not say: the server's default. */
+const DEFAULT_RATE_LIMIT = 50;
+/**
+ * The share of the server's limit the page uses. The server drops frames
+ * past its limit unread (and closes a socket that keeps on), so the page
+ * stays well inside it whatever its timers' drift.
+ */
+const RATE_SHARE = 0.8;
 
 /** One `watch()` call: its listener gets nothing until it had its initial delivery. */
 interface Watcher {
@@ -125,6 +133,13 @@ export class SharedConnection implements Connection {
   private nextRef = 1;
   private reconnectTimer?: ReturnType<typeof setTimeout>;
   private idleTimer?: ReturnType<typeof setTimeout>;
+  /** Messages waiting for the rate budget, oldest first; `sent` runs once one is on the wire. */
+  private outbox: Array<{ data: string; sent?: () => void }> = [];
+  /** Messages per second this page sends on the current socket (a token bucket of that many). */
+  private rate = DEFAULT_RATE_LIMIT * RATE_SHARE;
+  private tokens = this.rate;
+  private refilledAt = 0;
+  private flushTimer?: ReturnType<typeof setTimeout>;
 
   constructor(url: string, options: ConnectionOptions = {}) {
     const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -219,6 +234,7 @@ export class SharedConnection implements Connection {
     for (const pending of this.cancels.values()) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection closed'));
     const socket = this.socket;
     this.socket = null;
+    this.resetOutbox();
     socket?.close(1000, 'Closed');
     this.setState('closed');
     for (const job of this.jobs.values()) clearTimeout(job.retryTimer);
@@ -263,6 +279,7 @@ export class SharedConnection implements Connection {
     socket.onopen = () => {
       if (this.socket !== socket) return;
       this.attempts = 0;
+      this.resetOutbox();
       this.setState('open');
       for (const [jobId, job] of this.jobs) if (!job.refused) this.subscribe(jobId, job);
       for (const [ref, pending] of this.cancels) if (!pending.sent) this.sendCancel(ref);
@@ -281,6 +298,7 @@ export class SharedConnection implements Connection {
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = null;
+      this.resetOutbox(); // what waited is asked again on the next socket
       // A cancel already on the wire may or may not have happened: say so rather than guess.
       for (const pending of this.cancels.values()) {
         if (pending.sent) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection lost before the server answered'));
@@ -328,12 +346,41 @@ export class SharedConnection implements Connection {
   private sendCancel(ref: string): void {
     const pending = this.cancels.get(ref);
     if (!pending) return;
-    pending.sent = true;
-    this.send({ type: 'cancel', ref, job: pending.job, token: pending.token });
+    // Counted as sent once on the wire: one still in the outbox when the socket drops is simply sent again.
+    this.send({ type: 'cancel', ref, job: pending.job, token: pending.token }, () => (pending.sent = true));
   }
 
-  private send(message: object): void {
-    this.socket?.send(JSON.stringify(message));
+  /** Sends a message within the server's rate limit: at once while the budget allows, else in turn. */
+  private send(message: object, sent?: () => void): void {
+    if (!this.socket) return;
+    this.outbox.push({ data: JSON.stringify(message), sent });
+    this.flush();
+  }
+
+  private flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const socket = this.socket;
+    if (!socket || socket.readyState !== OPEN) return;
+    const now = Date.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
+    this.refilledAt = now;
+    while (this.outbox.length > 0 && this.tokens >= 1) {
+      const { data, sent } = this.outbox.shift()!;
+      this.tokens -= 1;
+      socket.send(data);
+      sent?.();
+    }
+    if (this.outbox.length > 0) this.flushTimer = setTimeout(() => this.flush(), Math.ceil(((1 - this.tokens) / this.rate) * 1000));
+  }
+
+  /** A new socket: nothing waits, and the server's bucket for it starts full. */
+  private resetOutbox(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.outbox = [];
+    this.tokens = this.rate;
+    this.refilledAt = Date.now();
   }
 
   private receive(message: ServerMessage): void {
@@ -350,6 +397,10 @@ export class SharedConnection implements Connection {
       case 'hello':
         // The server's clock against ours, as of now (ignoring the trip's half, which is small against seconds).
         this.offset = typeof message.time === 'number' && Number.isFinite(message.time) ? message.time - Date.now() : 0;
+        if (typeof message.rateLimit === 'number' && message.rateLimit >= 1) {
+          this.rate = Math.max(1, Math.floor(message.rateLimit * RATE_SHARE));
+          this.tokens = Math.min(this.tokens, this.rate);
+        }
         return;
     }
   }
@@ -396,6 +447,7 @@ export class SharedConnection implements Connection {
   private onError(message: Extract<ServerMessage, { type: 'error' }>): void {
     const pending = message.ref ? this.cancels.get(message.ref) : undefined;
     if (pending) return pending.reject(new BackjobConnectionError(message.code, message.message));
+    if (!message.job && message.code === 'BACKJOB_ERR_RATE_LIMITED') return this.retryUnanswered();
     const job = message.job ? this.jobs.get(message.job) : undefined;
     if (!job || !message.job) return;
     // The answer to a subscribe since replaced (by one with a token, say): the latest one gets its own.
@@ -411,6 +463,20 @@ export class SharedConnection implements Connection {
     if (FINAL_ERRORS.has(message.code)) job.refused = true;
     job.error = { code: message.code, message: message.message };
     this.notify(job, { error: job.error });
+  }
+
+  /**
+   * The server dropped frames over its rate limit without saying which (it
+   * does not read them): every subscribe still unanswered is asked again
+   * later. Only another client sharing the limit (or a server whose limit
+   * changed) gets here; this page paces itself within it.
+   */
+  private retryUnanswered(): void {
+    for (const [jobId, job] of this.jobs) {
+      if (job.streaming || job.refused) continue;
+      clearTimeout(job.retryTimer);
+      job.retryTimer = setTimeout(() => this.socket?.readyState === OPEN && this.subscribe(jobId, job), this.backoff(RETRY_MS, job.retries++));
+    }
   }
 
   private setState(state: ConnectionState): void {
