@@ -10,7 +10,7 @@ import { waitFor } from './test-helpers.js';
 /** Reads the rest of a stream as a body parser would: data events until the end. */
 async function readAll(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  for await (const chunk of req) chunks.push(Buffer.from(chunk as Buffer | string));
   return Buffer.concat(chunks);
 }
 
@@ -26,6 +26,7 @@ describe('peekBody', () => {
     server = createServer(async (req, res) => {
       const length = Number(req.headers['content-length'] ?? 0);
       if (req.url === '/flowing') req.resume();
+      if (req.url === '/decoded') req.setEncoding('utf8');
       // As behind an app's async middleware (a session lookup): the whole request has arrived and ended.
       if (req.url === '/late') await sleep(30);
       started.add(req.url!);
@@ -125,6 +126,14 @@ describe('peekBody', () => {
     socket.write(`${head('/flowing', 3)}abc`);
     const entry = await waitFor(() => seen.find((s) => s.url === '/flowing'), 'the handler');
     assert.equal(entry.peeked, null);
+    socket.destroy();
+  });
+
+  test('a stream set to decode text: null (its bytes are not to be had), and its reader still gets the text', async () => {
+    const socket = open();
+    socket.write(`${head('/decoded', 4)}abcd`);
+    const entry = await waitFor(() => seen.find((s) => s.url === '/decoded'), 'the handler');
+    assert.deepEqual(entry, { url: '/decoded', peeked: null, after: 'abcd' });
     socket.destroy();
   });
 });

@@ -10,7 +10,8 @@ import type { IncomingMessage } from 'node:http';
  * Reads the `length` bytes of `req`'s body (its Content-Length, which the
  * caller has already bounded) and puts them back, so the stream reads as if
  * untouched. Resolves with the bytes, or `null` when they cannot be had: the
- * stream is already being read or over, or the client went away first.
+ * stream is already being read, decoded or over, or the client went away
+ * first. Never rejects, and its listener never throws.
  *
  * The stream is read in paused mode from a `'readable'` listener, and the
  * bytes go back with `unshift` synchronously inside that listener: the read
@@ -21,7 +22,8 @@ import type { IncomingMessage } from 'node:http';
  */
 export function peekBody(req: IncomingMessage, length: number): Promise<Buffer | null> {
   if (length === 0) return Promise.resolve(Buffer.alloc(0));
-  if (req.readableFlowing || req.readableEnded || req.destroyed) return Promise.resolve(null);
+  // Flowing: someone else takes the data as it comes. An encoding: read() would give text, not the bytes.
+  if (req.readableFlowing || req.readableEnded || req.destroyed || req.readableEncoding !== null) return Promise.resolve(null);
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -33,14 +35,19 @@ export function peekBody(req: IncomingMessage, length: number): Promise<Buffer |
       resolve(body);
     };
     const onReadable = () => {
-      for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null; ) {
-        chunks.push(chunk);
-        received += chunk.length;
+      try {
+        for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null; ) {
+          chunks.push(chunk);
+          received += chunk.length;
+        }
+        if (received < length) return;
+        const body = Buffer.concat(chunks, received);
+        req.unshift(body);
+        settle(body);
+      } catch {
+        // Nothing above should throw; if it ever does, the request must not take the process down.
+        settle(null);
       }
-      if (received < length) return;
-      const body = Buffer.concat(chunks, received);
-      req.unshift(body);
-      settle(body);
     };
     // Ended short of its length, aborted or failed: nothing to digest, and nobody left to read it.
     const onGone = () => settle(null);

@@ -15,7 +15,7 @@ export interface RouteTarget {
   path: string;
   query?: Record<string, string | string[]>;
   /**
-   * The request body: at most 64 KiB once encoded (`MAX_DISPATCH_BODY_BYTES`),
+   * The request body: at most 64 KiB once encoded,
    * since the receiving side reads it to check its digest before the app's
    * parsers do. Pass a reference to large data, not the data.
    */
