@@ -5,6 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseCookie, stringifySetCookie } from 'cookie';
 
 /** The demo's users. Passwords are shown on the login page: this is a demo. */
 export const DEMO_USERS: Readonly<Record<string, { name: string; password: string }>> = {
@@ -15,13 +16,20 @@ export const DEMO_USERS: Readonly<Record<string, { name: string; password: strin
 const COOKIE = 'demo_session';
 const MAX_AGE_SECONDS = 7 * 24 * 3600;
 
-/** Reads one cookie from a request's Cookie header. */
+/**
+ * Reads one cookie from a request's Cookie header. The `cookie` package never
+ * throws on what a client sends (a value that is not valid percent-encoding
+ * comes back as it was) and parses into an object without a prototype, so a
+ * cookie named `__proto__` is just a cookie.
+ */
 function readCookie(req: IncomingMessage, name: string): string | undefined {
-  for (const pair of (req.headers.cookie ?? '').split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq > 0 && pair.slice(0, eq).trim() === name) return decodeURIComponent(pair.slice(eq + 1).trim());
-  }
-  return undefined;
+  const header = req.headers.cookie;
+  return header ? parseCookie(header)[name] : undefined;
+}
+
+/** The session cookie with its attributes; an empty value and `maxAge` 0 delete it. */
+function sessionCookie(value: string, maxAge: number): string {
+  return stringifySetCookie({ name: COOKIE, value, path: '/', httpOnly: true, sameSite: 'lax', maxAge });
 }
 
 /** Signed sessions: `user.expiry.mac`, where mac is an HMAC of the rest. */
@@ -45,8 +53,11 @@ export function createSessions(secret: () => Buffer): Sessions {
     user(req) {
       const value = readCookie(req, COOKIE);
       if (!value) return null;
-      const [user, expiry, signature] = value.split('.');
-      if (!user || !expiry || !signature || !(user in DEMO_USERS)) return null;
+      const parts = value.split('.');
+      if (parts.length !== 3) return null;
+      const [user, expiry, signature] = parts as [string, string, string];
+      // Own keys only: `constructor` or `__proto__` are `in` every object.
+      if (!Object.hasOwn(DEMO_USERS, user) || !/^\d{1,12}$/.test(expiry)) return null;
       const expected = Buffer.from(mac(`${user}.${expiry}`));
       const given = Buffer.from(signature);
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
@@ -59,11 +70,11 @@ export function createSessions(secret: () => Buffer): Sessions {
       if (!known || given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
       const expiry = Math.floor(Date.now() / 1000) + MAX_AGE_SECONDS;
       const value = `${user}.${expiry}.${mac(`${user}.${expiry}`)}`;
-      res.setHeader('Set-Cookie', `${COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${MAX_AGE_SECONDS}`);
+      res.setHeader('Set-Cookie', sessionCookie(value, MAX_AGE_SECONDS));
       return true;
     },
     logout(res) {
-      res.setHeader('Set-Cookie', `${COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`);
+      res.setHeader('Set-Cookie', sessionCookie('', 0));
     },
   };
 }

@@ -12,7 +12,20 @@ import { isIP } from 'node:net';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { cutLine } from './context.js';
 import { BackjobError } from './errors.js';
-import { JOB_HEADER, ReplayGuard, SIGNATURE_HEADER, SIGNATURE_WINDOW_SECONDS, digest, seal, signRequest, unseal, verifyRequest } from './signing.js';
+import { peekBody } from './peek-body.js';
+import {
+  JOB_HEADER,
+  ReplayGuard,
+  SIGNATURE_HEADER,
+  SIGNATURE_WINDOW_SECONDS,
+  bodyDigest,
+  checkSignatureHeader,
+  digest,
+  seal,
+  signRequest,
+  unseal,
+  verifyRequest,
+} from './signing.js';
 import type { BackJob, JobContext, JobRecord, RouteTarget } from './types.js';
 
 /**
@@ -46,6 +59,13 @@ function seenByApp(as: IncomingMessage): ForwardedHeaders {
 }
 
 const METHOD = /^[A-Z]{1,16}$/;
+/**
+ * Largest body of a route job, in bytes as sent. A job carries parameters, not
+ * uploads; and the receiving side reads a signed request's body (to check its
+ * digest) before the app's own parsers do, so it must not read more than they
+ * would: a bigger body is not BackJob's.
+ */
+export const MAX_DISPATCH_BODY_BYTES = 64 * 1024;
 /** Longest failure reason taken from a response body, in characters. */
 const MAX_REASON_LENGTH = 500;
 /** Bytes of an error response read to build the failure reason; the rest is discarded. */
@@ -86,8 +106,24 @@ function normalizeTarget(target: RouteTarget): RouteTarget {
   if (target.body !== undefined) {
     route.body = target.body;
     route.bodyType = bodyType;
+    let size: number;
+    try {
+      size = encodeBody(route)!.bytes.length;
+    } catch (error) {
+      throw invalid(`Expected the route's \`body\` to be serializable, got an error: ${(error as Error).message}`);
+    }
+    if (size > MAX_DISPATCH_BODY_BYTES) {
+      throw invalid(`Expected the route's \`body\` to take at most ${MAX_DISPATCH_BODY_BYTES} bytes as sent, got ${size}: pass a reference to large data, not the data`);
+    }
   }
   return route;
+}
+
+/** The body a route job sends, as the bytes that are both sent and digested, with its type; none without a body. */
+function encodeBody(route: RouteTarget): { bytes: Buffer; type: string } | undefined {
+  if (route.body === undefined) return undefined;
+  if (route.bodyType === 'json') return { bytes: Buffer.from(JSON.stringify(route.body)), type: 'application/json' };
+  return { bytes: Buffer.from(formBody(route.body)), type: 'application/x-www-form-urlencoded' };
 }
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
@@ -193,19 +229,18 @@ export async function runRoute(backjob: BackJob, job: JobRecord, ctx: JobContext
   }
   const forwarded: ForwardedHeaders = opened === null ? {} : JSON.parse(opened);
 
-  let payload: string | undefined;
   const headers: Record<string, string> = { ...forwarded, accept: 'text/plain, text/html;q=0.9, */*;q=0.8', 'user-agent': 'backjob' };
-  if (route.body !== undefined) {
-    const json = route.bodyType === 'json';
-    payload = json ? JSON.stringify(route.body) : formBody(route.body);
-    headers['content-type'] = json ? 'application/json' : 'application/x-www-form-urlencoded';
-    headers['content-length'] = String(Buffer.byteLength(payload));
+  const body = encodeBody(route);
+  if (body) {
+    headers['content-type'] = body.type;
+    headers['content-length'] = String(body.bytes.length);
   }
-  headers[JOB_HEADER] = job.id;
-  headers[SIGNATURE_HEADER] = signRequest(key, { jobId: job.id, method: route.method, path: route.path });
-
   const base = new URL(baseUrl);
   const url = new URL(`${base.origin}${route.path}${queryString(route.query)}`);
+  // Signed as it goes on the request line, and the body as the bytes that go after it.
+  headers[JOB_HEADER] = job.id;
+  const signed = { jobId: job.id, method: route.method, url: `${url.pathname}${url.search}`, bodyDigest: bodyDigest(body?.bytes) };
+  headers[SIGNATURE_HEADER] = signRequest(key, signed);
   const transport = url.protocol === 'https:' ? https : http;
   // The name the app's certificate must carry: the configured host; for an address (a learned
   // baseUrl), the name the app is reached by: the user's Host, else the first one it served.
@@ -247,7 +282,7 @@ export async function runRoute(backjob: BackJob, job: JobRecord, ctx: JobContext
         resolve();
       });
     });
-    request.end(payload);
+    request.end(body?.bytes);
   });
 }
 
@@ -337,20 +372,35 @@ async function claimSignature(backjob: BackJob, signature: string): Promise<bool
   return guard.claimOnce(key, ttlMs);
 }
 
-/** The path a request was sent to, as signed: before any router mount point stripped a prefix. */
-function requestPath(req: Request): string {
-  const url = req.originalUrl;
-  const end = url.search(/[?#]/);
-  return end === -1 ? url : url.slice(0, end);
+/**
+ * The length of the body a signed request brought, when BackJob could have
+ * sent it: none at all, or a Content-Length of at most
+ * {@link MAX_DISPATCH_BODY_BYTES}. Null for anything else (chunked, too big,
+ * malformed): BackJob sends neither, so it is not BackJob's, and nothing of it
+ * is read.
+ */
+function dispatchedBodyLength(req: IncomingMessage): number | null {
+  if (req.headers['transfer-encoding'] !== undefined) return null;
+  const declared = req.headers['content-length'];
+  if (declared === undefined) return 0;
+  if (!/^\d{1,16}$/.test(declared)) return null;
+  const length = Number(declared);
+  return length <= MAX_DISPATCH_BODY_BYTES ? length : null;
 }
 
 /**
  * Middleware that recognises requests BackJob dispatched: a signature valid
- * for this job id, method and path, fresh, and not seen before. Such a request
- * gets `req.backjob`, the job's context, whose signal aborts when the
- * dispatching side goes away (cancel) and whose end ends the response. Any
- * other request passes as an ordinary one, and the BackJob headers are
- * stripped from every request so the app cannot be fooled by them.
+ * for this job id, method, URL (path and query string, as on the request
+ * line) and body, fresh, and not seen before. Such a request gets
+ * `req.backjob`, the job's context, whose signal aborts when the dispatching
+ * side goes away (cancel) and whose end ends the response. Any other request
+ * passes as an ordinary one, its body untouched for the app's own parsers, and
+ * the BackJob headers are stripped from every request so the app cannot be
+ * fooled by them.
+ *
+ * It must run before anything reads the body: the body's digest is part of
+ * what was signed. It reads the body only for a header that is well-formed and
+ * fresh, and only up to {@link MAX_DISPATCH_BODY_BYTES}, and puts it back.
  *
  * What the route writes to the response reaches the log as the runner reads
  * it. A route that ends its job itself (`req.backjob.finish(result)`) should
@@ -364,8 +414,16 @@ export function recognizeDispatch(backjob: BackJob): RequestHandler {
     delete req.headers[SIGNATURE_HEADER];
     delete req.headers[JOB_HEADER];
     if (typeof signature !== 'string' || typeof jobId !== 'string') return next();
+    // The cheap checks first: a malformed or stale header, or a body BackJob would not send, costs no read.
+    if (!checkSignatureHeader(signature).ok) return next();
+    const length = dispatchedBodyLength(req);
+    if (length === null) return next();
+    const body = await peekBody(req, length);
+    if (body === null) return next();
     await backjob.ready;
-    const verdict = verifyRequest(backjob.key(), signature, { jobId, method: req.method, path: requestPath(req) });
+    // originalUrl: before a router mount point stripped its prefix from req.url.
+    const signed = { jobId, method: req.method, url: req.originalUrl, bodyDigest: bodyDigest(body) };
+    const verdict = verifyRequest(backjob.key(), signature, signed);
     if (!verdict.ok || !(await claimSignature(backjob, verdict.signature))) return next();
 
     const disconnected = new AbortController();

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { ReplayGuard, SIGNATURE_WINDOW_SECONDS, digest, seal, signRequest, unseal, verifyRequest } from './signing.js';
+import { ReplayGuard, SIGNATURE_WINDOW_SECONDS, bodyDigest, checkSignatureHeader, digest, seal, signRequest, unseal, verifyRequest } from './signing.js';
 
 const key = randomBytes(32);
-const request = { jobId: 'job_123', method: 'POST', path: '/reports/build' };
+const request = { jobId: 'job_123', method: 'POST', url: '/reports/build?month=3', bodyDigest: bodyDigest('title=Q3&format=pdf') };
 
 describe('dispatch signature', () => {
   test('a signature made with the key verifies for the same request', () => {
@@ -18,15 +18,44 @@ describe('dispatch signature', () => {
     assert.equal(verifyRequest(key, signRequest(key, request), { ...request, method: 'post' }).ok, true);
   });
 
-  test('any change to job id, method, path or timestamp is refused', () => {
+  test('any change to job id, method, path, query string, body or timestamp is refused', () => {
     const header = signRequest(key, request);
-    assert.deepEqual(verifyRequest(key, header, { ...request, jobId: 'job_124' }), { ok: false, reason: 'bad signature' });
-    assert.deepEqual(verifyRequest(key, header, { ...request, method: 'GET' }), { ok: false, reason: 'bad signature' });
-    assert.deepEqual(verifyRequest(key, header, { ...request, path: '/admin/drop' }), { ok: false, reason: 'bad signature' });
+    const refused = { ok: false, reason: 'bad signature' };
+    assert.deepEqual(verifyRequest(key, header, { ...request, jobId: 'job_124' }), refused);
+    assert.deepEqual(verifyRequest(key, header, { ...request, method: 'GET' }), refused);
+    assert.deepEqual(verifyRequest(key, header, { ...request, url: '/admin/drop?month=3' }), refused);
+    for (const url of ['/reports/build', '/reports/build?month=4', '/reports/build?month=3&all=1', '/reports/build?month=3&', '/reports/build?MONTH=3']) {
+      assert.deepEqual(verifyRequest(key, header, { ...request, url }), refused, url);
+    }
+    for (const body of ['', 'title=Q3&format=csv', 'title=Q3&format=pdf&', 'format=pdf&title=Q3']) {
+      assert.deepEqual(verifyRequest(key, header, { ...request, bodyDigest: bodyDigest(body) }), refused, body);
+    }
     const [, t, sig] = /^t=(\d+),sig=(.+)$/.exec(header)!;
     assert.deepEqual(verifyRequest(key, `t=${Number(t) - 1},sig=${sig}`, request), { ok: false, reason: 'bad signature' });
     const flipped = `t=${t},sig=${sig.slice(0, -1)}${sig.endsWith('0') ? '1' : '0'}`;
     assert.deepEqual(verifyRequest(key, flipped, request), { ok: false, reason: 'bad signature' });
+  });
+
+  test('fields cannot bleed into one another: moving text across the separator changes the signature', () => {
+    const a = { jobId: 'job_1', method: 'GET', url: '/a', bodyDigest: bodyDigest() };
+    const header = signRequest(key, a);
+    assert.equal(verifyRequest(key, header, { ...a, jobId: 'job_1\nGET', method: '' }).ok, false);
+    assert.equal(verifyRequest(key, header, { ...a, method: 'GET\n/a', url: '' }).ok, false);
+  });
+
+  test('the body digest is SHA-256 of the bytes as sent: a string counts as its UTF-8, no body as nothing', () => {
+    assert.equal(bodyDigest(), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    assert.equal(bodyDigest(''), bodyDigest(Buffer.alloc(0)));
+    assert.equal(bodyDigest('café €'), bodyDigest(Buffer.from('café €', 'utf8')));
+    assert.notEqual(bodyDigest('café'), bodyDigest(Buffer.from('café', 'latin1')));
+  });
+
+  test('the cheap check takes format and freshness only, as the full check does', () => {
+    const now = Date.now();
+    assert.equal(checkSignatureHeader(signRequest(key, request, now), now).ok, true);
+    assert.equal(checkSignatureHeader(`t=${Math.floor(now / 1000)},sig=${'0'.repeat(64)}`, now).ok, true, 'it knows no key');
+    assert.deepEqual(checkSignatureHeader(signRequest(key, request, now - 10 * 60_000), now), { ok: false, reason: 'signature expired' });
+    assert.deepEqual(checkSignatureHeader('t=1,sig=zz', now), { ok: false, reason: 'malformed signature' });
   });
 
   test('a signature made with another key is refused', () => {
@@ -80,6 +109,14 @@ describe('sealed credentials', () => {
     assert.equal(unseal(key, `v1.${raw.toString('base64url')}`), null);
     assert.equal(unseal(key, 'v1.AAAA'), null);
     assert.equal(unseal(key, 'plain text'), null);
+  });
+
+  test('what an earlier release sealed and digested still opens and matches (their key labels never change)', () => {
+    // Made with the release before dispatch signatures went to v2: credentials of jobs still waiting
+    // across the upgrade, and merge keys, must keep working.
+    const fixed = Buffer.from('fixed-test-key-0123456789abcdef');
+    assert.equal(unseal(fixed, 'v1.BejQTom5ykj1RsaTclAH1FvuI79IjVCisn-8EIU-HbXxLpnJfX1MWoBgrKXhWA'), '{"cookie":"sid=1"}');
+    assert.equal(digest(fixed, 'sid=1'), '38dfe681bc7bcface9436018e626c8eabf50a05d9b18f270a2dffbf7e584b4ae');
   });
 
   test('the digest is stable per key and value, and differs across values and keys', () => {

@@ -15,6 +15,11 @@ export interface RouteTarget {
   /** Path beginning with `/`, without query string. */
   path: string;
   query?: Record<string, string | string[]>;
+  /**
+   * The request body: at most 64 KiB once encoded,
+   * since the receiving side reads it to check its digest before the app's
+   * parsers do. Pass a reference to large data, not the data.
+   */
   body?: Record<string, unknown>;
   /** How `body` is sent. Default `form` (application/x-www-form-urlencoded). */
   bodyType?: 'form' | 'json';
