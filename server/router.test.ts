@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import type * as express from 'express';
-import type { ErrorReply, JobSnapshot, StartReply } from '../shared/protocol.js';
+import WebSocket from 'ws';
+import { SUBPROTOCOL, type ErrorReply, type JobSnapshot, type StartReply } from '../shared/protocol.js';
+import { createBackJob, memory } from './index.js';
 import { ended, logOf, startTestApp, waitFor, type TestApp } from './http-test-app.js';
 
 describe('HTTP API', () => {
@@ -220,5 +223,74 @@ describe('HTTP API', () => {
     assert.equal(res.status, 500);
     assert.equal(await res.text(), 'app handler: app failure');
     assert.equal(appErrorHandled, true);
+  });
+});
+
+describe('one origin policy for the HTTP API and the WebSocket', () => {
+  const start = (t: TestApp, headers: Record<string, string>) =>
+    fetch(`${t.url}/backjob/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ name: 'noop' }) });
+  const handshake = async (t: TestApp, headers: Record<string, string>) => {
+    const ws = new WebSocket(`${t.url.replace('http', 'ws')}/backjob/ws`, SUBPROTOCOL, { headers });
+    const [status] = await Promise.race([
+      once(ws, 'unexpected-response').then(([, res]) => [(res as { statusCode: number }).statusCode]),
+      once(ws, 'open').then(() => [101]),
+    ]);
+    ws.terminate();
+    return status;
+  };
+  const proxied = { origin: 'https://jobs.example', 'x-forwarded-host': 'jobs.example', 'x-forwarded-proto': 'https' };
+  const define = (_app: express.Express, backjob: import('./types.js').BackJob) => {
+    backjob.define('noop', async () => undefined, { launchable: true });
+  };
+
+  test("forwarded headers count only when the app's `trust proxy` trusts the sender, on both doors", async () => {
+    const untrusting = await startTestApp({ appRoutes: define });
+    untrusting.backjob.attach(untrusting.server);
+    const trusting = await startTestApp({ appRoutes: define, before: (app) => app.set('trust proxy', 'loopback') });
+    trusting.backjob.attach(trusting.server);
+    try {
+      assert.equal((await start(untrusting, proxied)).status, 403);
+      assert.equal(await handshake(untrusting, proxied), 403);
+      assert.equal((await start(trusting, proxied)).status, 202);
+      // The upgrade never passes through Express: it uses the trust the app's router learned.
+      assert.equal(await handshake(trusting, proxied), 101);
+      assert.equal((await start(trusting, { ...proxied, origin: 'http://jobs.example' })).status, 403, 'scheme differs');
+      assert.equal(await handshake(trusting, { ...proxied, origin: 'http://jobs.example' }), 403, 'scheme differs');
+    } finally {
+      await untrusting.close();
+      await trusting.close();
+    }
+  });
+
+  test('the scheme and port count: an https page, or another port, is not the origin of an http server', async () => {
+    const t = await startTestApp({ appRoutes: define });
+    t.backjob.attach(t.server);
+    try {
+      const port = new URL(t.url).port;
+      assert.equal((await start(t, { origin: t.url })).status, 202);
+      assert.equal((await start(t, { origin: `https://127.0.0.1:${port}` })).status, 403);
+      assert.equal((await start(t, { origin: `http://127.0.0.1:${Number(port) + 1}` })).status, 403);
+      assert.equal(await handshake(t, { origin: `https://127.0.0.1:${port}` }), 403);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('`allowedOrigins` and `trustProxy` of createBackJob apply to both doors', async () => {
+    const t = await startTestApp({ appRoutes: define, allowedOrigins: ['https://admin.example:443/'], trustProxy: ['127.0.0.1'] });
+    t.backjob.attach(t.server);
+    try {
+      assert.equal((await start(t, { origin: 'https://admin.example' })).status, 202);
+      assert.equal(await handshake(t, { origin: 'https://admin.example' }), 101);
+      assert.equal((await start(t, { origin: 'https://admin.example:8443' })).status, 403);
+      assert.equal(await handshake(t, proxied), 101, 'trustProxy without an Express setting');
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('a bad `allowedOrigins` or `trustProxy` fails at construction with a clear message', () => {
+    assert.throws(() => createBackJob({ backend: memory(), allowedOrigins: ['admin.example'] }), /Expected `allowedOrigins` to be an array of origins/);
+    assert.throws(() => createBackJob({ backend: memory(), trustProxy: ['not an address'] }), /Expected `trustProxy`/);
   });
 });
