@@ -20,6 +20,7 @@ import { attachHub } from './hub.js';
 import { checkTimeoutSeconds, describeValue, invalidOption, resolveOptions } from './options.js';
 import { originAllowed, resolveOriginPolicy, type OriginPolicy, type TrustProxy } from './origin.js';
 import { createRouter } from './router.js';
+import { ReplayGuard } from './signing.js';
 import { settlesWithin } from './settle.js';
 import type {
   Access,
@@ -138,6 +139,8 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
   private readonly originPolicy: OriginPolicy;
   /** The `trust proxy` of the Express app the router serves, for upgrades (see `learnTrustProxy`). */
   private appTrustProxy: TrustProxy | null = null;
+  /** Claims of this process, for backends that cannot claim across processes (memory, SQLite: one process anyway). */
+  private readonly claims = new ReplayGuard();
   private hmacKey: Buffer | null = null;
   private readonly runs = new Map<string, Run>();
   /** Every live context per job, so an end from anywhere silences all of them. */
@@ -385,6 +388,10 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
 
   learnTrustProxy(trust: TrustProxy | undefined): void {
     if (typeof trust === 'function') this.appTrustProxy = trust;
+  }
+
+  async claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    return this.backend.claimOnce ? this.backend.claimOnce(key, ttlMs) : this.claims.claimOnce(key, ttlMs);
   }
 
   key(): Buffer {

@@ -15,7 +15,6 @@ import { BackjobError } from './errors.js';
 import { peekBody } from './peek-body.js';
 import {
   JOB_HEADER,
-  ReplayGuard,
   SIGNATURE_HEADER,
   SIGNATURE_WINDOW_SECONDS,
   bodyDigest,
@@ -339,7 +338,6 @@ class LineCutter {
   }
 }
 
-const replayGuards = new WeakMap<BackJob, ReplayGuard>();
 
 /** The Host of the first request each shim's app served (see `learnBaseUrl`). */
 const servedHosts = new WeakMap<BackJob, string>();
@@ -361,15 +359,11 @@ function hostnameOf(host: string | undefined): string | undefined {
   return name && isIP(name) === 0 ? name : undefined;
 }
 
-/** Claims a signature once, across processes when the backend can (`claimOnce`), else in this process. */
+/** Claims a signature once (across processes where the backend can). */
 async function claimSignature(backjob: BackJob, signature: string): Promise<boolean> {
   // A claim must outlive every moment the signature could still verify: the window on both sides of its timestamp.
   const ttlMs = 2 * SIGNATURE_WINDOW_SECONDS * 1000 + 1000;
-  const key = `backjob:dispatch:${signature}`;
-  if (backjob.backend.claimOnce) return backjob.backend.claimOnce(key, ttlMs);
-  let guard = replayGuards.get(backjob);
-  if (!guard) replayGuards.set(backjob, (guard = new ReplayGuard()));
-  return guard.claimOnce(key, ttlMs);
+  return backjob.claimOnce(`backjob:dispatch:${signature}`, ttlMs);
 }
 
 /**

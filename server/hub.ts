@@ -17,6 +17,7 @@ import {
   MAX_CLIENT_FRAME,
   SUBPROTOCOL,
   PROTOCOL_VERSION,
+  TICKET_PROTOCOL_PREFIX,
   parseClientMessage,
   type ClientMessage,
   type ErrorCode,
@@ -26,6 +27,7 @@ import {
 } from '../shared/protocol.js';
 import { toSnapshot } from './backends/records.js';
 import { normalizeOrigin } from './origin.js';
+import { TICKET_TTL_MS, readTicket } from './tickets.js';
 import type { Access, AttachOptions, BackJob, BusNotice, Hub } from './types.js';
 
 /** Above this many bytes waiting in a socket's send buffer, live events stop and the store takes over. */
@@ -257,14 +259,26 @@ export class LiveHub implements Hub {
     if (!offered.includes(SUBPROTOCOL)) {
       return refuse(socket, 400, 'Bad Request', `Expected the WebSocket subprotocol ${SUBPROTOCOL}`);
     }
-    // identify() may take a while (a session store); a peer that drops meanwhile is simply gone.
-    this.backjob.identify(req).then(
-      (principal) => {
+    const ticket = offered.find((p) => p.startsWith(TICKET_PROTOCOL_PREFIX))?.slice(TICKET_PROTOCOL_PREFIX.length);
+    // The principal: from the ticket the page got over HTTP (through the app's own middleware), else
+    // from `identify` on the bare upgrade (cookies only; what non-browser clients and old pages use).
+    // Either may take a while (a session store, Redis); a peer that drops meanwhile is simply gone.
+    const principal = ticket === undefined ? this.backjob.identify(req) : this.redeem(ticket);
+    principal.then(
+      (who) => {
+        if (who === undefined) return refuse(socket, 401, 'Unauthorized', 'Invalid, expired or used ticket: ask for a new one');
         if (this.closing || socket.destroyed) return socket.destroy();
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, principal));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, who));
       },
       () => refuse(socket, 500, 'Internal Server Error', 'Could not identify the user'),
     ).catch(() => socket.destroy());
+  }
+
+  /** The principal a ticket speaks for (null: nobody), or undefined when it is not valid or was used. */
+  private async redeem(ticket: string): Promise<string | null | undefined> {
+    const claim = readTicket(this.backjob.key(), ticket);
+    if (!claim) return undefined;
+    return (await this.backjob.claimOnce(`backjob:ticket:${claim.nonce}`, TICKET_TTL_MS + 1_000)) ? claim.principal : undefined;
   }
 
   /**

@@ -6,11 +6,12 @@
  */
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
-import type { ErrorReply, StartReply, StartRequest } from '../shared/protocol.js';
+import type { ErrorReply, StartReply, StartRequest, TicketReply } from '../shared/protocol.js';
 import { JOB_STATUSES } from '../shared/protocol.js';
 import { learnBaseUrl, recognizeDispatch } from './dispatch.js';
 import { toSnapshot } from './backends/records.js';
 import { BackjobError, isBackjobError } from './errors.js';
+import { TICKET_TTL_MS, issueTicket } from './tickets.js';
 import type { Access, BackJob, JobRecord, JobSpec, JobStatus } from './types.js';
 
 /** Largest `POST /jobs` body. A start request is a name and a few params: anything bigger is a mistake or an attack. */
@@ -160,6 +161,8 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
  *   `canceled` is false when the job had already ended.
  * - `GET /jobs?status=a,b&limit=n` → `{ jobs: JobSnapshot[] }`, the caller's
  *   own, newest first; 401 without a principal.
+ * - `POST /tickets` (same origin) → `TicketReply`: a single-use ticket that
+ *   opens the live channel as the caller (see tickets.ts).
  *
  * Every failure is `ErrorReply` with a `BACKJOB_ERR_…` code; an unknown job
  * and a forbidden one are the same 404.
@@ -188,6 +191,15 @@ export function createRouter(backjob: BackJob): Router {
     if (!job) throw new BackjobError('BACKJOB_ERR_NOT_FOUND', 'The job ended and was removed before it could be shown');
     const reply: StartReply = { ...started, snapshot: toSnapshot(job) };
     res.status(202).json(reply);
+  });
+
+  // A ticket for the live channel, issued here because this request went through the app's
+  // middleware (its session, passport, bearer token) and the socket's upgrade does not: see tickets.ts.
+  api.post('/tickets', async (req, res) => {
+    requireAllowedOrigin(backjob, req);
+    const principal = await backjob.identify(req);
+    const reply: TicketReply = { ticket: issueTicket(backjob.key(), principal), expiresIn: TICKET_TTL_MS };
+    res.json(reply);
   });
 
   api.get('/jobs', async (req, res) => {

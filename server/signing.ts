@@ -22,7 +22,10 @@ export const SIGNATURE_WINDOW_SECONDS = 60;
  * verify the new way. Dispatch signatures are v2 since they cover the query
  * string and the body.
  */
-type Purpose = 'dispatch signature v2' | 'credentials seal v1' | 'credentials digest v1';
+type Purpose = 'dispatch signature v2' | SealPurpose | 'credentials digest v1';
+
+/** What a sealed value is for: one derived key each, so a sealed credential can never pass for a live ticket. */
+export type SealPurpose = 'credentials seal v1' | 'live ticket v1';
 
 /** Derived keys per BackJob key: HKDF costs more than the HMAC it feeds, and the key never changes. */
 const derivedKeys = new WeakMap<Buffer, Map<Purpose, Buffer>>();
@@ -145,20 +148,20 @@ export class ReplayGuard {
  * nonce ‖ tag ‖ ciphertext: safe to store, useless without the key, and
  * tamper-evident.
  */
-export function seal(key: Buffer, plaintext: string): string {
+export function seal(key: Buffer, plaintext: string, purpose: SealPurpose = 'credentials seal v1'): string {
   const nonce = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', derive(key, 'credentials seal v1'), nonce);
+  const cipher = createCipheriv('aes-256-gcm', derive(key, purpose), nonce);
   const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   return `v1.${Buffer.concat([nonce, cipher.getAuthTag(), ciphertext]).toString('base64url')}`;
 }
 
-/** Opens what {@link seal} made. Null when it was made with another key or altered. */
-export function unseal(key: Buffer, sealed: string): string | null {
+/** Opens what {@link seal} made. Null when it was made with another key or for another purpose, or altered. */
+export function unseal(key: Buffer, sealed: string, purpose: SealPurpose = 'credentials seal v1'): string | null {
   if (!sealed.startsWith('v1.')) return null;
   const raw = Buffer.from(sealed.slice(3), 'base64url');
   if (raw.length < 28) return null;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', derive(key, 'credentials seal v1'), raw.subarray(0, 12));
+    const decipher = createDecipheriv('aes-256-gcm', derive(key, purpose), raw.subarray(0, 12));
     decipher.setAuthTag(raw.subarray(12, 28));
     return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
   } catch {

@@ -399,6 +399,8 @@ export interface BackJob {
   learnTrustProxy(trust: TrustProxy | undefined): void;
   /** The HMAC key, once `ready`. */
   key(): Buffer;
+  /** True the first time `key` is claimed within `ttlMs`: across processes when the backend can (`claimOnce`), else in this one. */
+  claimOnce(key: string, ttlMs: number): Promise<boolean>;
   /**
    * A job context for a job this process does not run itself: the one a
    * dispatched route request gets as `req.backjob`. `onEnd` runs when the

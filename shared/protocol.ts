@@ -12,6 +12,20 @@
 export const PROTOCOL_VERSION = 1;
 export const SUBPROTOCOL = `backjob.v${PROTOCOL_VERSION}`;
 
+/**
+ * A connection ticket travels as a second offered subprotocol,
+ * `backjob.ticket.<ticket>`, beside `backjob.v1`: a browser can set no
+ * header on a WebSocket, and unlike the URL no access log keeps it. The
+ * server answers with `backjob.v1` alone.
+ */
+export const TICKET_PROTOCOL_PREFIX = 'backjob.ticket.';
+
+/** Reply of `POST {basePath}/tickets`: a single-use ticket for the next socket, valid `expiresIn` ms. */
+export interface TicketReply {
+  ticket: string;
+  expiresIn: number;
+}
+
 export type JobStatus = 'waiting' | 'running' | 'completed' | 'failed' | 'canceled';
 export type EndStatus = 'completed' | 'failed' | 'canceled';
 
