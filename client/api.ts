@@ -4,6 +4,7 @@
  * sees the same session as for any other request of the app.
  */
 import type { ErrorReply, StartReply, StartRequest } from '../shared/protocol.js';
+import { extraHeaders } from './config.js';
 
 /** Mount point of the HTTP API when the app does not configure another. */
 export const DEFAULT_BASE_PATH = '/backjob';
@@ -42,7 +43,7 @@ export async function startJob(request: StartRequest, options: StartJobOptions =
   try {
     response = await fetch(`${basePath}/jobs`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      headers: { ...(await extraHeaders()), 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify(request),
       // Same-origin cookies only: the job runs as the user of this page's session.
       credentials: 'same-origin',

@@ -9,12 +9,15 @@
  */
 import {
   SUBPROTOCOL,
+  TICKET_PROTOCOL_PREFIX,
   applyEvent,
   type ErrorCode,
   type JobEvent,
   type JobSnapshot,
   type ServerMessage,
+  type TicketReply,
 } from '../shared/protocol.js';
+import { extraHeaders } from './config.js';
 import type { Connection, ConnectionState, WatchListener, WatchUpdate } from './types.js';
 
 export type { Connection, ConnectionState, WatchListener, WatchUpdate } from './types.js';
@@ -45,6 +48,13 @@ export interface ConnectionOptions {
   maxBackoff?: number;
   /** Log lines kept per job for watchers that join later (oldest dropped first). Default 10,000. */
   maxLines?: number;
+  /**
+   * Where to ask for a connection ticket before each socket (see
+   * docs/protocol.md): the HTTP API's `/tickets` beside the socket's `/ws`
+   * by default; `false` opens sockets without one (the upgrade is then
+   * identified by its cookies alone).
+   */
+  tickets?: string | false;
 }
 
 /** A request the server refused, with its `BACKJOB_ERR_…` code. */
@@ -124,6 +134,9 @@ export class SharedConnection implements Connection {
   private readonly minBackoff: number;
   private readonly maxBackoff: number;
   private readonly maxLines: number;
+  private readonly ticketUrl: string | null;
+  /** A ticket is being fetched for the next socket. */
+  private opening = false;
   private readonly jobs = new Map<string, WatchedJob>();
   private readonly cancels = new Map<string, PendingCancel>();
   private socket: WebSocketLike | null = null;
@@ -150,6 +163,7 @@ export class SharedConnection implements Connection {
     this.minBackoff = options.minBackoff ?? 500;
     this.maxBackoff = options.maxBackoff ?? 30_000;
     this.maxLines = options.maxLines ?? 10_000;
+    this.ticketUrl = options.tickets === false ? null : (options.tickets ?? ticketUrlOf(url));
   }
 
   get state(): ConnectionState {
@@ -265,11 +279,44 @@ export class SharedConnection implements Connection {
   }
 
   private connect(): void {
-    if (this.socket || this.reconnectTimer !== undefined) return;
+    if (this.socket || this.opening || this.reconnectTimer !== undefined) return;
     this.setState(this.attempts === 0 ? 'connecting' : 'reconnecting');
+    this.opening = true;
+    void this.fetchTicket().then((ticket) => {
+      this.opening = false;
+      // Everyone left (or close() came) while the ticket was on its way.
+      if (this.jobs.size === 0 && this.cancels.size === 0) return this.setState('closed');
+      this.open(ticket);
+    });
+  }
+
+  /**
+   * A single-use ticket from the HTTP API, which runs inside the app's own
+   * middleware (its session, its bearer token) where the upgrade does not.
+   * Undefined when there is none to be had (an older server, the network):
+   * the socket then opens without, identified by its cookies.
+   */
+  private async fetchTicket(): Promise<string | undefined> {
+    if (!this.ticketUrl || typeof fetch !== 'function') return undefined;
+    try {
+      const response = await fetch(this.ticketUrl, {
+        method: 'POST',
+        headers: { ...(await extraHeaders()), accept: 'application/json' },
+        credentials: 'same-origin',
+      });
+      if (!response.ok) return undefined;
+      const reply = (await response.json()) as Partial<TicketReply> | null;
+      // Only what a subprotocol token may hold: anything else would make the WebSocket constructor throw.
+      return typeof reply?.ticket === 'string' && /^[A-Za-z0-9._~-]{1,512}$/.test(reply.ticket) ? reply.ticket : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private open(ticket: string | undefined): void {
     let socket: WebSocketLike;
     try {
-      socket = new this.Socket(this.url, SUBPROTOCOL);
+      socket = new this.Socket(this.url, ticket ? [SUBPROTOCOL, `${TICKET_PROTOCOL_PREFIX}${ticket}`] : SUBPROTOCOL);
     } catch {
       // A malformed URL or a blocked port: treat like a failed attempt.
       this.scheduleReconnect();
@@ -514,6 +561,21 @@ export function endpointUrl(url?: string): string {
   const resolved = new URL(url ?? '/backjob/ws', page.href);
   resolved.protocol = resolved.protocol === 'https:' ? 'wss:' : 'ws:';
   return resolved.href;
+}
+
+/** The ticket endpoint beside a socket endpoint: `wss://h/backjob/ws` → `https://h/backjob/tickets`; null when it is not `…/ws`. */
+function ticketUrlOf(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return null;
+  }
+  if (!/\/ws$/.test(parsed.pathname)) return null;
+  parsed.protocol = parsed.protocol === 'wss:' ? 'https:' : 'http:';
+  parsed.pathname = parsed.pathname.replace(/\/ws$/, '/tickets');
+  parsed.search = '';
+  return parsed.href;
 }
 
 const shared = new Map<string, SharedConnection>();

@@ -7,6 +7,7 @@ export { BackjobProgress, formatDuration } from './backjob-progress.js';
 export { BackjobLog } from './backjob-log.js';
 export { BackjobLauncher } from './backjob-launcher.js';
 export { BackjobApiError, DEFAULT_BASE_PATH, startJob, type StartJobOptions } from './api.js';
+export { configureBackjob, type BackjobClientConfig, type HeadersSource } from './config.js';
 export { getConnection } from './connection.js';
 export { JobWatchController, type JobWatchHost } from './job-watch-controller.js';
 export type {
