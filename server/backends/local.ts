@@ -5,6 +5,7 @@
  */
 import { MAX_TIMER_MS } from '../options.js';
 import type { Backend, BusMessage, BusNotice, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../types.js';
+import { queueKeyOf } from './records.js';
 
 /** Delivers every message synchronously to every listener of this process. */
 export class LocalBus implements JobBus {
@@ -32,14 +33,23 @@ export class LocalBus implements JobBus {
 }
 
 /**
- * Runs due jobs in creation order, at most `concurrency` at once. Delayed jobs
- * wait on an unref'd timer so a pending delay never keeps the process alive.
- * Enqueueing a job id that is already scheduled does nothing, so recovery may
- * re-enqueue freely.
+ * Runs due jobs at most `concurrency` at once, taking them round-robin across
+ * queue keys (`JobRecord.queueKey`: one per user, per anonymous address, and
+ * one for the app's own starts), first in, first out within a key. One
+ * owner's flood then delays another owner's job by at most one of its jobs,
+ * not by the whole flood. Delayed jobs wait on an unref'd timer so a pending
+ * delay never keeps the process alive. Enqueueing a job id that is already
+ * scheduled does nothing, so recovery may re-enqueue freely.
  */
 export class LocalQueue implements JobQueue {
-  /** Due job ids, in the order they became due (a Set keeps insertion order). */
-  private readonly due = new Set<string>();
+  /**
+   * The ring: each key with due jobs, and its due job ids in the order they
+   * became due. A Map keeps insertion order, so the first entry is the key
+   * whose turn it is; a key that had its turn is re-inserted at the end.
+   */
+  private readonly due = new Map<string, Set<string>>();
+  /** The key each due job sits under, for `remove` and the duplicate check. */
+  private readonly dueKey = new Map<string, string>();
   private readonly delayed = new Map<string, NodeJS.Timeout>();
   private readonly active = new Set<string>();
   private run: ((jobId: string) => Promise<RunOutcome>) | null = null;
@@ -47,7 +57,7 @@ export class LocalQueue implements JobQueue {
   private closed = false;
 
   async enqueue(job: JobRecord): Promise<void> {
-    if (this.closed || this.delayed.has(job.id) || this.active.has(job.id) || this.due.has(job.id)) return;
+    if (this.closed || this.delayed.has(job.id) || this.active.has(job.id) || this.dueKey.has(job.id)) return;
     const wait = job.runAt - Date.now();
     if (wait > 0) {
       // A delay past what one timer holds waits in steps: each step re-enqueues until the job is due.
@@ -59,7 +69,12 @@ export class LocalQueue implements JobQueue {
       this.delayed.set(job.id, timer);
       return;
     }
-    this.due.add(job.id);
+    const key = queueKeyOf(job);
+    let jobs = this.due.get(key);
+    // A key with nothing due joins the ring at the end: after every key already waiting for its turn.
+    if (!jobs) this.due.set(key, (jobs = new Set()));
+    jobs.add(job.id);
+    this.dueKey.set(job.id, key);
     this.pump();
   }
 
@@ -69,7 +84,25 @@ export class LocalQueue implements JobQueue {
       clearTimeout(timer);
       this.delayed.delete(jobId);
     }
-    this.due.delete(jobId);
+    const key = this.dueKey.get(jobId);
+    if (key === undefined) return;
+    this.dueKey.delete(jobId);
+    const jobs = this.due.get(key)!;
+    jobs.delete(jobId);
+    if (jobs.size === 0) this.due.delete(key);
+  }
+
+  /** The next job to run: the first of the key whose turn it is, which then goes to the end of the ring. */
+  private next(): string | undefined {
+    const entry = this.due.entries().next();
+    if (entry.done) return undefined;
+    const [key, jobs] = entry.value;
+    const jobId: string = jobs.values().next().value!;
+    jobs.delete(jobId);
+    this.dueKey.delete(jobId);
+    this.due.delete(key);
+    if (jobs.size > 0) this.due.set(key, jobs);
+    return jobId;
   }
 
   process(run: (jobId: string) => Promise<RunOutcome>, concurrency: number): void {
@@ -83,14 +116,14 @@ export class LocalQueue implements JobQueue {
     for (const timer of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
     this.due.clear();
+    this.dueKey.clear();
   }
 
   private pump(): void {
     const run = this.run;
     if (!run) return;
     while (!this.closed && this.active.size < this.concurrency && this.due.size > 0) {
-      const jobId: string = this.due.values().next().value!;
-      this.due.delete(jobId);
+      const jobId = this.next()!;
       this.active.add(jobId);
       // `run` handles its own failures; a rejection here would only be a bug in it,
       // and must not stall the queue. A job it did not run (`later`) is still waiting or
