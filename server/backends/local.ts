@@ -33,21 +33,27 @@ export class LocalBus implements JobBus {
 }
 
 /**
- * Runs due jobs at most `concurrency` at once, taking them round-robin across
+ * Runs due jobs at most `concurrency` at once, taking them in rounds across
  * queue keys (`JobRecord.queueKey`: one per user, per anonymous address, and
- * one for the app's own starts), first in, first out within a key. One
- * owner's flood then delays another owner's job by at most one of its jobs,
- * not by the whole flood. Delayed jobs wait on an unref'd timer so a pending
- * delay never keeps the process alive. Enqueueing a job id that is already
- * scheduled does nothing, so recovery may re-enqueue freely.
+ * one for the app's own starts), first in, first out within a key. Each key
+ * with due jobs has one turn per round; a key that becomes due joins the
+ * round under way unless it already had its turn in it. One owner's flood
+ * then delays another owner's job by at most the job it is running per slot,
+ * not by the whole flood, and no owner gets a second turn in a round by
+ * emptying and refilling its queue. Delayed jobs wait on an unref'd timer so
+ * a pending delay never keeps the process alive. Enqueueing a job id that is
+ * already scheduled does nothing, so recovery may re-enqueue freely.
  */
 export class LocalQueue implements JobQueue {
   /**
-   * The ring: each key with due jobs, and its due job ids in the order they
-   * became due. A Map keeps insertion order, so the first entry is the key
-   * whose turn it is; a key that had its turn is re-inserted at the end.
+   * Keys yet to have their turn in this round, and keys that had it and wait
+   * for the next: each with its due job ids, in the order they became due.
+   * A Map keeps insertion order, so the first entry of `thisRound` is next.
    */
-  private readonly due = new Map<string, Set<string>>();
+  private thisRound = new Map<string, Set<string>>();
+  private nextRound = new Map<string, Set<string>>();
+  /** Keys that had their turn in this round (also those with nothing left). */
+  private readonly served = new Set<string>();
   /** The key each due job sits under, for `remove` and the duplicate check. */
   private readonly dueKey = new Map<string, string>();
   private readonly delayed = new Map<string, NodeJS.Timeout>();
@@ -70,10 +76,9 @@ export class LocalQueue implements JobQueue {
       return;
     }
     const key = queueKeyOf(job);
-    let jobs = this.due.get(key);
-    // A key with nothing due joins the ring at the end: after every key already waiting for its turn.
-    if (!jobs) this.due.set(key, (jobs = new Set()));
-    jobs.add(job.id);
+    const jobs = this.jobsOf(key);
+    if (jobs) jobs.add(job.id);
+    else (this.served.has(key) ? this.nextRound : this.thisRound).set(key, new Set([job.id]));
     this.dueKey.set(job.id, key);
     this.pump();
   }
@@ -87,21 +92,30 @@ export class LocalQueue implements JobQueue {
     const key = this.dueKey.get(jobId);
     if (key === undefined) return;
     this.dueKey.delete(jobId);
-    const jobs = this.due.get(key)!;
+    const jobs = this.jobsOf(key)!;
     jobs.delete(jobId);
-    if (jobs.size === 0) this.due.delete(key);
+    if (jobs.size === 0) this.thisRound.delete(key) || this.nextRound.delete(key);
   }
 
-  /** The next job to run: the first of the key whose turn it is, which then goes to the end of the ring. */
+  private jobsOf(key: string): Set<string> | undefined {
+    return this.thisRound.get(key) ?? this.nextRound.get(key);
+  }
+
+  /** The next job to run: the first of the key whose turn it is, which then waits for the next round. */
   private next(): string | undefined {
-    const entry = this.due.entries().next();
+    if (this.thisRound.size === 0) {
+      [this.thisRound, this.nextRound] = [this.nextRound, this.thisRound];
+      this.served.clear();
+    }
+    const entry = this.thisRound.entries().next();
     if (entry.done) return undefined;
     const [key, jobs] = entry.value;
     const jobId: string = jobs.values().next().value!;
     jobs.delete(jobId);
     this.dueKey.delete(jobId);
-    this.due.delete(key);
-    if (jobs.size > 0) this.due.set(key, jobs);
+    this.thisRound.delete(key);
+    this.served.add(key);
+    if (jobs.size > 0) this.nextRound.set(key, jobs);
     return jobId;
   }
 
@@ -115,14 +129,15 @@ export class LocalQueue implements JobQueue {
     this.closed = true;
     for (const timer of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
-    this.due.clear();
+    this.thisRound.clear();
+    this.nextRound.clear();
     this.dueKey.clear();
   }
 
   private pump(): void {
     const run = this.run;
     if (!run) return;
-    while (!this.closed && this.active.size < this.concurrency && this.due.size > 0) {
+    while (!this.closed && this.active.size < this.concurrency && this.dueKey.size > 0) {
       const jobId = this.next()!;
       this.active.add(jobId);
       // `run` handles its own failures; a rejection here would only be a bug in it,

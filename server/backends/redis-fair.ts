@@ -10,9 +10,12 @@
  * In Redis, under `<prefix>:fair:`:
  *
  * - `q:<queueKey>` (sorted set): the key's due job ids, first in, first out;
- * - `ring` (list): the keys that have due jobs, in turn order: a pick pops the
- *   head key, takes its first job, and pushes the key back at the tail if it
- *   has more. A key with nothing due joins at the tail;
+ * - `round:this`, `round:next` (lists) and `served` (set): the keys with due
+ *   jobs, in rounds. A pick pops the head key of this round, takes its first
+ *   job, marks the key served, and pushes it onto the next round if it has
+ *   more; when this round is empty, the next one begins. A key that becomes
+ *   due joins this round, unless it was served in it already (no second turn
+ *   for emptying and refilling one's queue). As in `LocalQueue`;
  * - `delayed` (sorted set by run time): jobs not yet due. A pick first moves
  *   the due ones (and its own turn's job, whatever the clocks say) into their keys;
  * - `keyOf` (hash): job id → queue key, from enqueue until the run that took
@@ -35,13 +38,16 @@
  */
 import type { Redis } from 'ioredis';
 
-/** Lua: moves job `id` (known to `keyOf`) to the end of its key's queue; a key new to the ring joins at its tail. */
+/** Lua: moves job `id` (known to `keyOf`) to the end of its key's queue, and a key that had nothing due into a round. */
 const LIST_LUA = `
 local function list(prefix, id)
   local key = redis.call('HGET', prefix .. 'keyOf', id)
   if not key then return end
   local q = prefix .. 'q:' .. key
-  if redis.call('ZCARD', q) == 0 then redis.call('RPUSH', prefix .. 'ring', key) end
+  if redis.call('ZCARD', q) == 0 then
+    local round = redis.call('SISMEMBER', prefix .. 'served', key) == 1 and 'round:next' or 'round:this'
+    redis.call('RPUSH', prefix .. round, key)
+  end
   redis.call('ZADD', q, redis.call('INCR', prefix .. 'seq'), id)
 end
 `;
@@ -81,14 +87,20 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0
   redis.call('ZREM', delayed, id)
   list(prefix, id)
 end
-local ring = prefix .. 'ring'
+local thisRound, nextRound, served = prefix .. 'round:this', prefix .. 'round:next', prefix .. 'served'
 while true do
-  local key = redis.call('LPOP', ring)
-  if not key then return nil end
+  local key = redis.call('LPOP', thisRound)
+  if not key then
+    if redis.call('EXISTS', nextRound) == 0 then return nil end
+    redis.call('RENAME', nextRound, thisRound)
+    redis.call('DEL', served)
+    key = redis.call('LPOP', thisRound)
+  end
   local q = prefix .. 'q:' .. key
   local first = redis.call('ZPOPMIN', q)[1]
   if first then
-    if redis.call('ZCARD', q) > 0 then redis.call('RPUSH', ring, key) end
+    redis.call('SADD', served, key)
+    if redis.call('ZCARD', q) > 0 then redis.call('RPUSH', nextRound, key) end
     redis.call('HSET', prefix .. 'picks', turn, first)
     return { first, 0 }
   end
@@ -121,7 +133,10 @@ end
 if redis.call('ZREM', prefix .. 'delayed', id) == 0 then
   local q = prefix .. 'q:' .. key
   if redis.call('ZREM', q, id) == 0 then return 0 end
-  if redis.call('ZCARD', q) == 0 then redis.call('LREM', prefix .. 'ring', 0, key) end
+  if redis.call('ZCARD', q) == 0 then
+    redis.call('LREM', prefix .. 'round:this', 0, key)
+    redis.call('LREM', prefix .. 'round:next', 0, key)
+  end
 end
 redis.call('HDEL', prefix .. 'keyOf', id)
 return 1
