@@ -24,14 +24,17 @@
  *   BullMQ hands out again after a stall resumes the same job rather than
  *   taking another.
  *
- * Why it stays whole: every listed job has a turn that has not been used yet
- * (each enqueue adds one of each, and each pick uses one turn and takes at
- * most one job), so no job is left without a worker to take it. A turn whose
- * job was canceled, or already taken by another turn, just takes the next
- * fair job, or nothing. Turns are never removed (a cancel only unlists the
- * job), so that count never falls short. Each script is one atomic step, so
- * workers in many processes pick without racing; a crash between steps leaves
- * at worst a spare turn, which takes nothing.
+ * Why it stays whole: there are always at least as many unused turns as
+ * listed jobs (each enqueue adds a turn, also when the job was listed
+ * already, and each pick uses one turn and takes at most one job), so no job
+ * is left without a worker to take it. A turn whose job was canceled, or
+ * already taken by another turn, just takes the next fair job, or nothing.
+ * Turns are never removed (a cancel only unlists the job), so that count
+ * never falls short; a turn lost in a crash between listing a job and adding
+ * its turn is made up when a worker starts (it re-enqueues every waiting job).
+ * Each script is one atomic step, so workers in many processes pick without
+ * racing. Turns have BullMQ's own ids, so a turn is never reused and `picks`
+ * never points a new turn at an old job.
  *
  * The scripts build `q:<queueKey>` names from the prefix, so they need one
  * Redis, not a cluster (as the rest of the backend does).
@@ -53,7 +56,8 @@ end
 `;
 
 /**
- * Enqueues a job. KEYS: BullMQ's hash of a job with this id, the job's row.
+ * Lists a job. KEYS: BullMQ's hash of a job with this id (only an earlier
+ * version gave BullMQ jobs the job's id), the job's row.
  * ARGV: prefix, id, queue key, run at, now. Returns 1, or 0 when there is
  * nothing to do: queued already, a job of an earlier version (its own BullMQ
  * job runs it, first in first out, as then), or a job that does not exist.

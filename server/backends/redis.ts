@@ -133,6 +133,13 @@ class BullJobQueue implements JobQueue {
     this.#addedWithCreate.add(job.id);
   }
 
+  /**
+   * Lists the job and adds a turn for it. Every call adds a turn, even when the
+   * job was listed already (recovery re-enqueues what is waiting): a spare turn
+   * takes nothing, while a listed job short of a turn (one lost in a crash
+   * between the two steps) would wait forever. So turns get BullMQ's own ids,
+   * never the job's, which would make a second turn for a job a no-op.
+   */
   async #add(job: JobRecord): Promise<void> {
     // Listed first, on the same connection: by the time any worker has the turn, the job is there to take.
     const listed = this.#fair.enqueue({ id: job.id, queueKey: queueKeyOf(job), runAt: job.runAt }, { bullJob: this.#bull.toKey(job.id), row: this.#rowKey(job.id) });
@@ -141,7 +148,6 @@ class BullJobQueue implements JobQueue {
       TURN,
       { id: job.id },
       {
-        jobId: job.id,
         delay: Math.max(0, job.runAt - Date.now()),
         // The store keeps the history; BullMQ only needs to know what is left to run.
         removeOnComplete: true,
