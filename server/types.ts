@@ -140,7 +140,9 @@ export interface JobBus {
 
 /**
  * Hands due jobs to a processor, at most `concurrency` at once across the
- * queue's consumers. Local: an in-memory queue with timers. Redis: BullMQ.
+ * queue's consumers, in turns across queue keys (`JobRecord.queueKey`), so
+ * one owner's flood cannot hold back everyone else's jobs. Local: an
+ * in-memory queue with timers. Redis: BullMQ, with a fair pick in front.
  */
 /** What became of a job the queue handed to this process (see {@link JobQueue.process}). */
 export type RunOutcome = 'done' | 'later';

@@ -91,7 +91,6 @@ class BullJobQueue implements JobQueue {
   readonly #rowKey: (jobId: string) => string;
   #queue: Queue | null = null;
   #worker: Worker | null = null;
-  #closed = false;
   /** Jobs added to BullMQ along with their creation (`addWithCreate`), for `enqueue` to skip once. */
   readonly #addedWithCreate = new Set<string>();
 
@@ -172,23 +171,23 @@ class BullJobQueue implements JobQueue {
       async (bullJob, token) => {
         if (bullJob.name !== TURN) return this.#runLegacy(bullJob, token, run);
         const turn = bullJob.id!;
-        let picked: { id: string; resumed: boolean } | null;
         try {
-          picked = await this.#fair.pick(turn, (bullJob.data as { id: string }).id);
-        } catch {
-          // Not a turn lost: it comes back for another try.
+          const picked = await this.#fair.pick(turn, (bullJob.data as { id: string }).id);
+          if (!picked) return; // nothing due: a spare turn (its job was canceled, or taken by another turn)
+          if (picked.resumed && (await this.#lost(picked.id))) {
+            await this.#failLost(picked.id);
+          } else if ((await run(picked.id)) === 'later') {
+            // Not run here, or left for a retry, by a worker that is closing: completing the turn
+            // would lose the job, so the turn goes back to the queue, still holding it, for another worker.
+            return await this.#handBack(bullJob, token);
+          }
+          await this.#fair.finish(turn);
+        } catch (error) {
+          if (error instanceof DelayedError) throw error;
+          // Whatever failed, the turn is not lost (BullMQ would drop a failed one, and its pick with
+          // it): it comes back in a moment, still holding its job if it took one, and tries again.
           return this.#handBack(bullJob, token);
         }
-        if (!picked) return; // nothing due: a spare turn (its job was canceled, or taken by another turn)
-        const jobId = picked.id;
-        if (picked.resumed && (await this.#lost(jobId))) {
-          await this.#failLost(jobId);
-        } else if ((await run(jobId)) === 'later') {
-          // Not run here, or left for a retry, by a worker that is closing: completing the turn would
-          // lose the job, so the turn goes back to the queue, still holding it, for another worker.
-          return this.#handBack(bullJob, token);
-        }
-        await this.#settle(() => this.#fair.finish(turn));
       },
       {
         connection: this.#connection,
@@ -222,22 +221,6 @@ class BullJobQueue implements JobQueue {
     throw new DelayedError();
   }
 
-  /**
-   * Runs a step of the fair pick that must happen: a turn that completed without
-   * it would leave the pick pointing at a run that is over. Commands wait
-   * through an outage by themselves; this retries what failed otherwise.
-   */
-  async #settle(step: () => Promise<void>): Promise<void> {
-    for (let delay = 100; ; delay = Math.min(2 * delay, 5_000)) {
-      try {
-        return await step();
-      } catch (error) {
-        if (this.#closed) throw error;
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
-      }
-    }
-  }
-
   /** A BullMQ job added by an earlier version, which carried jobs themselves: run it first in, first out, as then. */
   async #runLegacy(bullJob: Job, token: string | undefined, run: (jobId: string) => Promise<RunOutcome>): Promise<void> {
     const jobId = bullJob.id!;
@@ -253,7 +236,6 @@ class BullJobQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
     const worker = this.#worker;
     if (worker) {
       // Give running jobs a moment to settle (core aborts them before closing

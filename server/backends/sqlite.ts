@@ -50,9 +50,11 @@ const SCHEMA = `
  * as it was.
  */
 function migrate(db: Database.Database): void {
-  const columns = db.prepare<[], { name: string }>('PRAGMA table_info(jobs)').all();
-  if (!columns.some((column) => column.name === 'queue_key')) {
+  const hasQueueKey = () => db.prepare<[], { name: string }>('PRAGMA table_info(jobs)').all().some((column) => column.name === 'queue_key');
+  if (!hasQueueKey()) {
+    // Looked at again under the write lock: another process opening the file may have migrated it meanwhile.
     db.transaction(() => {
+      if (hasQueueKey()) return;
       db.exec('ALTER TABLE jobs ADD COLUMN queue_key TEXT');
       // The key `queueKeyOf` gives a row without one, so the quota counts old waiting jobs too.
       db.exec("UPDATE jobs SET queue_key = CASE WHEN owner IS NULL THEN 'app' ELSE 'user:' || owner END");
