@@ -196,7 +196,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     const req = as === 'anonymous' ? undefined : as;
     const owner = req ? await this.identify(req) : null;
     // Starts without a request (the app's own) share one turn in the queue and have no quota.
-    const queueKey = !req ? 'app' : owner !== null ? `user:${owner}` : `addr:${clientAddress(req)}`;
+    const queueKey = !req ? 'app' : owner !== null ? `user:${owner}` : `addr:${this.addressKey(clientAddress(req))}`;
     const maxWaiting = req && quota ? this.options.maxWaitingPerOwner : 0;
     const now = Date.now();
     const common = { id: nanoid(), owner, queueKey, runAt: now + delay * 1000, runner: null, createdAt: now };
@@ -355,6 +355,15 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     if (typeof access.token === 'string' && this.tokenMatches(id, access.token)) return job;
     if (job.owner !== null && typeof access.principal === 'string' && access.principal === job.owner) return job;
     return null;
+  }
+
+  /**
+   * What an anonymous client's address is stored as: a keyed digest, enough to
+   * tell addresses apart for the quota and the queue's turns, without keeping
+   * visitors' addresses in the store for as long as their jobs are kept.
+   */
+  private addressKey(address: string): string {
+    return createHmac('sha256', this.key()).update(`address:${address}`).digest('base64url').slice(0, 22);
   }
 
   tokenFor(id: string): string {

@@ -135,7 +135,11 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
       try {
         for (const n of [1, 2]) assert.equal((await postJob(app.url, work({ n }), { localAddress: '127.0.0.1' })).status, 202);
         assert.equal((await postJob(app.url, work({ n: 3 }), { localAddress: '127.0.0.1' })).status, 429);
-        assert.equal((await postJob(app.url, work({ n: 3 }), { localAddress: '127.0.0.2' })).status, 202, 'another address has its own quota');
+        const other = await postJob(app.url, work({ n: 3 }), { localAddress: '127.0.0.2' });
+        assert.equal(other.status, 202, 'another address has its own quota');
+        const { queueKey } = (await app.backjob.status(other.body.id!))!;
+        assert.match(queueKey!, /^addr:[\w-]{22}$/);
+        assert.equal(JSON.stringify(await app.backjob.status(other.body.id!)).includes('127.0.0.2'), false, 'the address itself is not stored');
         // Without `trust proxy`, a client cannot claim another address with a header.
         const spoofed = await postJob(app.url, work({ n: 4 }), { localAddress: '127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.9' } });
         assert.equal(spoofed.status, 429);

@@ -30,8 +30,9 @@ export interface JobRecord extends JobSnapshot {
   owner: string | null;
   /**
    * Whose turn it is in the queue, and whose waiting quota the job counts
-   * against: `user:<principal>` for a request with a principal, `addr:<client
-   * address>` for an anonymous request, `app` for a start without a request.
+   * against: `user:<principal>` for a request with a principal, `addr:<keyed
+   * digest of the client address>` for an anonymous request, `app` for a
+   * start without a request.
    * Absent on rows written before quotas existed: see `queueKeyOf`.
    */
   queueKey?: string;
