@@ -141,7 +141,10 @@ class BullJobQueue implements JobQueue {
    */
   async #add(job: JobRecord): Promise<void> {
     // Listed first, on the same connection: by the time any worker has the turn, the job is there to take.
-    const listed = this.#fair.enqueue({ id: job.id, queueKey: queueKeyOf(job), runAt: job.runAt }, { bullJob: this.#bull.toKey(job.id), row: this.#rowKey(job.id) });
+    const listed = this.#fair.enqueue(
+      { id: job.id, queueKey: queueKeyOf(job), runAt: job.runAt },
+      { bullJob: this.#bull.toKey(job.id), row: this.#rowKey(job.id) },
+    );
     listed.catch(() => {}); // awaited below
     await this.#bull.add(
       TURN,
