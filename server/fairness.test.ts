@@ -65,10 +65,10 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
     async function bareQueue() {
       const backjob = createBackJob({ backend: backend(), worker: false });
       await backjob.ready;
-      const add = async (label: string, queueKey: string) => {
+      const add = async (label: string, queueKey: string, delayMs = 0) => {
         const { job } = await backjob.backend.store.create({
           id: `${label}-${randomUUID()}`, name: 'work', kind: 'handler', params: { label }, owner: null, queueKey,
-          mergeKey: null, runAt: Date.now(), retriesLeft: 0, timeoutMs: 0, errorTimeout: 0, runner: null, createdAt: Date.now(),
+          mergeKey: null, runAt: Date.now() + delayMs, retriesLeft: 0, timeoutMs: 0, errorTimeout: 0, runner: null, createdAt: Date.now(),
         });
         await backjob.backend.queue.enqueue(job);
         return job.id;
@@ -112,6 +112,28 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
         }, 1);
         await waitFor(() => ran.length >= 8, 'eight jobs to be taken');
         assert.deepEqual(ran.slice(0, 8), ['a1', 'x1', 'a2', 'x2', 'a3', 'x3', 'a4', 'x4']);
+      } finally {
+        await backjob.close();
+      }
+    });
+
+    it('takes a delayed job once it is due, never a canceled one, and runs each job once', async () => {
+      const { backjob, queue, add } = await bareQueue();
+      const ran: Array<[label: string, at: number]> = [];
+      try {
+        const queuedAt = Date.now();
+        await add('d1', 'addr:a', 400);
+        const canceled = await add('d2', 'addr:a', 400);
+        await queue.remove(canceled);
+        await add('x1', 'user:x');
+        queue.process(async (jobId) => {
+          ran.push([jobId.split('-')[0]!, Date.now()]);
+          return 'done';
+        }, 1);
+        await waitFor(() => ran.length === 2, 'the due and the delayed job to be taken');
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        assert.deepEqual(ran.map(([label]) => label), ['x1', 'd1'], 'the canceled one never runs, and nothing runs twice');
+        assert.ok(ran[1]![1] - queuedAt >= 350, `the delayed job waited ${ran[1]![1] - queuedAt} ms`);
       } finally {
         await backjob.close();
       }
