@@ -26,6 +26,7 @@ const SUITES: Suite[] = [
   { name: 'core', run: async () => (await import('./core.js')).benchCore() },
   { name: 'live', run: async () => (await import('./live.js')).benchLive() },
   { name: 'redis', run: async () => (await import('./redis.js')).benchRedis() },
+  { name: 'fairness', run: async () => (await import('./fairness.js')).benchFairness() },
 ];
 
 const selected = process.argv.slice(2);

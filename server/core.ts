@@ -15,6 +15,7 @@ import { JOB_STATUSES, isEnded } from '../shared/protocol.js';
 import { sqlite } from './backends/sqlite.js';
 import { JobContextImpl, type ContextHost } from './context.js';
 import { prepareRoute, runRoute } from './dispatch.js';
+import { clientAddress } from './client-address.js';
 import { BackjobError } from './errors.js';
 import { attachHub } from './hub.js';
 import { checkTimeoutSeconds, describeValue, invalidOption, resolveOptions } from './options.js';
@@ -198,10 +199,15 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     if (!(typeof delay === 'number' && Number.isFinite(delay) && delay >= 0)) throw invalidOption('delay', 'a non-negative number of seconds', delay);
     const merge = options.merge ?? this.options.merge;
     if (typeof merge !== 'boolean') throw invalidOption('merge', 'a boolean', merge);
+    const quota = options.quota ?? true;
+    if (typeof quota !== 'boolean') throw invalidOption('quota', 'a boolean', quota);
     const req = as === 'anonymous' ? undefined : as;
     const owner = req ? await this.identify(req) : null;
+    // Starts without a request (the app's own) share one turn in the queue and have no quota.
+    const queueKey = !req ? 'app' : owner !== null ? `user:${owner}` : `addr:${this.addressKey(clientAddress(req))}`;
+    const maxWaiting = req && quota ? this.options.maxWaitingPerOwner : 0;
     const now = Date.now();
-    const common = { id: nanoid(), owner, runAt: now + delay * 1000, runner: null, createdAt: now };
+    const common = { id: nanoid(), owner, queueKey, runAt: now + delay * 1000, runner: null, createdAt: now };
 
     let job: NewJob;
     if ('name' in spec && spec.name !== undefined) {
@@ -246,7 +252,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
       throw invalidOption('spec', '{ name, params } or { route, … }', spec);
     }
 
-    const created = await this.backend.store.create(job);
+    const created = await this.backend.store.create(job, { maxWaiting });
     if (!created.merged) await this.backend.queue.enqueue(created.job);
     return { id: created.job.id, token: this.tokenFor(created.job.id), merged: created.merged };
   }
@@ -357,6 +363,15 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     if (typeof access.token === 'string' && this.tokenMatches(id, access.token)) return job;
     if (job.owner !== null && typeof access.principal === 'string' && access.principal === job.owner) return job;
     return null;
+  }
+
+  /**
+   * What an anonymous client's address is stored as: a keyed digest, enough to
+   * tell addresses apart for the quota and the queue's turns, without keeping
+   * visitors' addresses in the store for as long as their jobs are kept.
+   */
+  private addressKey(address: string): string {
+    return createHmac('sha256', this.key()).update(`address:${address}`).digest('base64url').slice(0, 22);
   }
 
   tokenFor(id: string): string {

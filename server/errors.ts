@@ -14,6 +14,8 @@ export const ERROR_STATUS = {
   /** A browser asked for a job or route that was not declared launchable. */
   BACKJOB_ERR_NOT_LAUNCHABLE: 403,
   BACKJOB_ERR_FORBIDDEN: 403,
+  /** Too many of one owner's jobs are waiting (`maxWaitingPerOwner`); the reply carries `Retry-After`. */
+  BACKJOB_ERR_QUOTA: 429,
   /** The job already ended. */
   BACKJOB_ERR_ENDED: 409,
   /** Used before `ready` resolved, or after `close()`. */
@@ -42,16 +44,20 @@ export class BackjobError extends Error {
   readonly code: BackjobErrorCode;
   /** HTTP status the router answers with. */
   readonly status: number;
+  /** Seconds after which trying again may succeed (the router sends it as `Retry-After`), when the error says so. */
+  readonly retryAfter?: number;
 
   /**
    * @param code the error code; `status` defaults to the code's entry in {@link ERROR_STATUS}, else 500
    * @param options.cause the underlying error, kept for logs
+   * @param options.retryAfter seconds until a retry may succeed (a whole number ≥ 1)
    */
-  constructor(code: BackjobErrorCode, message: string, options: { status?: number; cause?: unknown } = {}) {
+  constructor(code: BackjobErrorCode, message: string, options: { status?: number; cause?: unknown; retryAfter?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'BackjobError';
     this.code = code;
     this.status = options.status ?? (ERROR_STATUS as Record<string, number>)[code] ?? 500;
+    if (options.retryAfter !== undefined) this.retryAfter = Math.max(1, Math.ceil(options.retryAfter));
   }
 }
 

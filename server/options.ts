@@ -14,6 +14,11 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   timeout: 0,
   concurrency: 4,
   merge: true,
+  // Enough for a person queueing a batch from a page (a report per month of a year, and then some),
+  // few enough that one address cannot pile up more than a short backlog in the store. The quota
+  // bounds what one owner piles up; what keeps everyone else's wait short is the queue being fair
+  // across owners (a flood costs another owner about one job per slot), so it can stay generous.
+  maxWaitingPerOwner: 20,
   backlogDays: 30,
   allBacklogDays: 90,
   maxLogLines: 10_000,
@@ -84,6 +89,9 @@ export function resolveOptions(options: BackJobOptions = {}): ResolvedOptions {
   }
   for (const name of ['concurrency', 'maxLogLines'] as const) {
     if (!isPositiveInteger(resolved[name])) throw invalidOption(name, 'a positive integer', resolved[name]);
+  }
+  if (!(Number.isSafeInteger(resolved.maxWaitingPerOwner) && resolved.maxWaitingPerOwner >= 0)) {
+    throw invalidOption('maxWaitingPerOwner', 'a non-negative integer (0 for no limit)', resolved.maxWaitingPerOwner);
   }
   // A cut marker must still leave room for some of the line.
   if (!(Number.isSafeInteger(resolved.maxLineLength) && resolved.maxLineLength >= 80)) {

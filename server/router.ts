@@ -129,6 +129,7 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
   if (isBackjobError(error)) {
     status = error.status;
     reply = { error: { code: error.code, message: error.message } };
+    if (error.retryAfter !== undefined) res.set('retry-after', String(error.retryAfter));
   } else if (parserError?.type === 'entity.too.large') {
     status = 413;
     reply = { error: { code: 'BACKJOB_ERR_TOO_LARGE', message: `The request body exceeds ${MAX_START_BODY}` } };
@@ -165,7 +166,8 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
  *   opens the live channel as the caller (see tickets.ts).
  *
  * Every failure is `ErrorReply` with a `BACKJOB_ERR_…` code; an unknown job
- * and a forbidden one are the same 404.
+ * and a forbidden one are the same 404. A start over the caller's quota of
+ * waiting jobs is 429 `BACKJOB_ERR_QUOTA` with `Retry-After` (seconds).
  */
 export function createRouter(backjob: BackJob): Router {
   const api = express.Router();

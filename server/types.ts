@@ -34,6 +34,14 @@ export interface JobRecord extends JobSnapshot {
   route?: RouteTarget;
   /** Principal that started the job (`identify(req)`), or `null` for nobody/anonymous. */
   owner: string | null;
+  /**
+   * Whose turn it is in the queue, and whose waiting quota the job counts
+   * against: `user:<principal>` for a request with a principal, `addr:<keyed
+   * digest of the client address>` for an anonymous request, `app` for a
+   * start without a request.
+   * Absent on rows written before quotas existed: see `queueKeyOf`.
+   */
+  queueKey?: string;
   /** Identical waiting/running jobs share this key; `null` disables merging. */
   mergeKey: string | null;
   /** Earliest start, ms since epoch (`delay`). */
@@ -78,8 +86,13 @@ export interface JobStore {
    * Creates a job with its `job:created` event (seq 1). When `mergeKey` is set
    * and a waiting or running job has the same key, creates nothing and
    * returns that job with `merged: true`. Atomic.
+   *
+   * With `maxWaiting` > 0, a job that would not merge is refused, with a
+   * `BackjobError` (`BACKJOB_ERR_QUOTA`, see `overQuota`), when that many jobs
+   * of its `queueKey` are already waiting: the count and the insert are one
+   * atomic step, so concurrent creates cannot overshoot. A merge is never refused.
    */
-  create(job: NewJob): Promise<{ job: JobRecord; merged: boolean }>;
+  create(job: NewJob, options?: { maxWaiting?: number }): Promise<{ job: JobRecord; merged: boolean }>;
   /**
    * Appends events to several jobs in one durable write (group commit): the
    * promise resolves only once everything is on disk. Each job's events get
@@ -134,7 +147,9 @@ export interface JobBus {
 
 /**
  * Hands due jobs to a processor, at most `concurrency` at once across the
- * queue's consumers. Local: an in-memory queue with timers. Redis: BullMQ.
+ * queue's consumers, in turns across queue keys (`JobRecord.queueKey`), so
+ * one owner's flood cannot hold back everyone else's jobs. Local: an
+ * in-memory queue with timers. Redis: BullMQ, with a fair pick in front.
  */
 /** What became of a job the queue handed to this process (see {@link JobQueue.process}). */
 export type RunOutcome = 'done' | 'later';
@@ -236,6 +251,13 @@ export interface StartOptions {
   delay?: number;
   /** Merge with an identical waiting/running job. Default: the shim's `merge`. */
   merge?: boolean;
+  /**
+   * Whether a start on behalf of a request counts against its owner's
+   * `maxWaitingPerOwner`. Default true; `false` is for trusted app code that
+   * starts jobs for a user on its own account. Starts without a request are
+   * never limited.
+   */
+  quota?: boolean;
 }
 
 export interface StartResult {
@@ -280,6 +302,16 @@ export interface BackJobOptions {
   concurrency?: number;
   /** Merge identical requests (same target, params and owner) while one waits or runs. Default true. */
   merge?: boolean;
+  /**
+   * Jobs one owner may have waiting (queued or delayed) at once, counted over
+   * starts made for a request (`start(spec, { as: req })`, which is what the
+   * HTTP API does): per principal, or per client address (`req.ip`, which
+   * honours the app's `trust proxy`; IPv6 per /64) when anonymous. A start over
+   * it is refused with `BACKJOB_ERR_QUOTA` (HTTP 429, `Retry-After`). A start
+   * that merges into a waiting job is never refused; app code starting jobs
+   * without a request is never limited. 0 = no limit. Default 20.
+   */
+  maxWaitingPerOwner?: number;
   /** Days to keep completed jobs; 0 = forever. Default 30. */
   backlogDays?: number;
   /** Days to keep any ended job; 0 = forever. Default 90. */

@@ -5,6 +5,7 @@
  */
 import { MAX_TIMER_MS } from '../options.js';
 import type { Backend, BusMessage, BusNotice, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../types.js';
+import { queueKeyOf } from './records.js';
 
 /** Delivers every message synchronously to every listener of this process. */
 export class LocalBus implements JobBus {
@@ -32,14 +33,29 @@ export class LocalBus implements JobBus {
 }
 
 /**
- * Runs due jobs in creation order, at most `concurrency` at once. Delayed jobs
- * wait on an unref'd timer so a pending delay never keeps the process alive.
- * Enqueueing a job id that is already scheduled does nothing, so recovery may
- * re-enqueue freely.
+ * Runs due jobs at most `concurrency` at once, taking them in rounds across
+ * queue keys (`JobRecord.queueKey`: one per user, per anonymous address, and
+ * one for the app's own starts), first in, first out within a key. Each key
+ * with due jobs has one turn per round; a key that becomes due joins the
+ * round under way unless it already had its turn in it. One owner's flood
+ * then delays another owner's job by at most the job it is running per slot,
+ * not by the whole flood, and no owner gets a second turn in a round by
+ * emptying and refilling its queue. Delayed jobs wait on an unref'd timer so
+ * a pending delay never keeps the process alive. Enqueueing a job id that is
+ * already scheduled does nothing, so recovery may re-enqueue freely.
  */
 export class LocalQueue implements JobQueue {
-  /** Due job ids, in the order they became due (a Set keeps insertion order). */
-  private readonly due = new Set<string>();
+  /**
+   * Keys yet to have their turn in this round, and keys that had it and wait
+   * for the next: each with its due job ids, in the order they became due.
+   * A Map keeps insertion order, so the first entry of `thisRound` is next.
+   */
+  private thisRound = new Map<string, Set<string>>();
+  private nextRound = new Map<string, Set<string>>();
+  /** Keys that had their turn in this round (also those with nothing left). */
+  private readonly served = new Set<string>();
+  /** The key each due job sits under, for `remove` and the duplicate check. */
+  private readonly dueKey = new Map<string, string>();
   private readonly delayed = new Map<string, NodeJS.Timeout>();
   private readonly active = new Set<string>();
   private run: ((jobId: string) => Promise<RunOutcome>) | null = null;
@@ -47,7 +63,7 @@ export class LocalQueue implements JobQueue {
   private closed = false;
 
   async enqueue(job: JobRecord): Promise<void> {
-    if (this.closed || this.delayed.has(job.id) || this.active.has(job.id) || this.due.has(job.id)) return;
+    if (this.closed || this.delayed.has(job.id) || this.active.has(job.id) || this.dueKey.has(job.id)) return;
     const wait = job.runAt - Date.now();
     if (wait > 0) {
       // A delay past what one timer holds waits in steps: each step re-enqueues until the job is due.
@@ -59,7 +75,11 @@ export class LocalQueue implements JobQueue {
       this.delayed.set(job.id, timer);
       return;
     }
-    this.due.add(job.id);
+    const key = queueKeyOf(job);
+    const jobs = this.jobsOf(key);
+    if (jobs) jobs.add(job.id);
+    else (this.served.has(key) ? this.nextRound : this.thisRound).set(key, new Set([job.id]));
+    this.dueKey.set(job.id, key);
     this.pump();
   }
 
@@ -69,7 +89,34 @@ export class LocalQueue implements JobQueue {
       clearTimeout(timer);
       this.delayed.delete(jobId);
     }
-    this.due.delete(jobId);
+    const key = this.dueKey.get(jobId);
+    if (key === undefined) return;
+    this.dueKey.delete(jobId);
+    const jobs = this.jobsOf(key)!;
+    jobs.delete(jobId);
+    if (jobs.size === 0) this.thisRound.delete(key) || this.nextRound.delete(key);
+  }
+
+  private jobsOf(key: string): Set<string> | undefined {
+    return this.thisRound.get(key) ?? this.nextRound.get(key);
+  }
+
+  /** The next job to run: the first of the key whose turn it is, which then waits for the next round. */
+  private next(): string | undefined {
+    if (this.thisRound.size === 0) {
+      [this.thisRound, this.nextRound] = [this.nextRound, this.thisRound];
+      this.served.clear();
+    }
+    const entry = this.thisRound.entries().next();
+    if (entry.done) return undefined;
+    const [key, jobs] = entry.value;
+    const jobId: string = jobs.values().next().value!;
+    jobs.delete(jobId);
+    this.dueKey.delete(jobId);
+    this.thisRound.delete(key);
+    this.served.add(key);
+    if (jobs.size > 0) this.nextRound.set(key, jobs);
+    return jobId;
   }
 
   process(run: (jobId: string) => Promise<RunOutcome>, concurrency: number): void {
@@ -82,15 +129,16 @@ export class LocalQueue implements JobQueue {
     this.closed = true;
     for (const timer of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
-    this.due.clear();
+    this.thisRound.clear();
+    this.nextRound.clear();
+    this.dueKey.clear();
   }
 
   private pump(): void {
     const run = this.run;
     if (!run) return;
-    while (!this.closed && this.active.size < this.concurrency && this.due.size > 0) {
-      const jobId: string = this.due.values().next().value!;
-      this.due.delete(jobId);
+    while (!this.closed && this.active.size < this.concurrency && this.dueKey.size > 0) {
+      const jobId = this.next()!;
       this.active.add(jobId);
       // `run` handles its own failures; a rejection here would only be a bug in it,
       // and must not stall the queue. A job it did not run (`later`) is still waiting or

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { isEnded } from '../../shared/protocol.js';
 import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, NewJob } from '../types.js';
 import { localBackend } from './local.js';
-import { appendToRecord, createRecord, isActive } from './records.js';
+import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from './records.js';
 
 /**
  * Round-trips through JSON so a caller mutating what it passed in or got back
@@ -27,13 +27,19 @@ export class MemoryStore implements JobStore {
   private readonly events = new Map<string, JobEvent[]>();
   private readonly credentials = new Map<string, string>();
   private readonly activeByMergeKey = new Map<string, string>();
+  /** How many jobs wait per queue key, for the quota: counted as jobs come and go, never by a scan. */
+  private readonly waitingByQueueKey = new Map<string, number>();
   private readonly secretValue = randomBytes(32).toString('base64url');
 
-  async create(job: NewJob): Promise<{ job: JobRecord; merged: boolean }> {
+  async create(job: NewJob, options: { maxWaiting?: number } = {}): Promise<{ job: JobRecord; merged: boolean }> {
     if (job.mergeKey !== null) {
       const existing = this.jobs.get(this.activeByMergeKey.get(job.mergeKey) ?? '');
       if (existing && isActive(existing)) return { job: clone(existing), merged: true };
     }
+    const queueKey = queueKeyOf(job);
+    const waiting = this.waitingByQueueKey.get(queueKey) ?? 0;
+    if (options.maxWaiting && waiting >= options.maxWaiting) throw overQuota(options.maxWaiting);
+    this.waitingByQueueKey.set(queueKey, waiting + 1);
     const { record, event } = createRecord(clone(job));
     this.jobs.set(record.id, record);
     this.events.set(record.id, [event]);
@@ -48,6 +54,7 @@ export class MemoryStore implements JobStore {
       const current = this.jobs.get(jobId);
       if (!current) return { events: [], job: null };
       const { record, stored } = appendToRecord(current, clone(events), runner, at);
+      if (current.status === 'waiting' && record.status !== 'waiting') this.stopWaiting(record);
       this.jobs.set(jobId, record);
       this.events.get(jobId)!.push(...stored);
       if (isEnded(record.status) && stored.length > 0) {
@@ -56,6 +63,13 @@ export class MemoryStore implements JobStore {
       }
       return { events: clone(stored), job: clone(record) };
     });
+  }
+
+  private stopWaiting(job: JobRecord): void {
+    const key = queueKeyOf(job);
+    const left = (this.waitingByQueueKey.get(key) ?? 1) - 1;
+    if (left > 0) this.waitingByQueueKey.set(key, left);
+    else this.waitingByQueueKey.delete(key);
   }
 
   async get(id: string): Promise<JobRecord | null> {

@@ -5,6 +5,7 @@
  * script), so the rules of numbering and "ended is final" live in one place.
  */
 import { applyEvent, initialSnapshot, isEnded } from '../../shared/protocol.js';
+import { BackjobError } from '../errors.js';
 import type { JobEvent, JobEventData, JobRecord, JobSnapshot, NewJob } from '../types.js';
 
 /** The row and the `job:created` event (seq 1) of a new job. Credentials are not part of the row. */
@@ -52,7 +53,33 @@ export function isActive(record: Pick<JobRecord, 'status'>): boolean {
   return record.status === 'waiting' || record.status === 'running';
 }
 
-/** The public part of a job record. Owner, merge key, params and route never leave the server. */
+/**
+ * The key a job queues under (see `JobRecord.queueKey`). Rows written before
+ * quotas existed have none: they queue under their owner, or with the app's
+ * own starts, which is what an SQLite migration fills in for them too.
+ */
+export function queueKeyOf(job: Pick<JobRecord, 'queueKey' | 'owner'>): string {
+  return job.queueKey ?? (job.owner === null ? 'app' : `user:${job.owner}`);
+}
+
+/**
+ * What a refused start is told to wait, in seconds. A slot frees when one of
+ * the owner's waiting jobs starts, which takes about one job per other active
+ * owner (the queue is round-robin), and nothing here knows how long jobs run:
+ * a short fixed wait lets a polite client retry soon without hammering.
+ */
+export const QUOTA_RETRY_AFTER_SECONDS = 5;
+
+/** The error of a create over its owner's quota of waiting jobs. */
+export function overQuota(maxWaiting: number): BackjobError {
+  return new BackjobError(
+    'BACKJOB_ERR_QUOTA',
+    `Too many jobs waiting: at most ${maxWaiting} may wait at once per user (or per address, when not signed in). Try again once one has started.`,
+    { retryAfter: QUOTA_RETRY_AFTER_SECONDS },
+  );
+}
+
+/** The public part of a job record. Owner, queue key, merge key, params and route never leave the server. */
 export function toSnapshot(job: JobRecord): JobSnapshot {
   const snapshot: JobSnapshot = {
     id: job.id,

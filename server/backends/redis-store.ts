@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isEnded } from '../../shared/protocol.js';
 import type { AppendResult, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, NewJob } from '../types.js';
-import { appendToRecord, createRecord, isActive } from './records.js';
+import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from './records.js';
 
 /** Redis key names under one prefix. */
 export class RedisKeys {
@@ -37,6 +37,10 @@ export class RedisKeys {
   }
   merge(key: string) {
     return `${this.prefix}:merge:${key}`;
+  }
+  /** Ids of the waiting jobs of one queue key (`JobRecord.queueKey`), for the quota. */
+  waiting(queueKey: string) {
+    return `${this.prefix}:waiting:${queueKey}`;
   }
   /** Every job by creation time. */
   get all() {
@@ -86,10 +90,11 @@ end
  * Appends to several jobs at once, and publishes what it wrote on the bus's
  * channel in the same step. ARGV: writeId, channel ('' for none), the bus's
  * origin, then per job: id, expected last seq, entry count, row JSON, end time
- * ('' unless the write ends the job), '1' if an end frees a merge key, then
- * the entries as (stream id, event JSON) pairs. KEYS per job: row, events,
- * and, when it ends, its ended index, its credentials (deleted: they never
- * outlive the job) and (if any) its merge key. Returns 1
+ * ('' unless the write ends the job), '1' if an end frees a merge key, '1' if
+ * the job stops waiting, then the entries as (stream id, event JSON) pairs.
+ * KEYS per job: row, events, and, when it ends, its ended index, its
+ * credentials (deleted: they never outlive the job) and (if any) its merge
+ * key, and, when it stops waiting, its queue key's waiting set. Returns 1
  * (written), 2 (this write was already applied: a resend) or 0 (a job moved
  * on: read again).
  */
@@ -98,7 +103,7 @@ local writeId, channel, origin = ARGV[1], ARGV[2], ARGV[3]
 local jobs = {}
 local a, k = 4, 1
 while a <= #ARGV do
-  local job = { id = ARGV[a], expect = tonumber(ARGV[a + 1]), count = tonumber(ARGV[a + 2]), json = ARGV[a + 3], endedAt = ARGV[a + 4], first = a + 6 }
+  local job = { id = ARGV[a], expect = tonumber(ARGV[a + 1]), count = tonumber(ARGV[a + 2]), json = ARGV[a + 3], endedAt = ARGV[a + 4], first = a + 7 }
   job.row, job.events = KEYS[k], KEYS[k + 1]
   k = k + 2
   if job.endedAt ~= '' then
@@ -108,6 +113,10 @@ while a <= #ARGV do
       job.merge = KEYS[k]
       k = k + 1
     end
+  end
+  if ARGV[a + 6] == '1' then
+    job.waiting = KEYS[k]
+    k = k + 1
   end
   a = job.first + 2 * job.count
   jobs[#jobs + 1] = job
@@ -131,6 +140,7 @@ for _, job in ipairs(jobs) do
     redis.call('DEL', job.credentials)
     if job.merge then redis.call('DEL', job.merge) end
   end
+  if job.waiting then redis.call('SREM', job.waiting, job.id) end
   messages[#messages + 1] = '{"type":"events","jobId":' .. cjson.encode(job.id) .. ',"events":[' .. table.concat(events, ',') .. ']}'
 end
 if channel ~= '' then
@@ -141,20 +151,25 @@ return 1
 
 /**
  * Creates a job. KEYS: row, events, all, owner, merge, credentials, target
- * events. ARGV: writeId, id, row JSON, `job:created` JSON, index score, '1' if
- * the job has a merge key, credentials ('' for none), target, target seq: with
- * a merge key, it must still name `target` ('' for none), whose log must still
- * end at the target seq. Returns 1, 2 (already created: a resend) or 0 (read
- * again).
+ * events, waiting set of its queue key. ARGV: writeId, id, row JSON,
+ * `job:created` JSON, index score, '1' if the job has a merge key, credentials
+ * ('' for none), target, target seq, max waiting ('0' for no limit): with a
+ * merge key, it must still name `target` ('' for none), whose log must still
+ * end at the target seq. Returns 1, 2 (already created: a resend), 3 (over the
+ * quota: as many jobs of its queue key wait already) or 0 (read again).
  */
 const CREATE_LUA = `${LAST_SEQ_LUA}
-local writeId, id, json, created, order, merge, credentials, target, targetSeq = unpack(ARGV)
+local writeId, id, json, created, order, merge, credentials, target, targetSeq, maxWaiting = unpack(ARGV)
 if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
 if merge == '1' then
   if (redis.call('GET', KEYS[5]) or '') ~= target then return 0 end
   if target ~= '' and lastSeq(KEYS[7]) ~= tonumber(targetSeq) then return 0 end
-  redis.call('SET', KEYS[5], id)
 end
+-- After the merge check: a start that joins a waiting job creates nothing and is never refused.
+local max = tonumber(maxWaiting)
+if max > 0 and redis.call('SCARD', KEYS[8]) >= max then return 3 end
+if merge == '1' then redis.call('SET', KEYS[5], id) end
+redis.call('SADD', KEYS[8], id)
 redis.call('SET', KEYS[1], json)
 redis.call('XADD', KEYS[2], '1-0', 'e', created, 'w', writeId)
 redis.call('ZADD', KEYS[3], order, id)
@@ -165,7 +180,7 @@ return 1
 
 type ScriptClient = Redis & {
   backjobAppend(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2>;
-  backjobCreate(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2>;
+  backjobCreate(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2 | 3>;
 };
 
 interface PlannedJob {
@@ -218,7 +233,8 @@ export class RedisJobStore implements JobStore {
   /**
    * `enqueueWithCreate`, if given, hands a new job to the queue as soon as its
    * creation is sent (unless it has a merge key: it may join another job
-   * instead, and is enqueued by the caller once created): with the
+   * instead; or a quota: it may be refused; either is enqueued by the caller
+   * once created): with the
    * queue on the same connection, Redis runs the two in order, so a worker can
    * never take a job whose row does not exist yet, and creating and enqueueing
    * cost one round trip instead of two.
@@ -269,7 +285,8 @@ export class RedisJobStore implements JobStore {
     }
   }
 
-  create(input: NewJob): Promise<{ job: JobRecord; merged: boolean }> {
+  create(input: NewJob, options: { maxWaiting?: number } = {}): Promise<{ job: JobRecord; merged: boolean }> {
+    const maxWaiting = options.maxWaiting ?? 0;
     const { record, event } = createRecord(input);
     const json = JSON.stringify(record);
     // Callers get what a later read would return (no `undefined` fields).
@@ -288,15 +305,21 @@ export class RedisJobStore implements JobStore {
         targetSeq = existing?.seq ?? 0;
       }
       const mergeKey = job.mergeKey === null ? k.row(job.id) : k.merge(job.mergeKey);
-      const keys = [k.row(job.id), k.events(job.id), k.all, k.owner(job.owner), mergeKey, k.credentials(job.id), k.events(target || job.id)];
-      const args = [writeId, job.id, json, JSON.stringify(event), order, job.mergeKey === null ? '' : '1', input.credentials ?? '', target, String(targetSeq)];
+      const keys = [
+        k.row(job.id), k.events(job.id), k.all, k.owner(job.owner), mergeKey, k.credentials(job.id), k.events(target || job.id), k.waiting(queueKeyOf(job)),
+      ];
+      const args = [
+        writeId, job.id, json, JSON.stringify(event), order, job.mergeKey === null ? '' : '1', input.credentials ?? '', target, String(targetSeq), String(maxWaiting),
+      ];
       const created = this.#redis.backjobCreate(keys.length, ...keys, ...args);
-      const enqueued = job.mergeKey === null ? this.#enqueueWithCreate?.(job) : undefined;
+      // A create that may be refused is enqueued by the caller once it is created: a refused flood queues nothing.
+      const enqueued = job.mergeKey === null && maxWaiting === 0 ? this.#enqueueWithCreate?.(job) : undefined;
       // Awaited below; a failed create is what the caller hears of.
       enqueued?.catch(() => {});
       const outcome = await created;
       await enqueued;
       if (outcome === 0) return undefined;
+      if (outcome === 3) throw overQuota(maxWaiting);
       if (outcome === 1) this.#remember(record);
       return { job, merged: false };
     });
@@ -400,10 +423,12 @@ export class RedisJobStore implements JobStore {
       planned.push({ jobId, events, job: JSON.parse(json) as JobRecord });
       const ended = isEnded(record.status);
       const freesMerge = ended && record.mergeKey !== null;
+      const stopsWaiting = before.status === 'waiting' && record.status !== 'waiting';
       keys.push(k.row(jobId), k.events(jobId));
       if (ended) keys.push(k.ended(record.status === 'completed'), k.credentials(jobId));
       if (freesMerge) keys.push(k.merge(record.mergeKey!));
-      args.push(jobId, String(before.seq), String(entries.length), json, ended ? String(record.endedAt ?? now) : '', freesMerge ? '1' : '');
+      if (stopsWaiting) keys.push(k.waiting(queueKeyOf(record)));
+      args.push(jobId, String(before.seq), String(entries.length), json, ended ? String(record.endedAt ?? now) : '', freesMerge ? '1' : '', stopsWaiting ? '1' : '');
       stored.forEach((event, e) => args.push(`${event.seq}-0`, entries[e]!));
     });
     if (keys.length === 0) return planned;

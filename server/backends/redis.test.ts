@@ -6,6 +6,8 @@ import { redis } from './redis.js';
 import { startTestRedis, type TestRedis } from './redis-test-server.js';
 import { TEST_KEY, ended, logOf, startTestApp } from '../http-test-app.js';
 import { waitFor } from '../test-helpers.js';
+import { Queue } from 'bullmq';
+import { sampleJob } from './store-contract.js';
 
 let server: TestRedis;
 before(async () => {
@@ -138,5 +140,38 @@ test('a route run by a worker for a web process: what it reports through req.bac
   } finally {
     await worker.close();
     await web.close();
+  }
+});
+
+test('jobs an earlier version queued (BullMQ jobs named "run", carrying the job) run once each after the upgrade, and cancel as before', async () => {
+  const prefix = `legacy-${randomUUID()}`;
+  const backend = redis({ url: server.url, prefix });
+  // What the earlier version left in Redis: the job rows, and one BullMQ job per job, with the job's id.
+  const legacyQueue = new Queue('jobs', { connection: { host: '127.0.0.1', port: server.port }, prefix: `${prefix}:bull` });
+  const legacy: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const { job } = await backend.store.create(sampleJob({ name: 'old', params: { i }, owner: null }));
+    await legacyQueue.add('run', { id: job.id }, { jobId: job.id, removeOnComplete: true, removeOnFail: true });
+    legacy.push(job.id);
+  }
+  await legacyQueue.close();
+  const runs = new Map<string, number>();
+  // The upgraded worker re-enqueues every waiting job at start-up, the legacy ones too.
+  const worker = createBackJob({ backend, concurrency: 1, merge: false });
+  worker.define('old', async (job) => {
+    runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+    await new Promise((r) => setTimeout(r, 20));
+  });
+  try {
+    await worker.ready;
+    assert.equal(await worker.cancel(legacy[2]!), true);
+    const fresh = await worker.start({ name: 'old', params: { fresh: true } });
+    for (const id of [legacy[0]!, legacy[1]!, fresh.id]) await ended(worker, id);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual([legacy[0], legacy[1], fresh.id].map((id) => runs.get(id!)), [1, 1, 1], 'each ran once');
+    assert.equal(runs.has(legacy[2]!), false, 'the canceled one never ran');
+    for (const id of legacy.slice(0, 2)) assert.equal((await worker.status(id))!.attempt, 1);
+  } finally {
+    await worker.close();
   }
 });

@@ -3,7 +3,19 @@
  *
  * - store: job rows and per-job event logs (Redis Streams) — `redis-store.ts`
  * - bus: Redis pub/sub, with catch-up from the store after an outage — `redis-bus.ts`
- * - queue: BullMQ (delay, concurrency, locks, stalled-job detection)
+ * - queue: BullMQ (delay, concurrency, locks, stalled-job detection), with a
+ *   fair pick in front of it — `redis-fair.ts`
+ *
+ * Fairness across owners: BullMQ open source has no groups, and its
+ * priorities would serve as a fair-queueing clock only roughly (a 2^21 cap to
+ * wrap around, tags fixed at enqueue time while the clock moves at pick time,
+ * delayed jobs coming due with stale tags). So BullMQ carries turns, one per
+ * enqueued job, and a worker handed a turn asks a Lua script which job is
+ * next, round-robin across owners; the turn then holds BullMQ's lock for that
+ * job's run, so stalled detection, a worker dying mid-job, delays and hand-back
+ * at shutdown work as they did when BullMQ carried the jobs themselves. The
+ * pick remembers which job each turn took, so a turn handed out again after a
+ * stall resumes that job (and the lost-worker rule below applies to it).
  *
  * ```ts
  * const backjob = createBackJob({ backend: redis({ url: 'redis://127.0.0.1:6379' }), worker: false });
@@ -15,11 +27,13 @@
  * Redis crash: a write resolves when Redis replies, and only then is it durable.
  */
 import { hostname } from 'node:os';
-import { DelayedError, Queue, Worker } from 'bullmq';
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { settlesWithin } from '../settle.js';
 import type { Backend, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../types.js';
+import { queueKeyOf } from './records.js';
 import { RedisJobBus } from './redis-bus.js';
+import { FairPick, TURN } from './redis-fair.js';
 import { RedisJobStore } from './redis-store.js';
 
 /** Options of {@link redis}. */
@@ -58,11 +72,13 @@ function positive(name: string, value: unknown): number | undefined {
 }
 
 /**
- * Hands jobs to workers through BullMQ. A BullMQ job carries only our job id;
- * everything else is in the store. When BullMQ hands out a job that the store
- * says is already running, its worker was lost (the lock expired and BullMQ's
- * stalled check put it back): the job is retried if it has retries left and
- * failed as "worker lost" otherwise, and watchers see either on the bus.
+ * Hands jobs to workers through BullMQ, fairly across owners (see the module
+ * doc and `redis-fair.ts`). A BullMQ job is a turn and carries only the id of
+ * the job it was added for; everything else is in the store. When a turn that
+ * had taken a job is handed out again and the store says the job is running,
+ * its worker was lost (the lock expired and BullMQ's stalled check put the
+ * turn back): the job is retried if it has retries left and failed as "worker
+ * lost" otherwise, and watchers see either on the bus.
  */
 class BullJobQueue implements JobQueue {
   readonly #connection: Redis;
@@ -71,14 +87,24 @@ class BullJobQueue implements JobQueue {
   readonly #bus: JobBus;
   readonly #lockDuration: number;
   readonly #stalledInterval: number;
+  readonly #fair: FairPick;
+  readonly #rowKey: (jobId: string) => string;
   #queue: Queue | null = null;
   #worker: Worker | null = null;
   /** Jobs added to BullMQ along with their creation (`addWithCreate`), for `enqueue` to skip once. */
   readonly #addedWithCreate = new Set<string>();
 
-  constructor(connection: Redis, prefix: string, store: JobStore, bus: JobBus, options: { lockDuration?: number; stalledInterval?: number }) {
+  constructor(
+    connection: Redis,
+    prefix: string,
+    store: JobStore & { keys: { prefix: string; row(id: string): string } },
+    bus: JobBus,
+    options: { lockDuration?: number; stalledInterval?: number },
+  ) {
     this.#connection = connection;
     this.#prefix = prefix;
+    this.#fair = new FairPick(connection, `${store.keys.prefix}:`);
+    this.#rowKey = (jobId) => store.keys.row(jobId);
     this.#store = store;
     this.#bus = bus;
     this.#lockDuration = options.lockDuration ?? 30_000;
@@ -106,23 +132,39 @@ class BullJobQueue implements JobQueue {
     this.#addedWithCreate.add(job.id);
   }
 
+  /**
+   * Lists the job and adds a turn for it. Every call adds a turn, even when the
+   * job was listed already (recovery re-enqueues what is waiting): a spare turn
+   * takes nothing, while a listed job short of a turn (one lost in a crash
+   * between the two steps) would wait forever. So turns get BullMQ's own ids,
+   * never the job's, which would make a second turn for a job a no-op.
+   */
   async #add(job: JobRecord): Promise<void> {
+    // Listed first, on the same connection: by the time any worker has the turn, the job is there to take.
+    const listed = this.#fair.enqueue(
+      { id: job.id, queueKey: queueKeyOf(job), runAt: job.runAt },
+      { bullJob: this.#bull.toKey(job.id), row: this.#rowKey(job.id) },
+    );
+    listed.catch(() => {}); // awaited below
     await this.#bull.add(
-      'run',
+      TURN,
       { id: job.id },
       {
-        jobId: job.id,
         delay: Math.max(0, job.runAt - Date.now()),
         // The store keeps the history; BullMQ only needs to know what is left to run.
         removeOnComplete: true,
         removeOnFail: true,
       },
     );
+    await listed;
   }
 
   async remove(jobId: string): Promise<void> {
-    // 0 when a worker holds the job: then it hears the job:canceled end on the bus instead.
-    await this.#bull.remove(jobId);
+    // A taken job's worker hears the job:canceled end on the bus instead. The turn stays:
+    // removing it could leave another listed job without one (see redis-fair.ts).
+    const outcome = await this.#fair.remove(jobId, this.#bull.toKey(jobId));
+    // 0 when a worker holds the job.
+    if (outcome === 'legacy') await this.#bull.remove(jobId);
   }
 
   process(run: (jobId: string) => Promise<RunOutcome>, concurrency: number): void {
@@ -130,20 +172,24 @@ class BullJobQueue implements JobQueue {
     this.#worker = new Worker(
       QUEUE_NAME,
       async (bullJob, token) => {
-        const jobId = bullJob.id!;
-        if (bullJob.stalledCounter > 0) {
-          // Handed out again because BullMQ found its worker's lock expired.
-          // (A run of this very process still at it: `run` holds the job until that run ends.)
-          const job = await this.#store.get(jobId);
-          if (job?.status === 'running' && job.retriesLeft <= 0 && !job.runner?.startsWith(THIS_PROCESS)) {
-            return this.#failLost(jobId);
+        if (bullJob.name !== TURN) return this.#runLegacy(bullJob, token, run);
+        const turn = bullJob.id!;
+        try {
+          const picked = await this.#fair.pick(turn, (bullJob.data as { id: string }).id);
+          if (!picked) return; // nothing due: a spare turn (its job was canceled, or taken by another turn)
+          if (picked.resumed && (await this.#lost(picked.id))) {
+            await this.#failLost(picked.id);
+          } else if ((await run(picked.id)) === 'later') {
+            // Not run here, or left for a retry, by a worker that is closing: completing the turn
+            // would lose the job, so the turn goes back to the queue, still holding it, for another worker.
+            return await this.#handBack(bullJob, token);
           }
-        }
-        if ((await run(jobId)) === 'later') {
-          // Not run here, or left for a retry, by a worker that is closing: completing the BullMQ
-          // job would lose it, so it goes back to the queue for another worker.
-          await bullJob.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
-          throw new DelayedError();
+          await this.#fair.finish(turn);
+        } catch (error) {
+          if (error instanceof DelayedError) throw error;
+          // Whatever failed, the turn is not lost (BullMQ would drop a failed one, and its pick with
+          // it): it comes back in a moment, still holding its job if it took one, and tries again.
+          return this.#handBack(bullJob, token);
         }
       },
       {
@@ -161,6 +207,28 @@ class BullJobQueue implements JobQueue {
     );
     // Connection errors are retried by ioredis; the worker must not crash the process over them.
     this.#worker.on('error', () => {});
+  }
+
+  /**
+   * Whether the worker of a job, taken again by a turn BullMQ found stalled, is
+   * gone. (A run of this very process still at it: `run` holds the job until that run ends.)
+   */
+  async #lost(jobId: string): Promise<boolean> {
+    const job = await this.#store.get(jobId);
+    return job?.status === 'running' && job.retriesLeft <= 0 && !job.runner?.startsWith(THIS_PROCESS);
+  }
+
+  /** Puts a BullMQ job back for another try in a moment (completing it would lose it). */
+  async #handBack(bullJob: Job, token: string | undefined): Promise<never> {
+    await bullJob.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
+    throw new DelayedError();
+  }
+
+  /** A BullMQ job added by an earlier version, which carried jobs themselves: run it first in, first out, as then. */
+  async #runLegacy(bullJob: Job, token: string | undefined, run: (jobId: string) => Promise<RunOutcome>): Promise<void> {
+    const jobId = bullJob.id!;
+    if (bullJob.stalledCounter > 0 && (await this.#lost(jobId))) return this.#failLost(jobId);
+    if ((await run(jobId)) === 'later') return this.#handBack(bullJob, token);
   }
 
   async #failLost(jobId: string): Promise<void> {

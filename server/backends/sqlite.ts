@@ -9,13 +9,14 @@ import Database from 'better-sqlite3';
 import { END_STATUSES, isEnded } from '../../shared/protocol.js';
 import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, NewJob } from '../types.js';
 import { localBackend } from './local.js';
-import { appendToRecord, createRecord } from './records.js';
+import { appendToRecord, createRecord, overQuota, queueKeyOf } from './records.js';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     status TEXT NOT NULL,
     owner TEXT,
+    queue_key TEXT,
     merge_key TEXT,
     created_at INTEGER NOT NULL,
     ended_at INTEGER,
@@ -42,6 +43,26 @@ const SCHEMA = `
     value TEXT NOT NULL
   ) WITHOUT ROWID;
 `;
+
+/**
+ * Brings a database written by an earlier version up to date. Run after
+ * {@link SCHEMA}, whose `CREATE TABLE IF NOT EXISTS` leaves an existing table
+ * as it was.
+ */
+function migrate(db: Database.Database): void {
+  const hasQueueKey = () => db.prepare<[], { name: string }>('PRAGMA table_info(jobs)').all().some((column) => column.name === 'queue_key');
+  if (!hasQueueKey()) {
+    // Looked at again under the write lock: another process opening the file may have migrated it meanwhile.
+    db.transaction(() => {
+      if (hasQueueKey()) return;
+      db.exec('ALTER TABLE jobs ADD COLUMN queue_key TEXT');
+      // The key `queueKeyOf` gives a row without one, so the quota counts old waiting jobs too.
+      db.exec("UPDATE jobs SET queue_key = CASE WHEN owner IS NULL THEN 'app' ELSE 'user:' || owner END");
+    }).immediate();
+  }
+  // The quota counts one key's waiting jobs on every start made for a request.
+  db.exec("CREATE INDEX IF NOT EXISTS jobs_waiting_by_queue_key ON jobs (queue_key) WHERE status = 'waiting'");
+}
 
 const ENDED_LIST = END_STATUSES.map((s) => `'${s}'`).join(', ');
 
@@ -73,12 +94,14 @@ export class SqliteStore implements JobStore {
     // Another process writing the same file (a CLI, a second instance) waits its turn instead of failing.
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    migrate(this.db);
 
     const db = this.db;
     this.statements = {
       insertJob: db.prepare(
-        'INSERT INTO jobs (id, status, owner, merge_key, created_at, ended_at, record) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO jobs (id, status, owner, queue_key, merge_key, created_at, ended_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
+      waitingOf: db.prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE queue_key = ? AND status = 'waiting'"),
       updateJob: db.prepare('UPDATE jobs SET status = ?, ended_at = ?, record = ? WHERE id = ?'),
       getJob: db.prepare<[string], { record: string }>('SELECT record FROM jobs WHERE id = ?'),
       activeByMergeKey: db.prepare<[string], { record: string }>(
@@ -98,13 +121,15 @@ export class SqliteStore implements JobStore {
     const s = this.statements;
     // IMMEDIATE transactions take the write lock up front, so the read-fold-write
     // of a job cannot interleave with another process's writer.
-    this.createJob = db.transaction((job: NewJob): { job: JobRecord; merged: boolean } => {
+    this.createJob = db.transaction((job: NewJob, maxWaiting: number): { job: JobRecord; merged: boolean } => {
       if (job.mergeKey !== null) {
         const existing = s.activeByMergeKey.get(job.mergeKey);
         if (existing) return { job: JSON.parse(existing.record) as JobRecord, merged: true };
       }
+      const queueKey = queueKeyOf(job);
+      if (maxWaiting > 0 && s.waitingOf.get(queueKey)!.n >= maxWaiting) throw overQuota(maxWaiting);
       const { record, event } = createRecord(job);
-      s.insertJob.run(record.id, record.status, record.owner, record.mergeKey, record.createdAt, null, JSON.stringify(record));
+      s.insertJob.run(record.id, record.status, record.owner, queueKey, record.mergeKey, record.createdAt, null, JSON.stringify(record));
       s.insertEvent.run(record.id, event.seq, JSON.stringify(event));
       if (job.credentials !== undefined) s.insertCredentials.run(record.id, job.credentials);
       // Read back so the caller sees exactly what a later `get` returns.
@@ -143,8 +168,8 @@ export class SqliteStore implements JobStore {
     });
   }
 
-  async create(job: NewJob): Promise<{ job: JobRecord; merged: boolean }> {
-    return this.createJob.immediate(job);
+  async create(job: NewJob, options: { maxWaiting?: number } = {}): Promise<{ job: JobRecord; merged: boolean }> {
+    return this.createJob.immediate(job, options.maxWaiting ?? 0);
   }
 
   async append(batch: Array<{ jobId: string; events: JobEventData[]; runner?: string | null }>): Promise<AppendResult[]> {

@@ -14,7 +14,9 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { isBackjobError } from '../errors.js';
 import type { JobEventData, JobStore, NewJob } from '../types.js';
+import { QUOTA_RETRY_AFTER_SECONDS, toSnapshot } from './records.js';
 
 let counter = 0;
 
@@ -306,6 +308,71 @@ export function runStoreContract(name: string, open: () => Promise<{ store: JobS
       assert.equal(typeof secret, 'string');
       assert.ok(secret.length >= 32, 'at least 32 characters');
       assert.equal(await store.secret(), secret);
+    });
+
+    /** Whether `error` is the quota refusal. */
+    const isQuota = (error: unknown) => isBackjobError(error) && error.code === 'BACKJOB_ERR_QUOTA' && error.status === 429;
+
+    it('keeps the queue key with the job, never in its snapshot', async () => {
+      const { job } = await store.create(sampleJob({ queueKey: 'addr:203.0.113.7' }));
+      assert.equal(job.queueKey, 'addr:203.0.113.7');
+      assert.equal((await store.get(job.id))!.queueKey, 'addr:203.0.113.7');
+      assert.equal('queueKey' in toSnapshot(job), false);
+      assert.equal(JSON.stringify(toSnapshot(job)).includes('203.0.113.7'), false);
+    });
+
+    it('refuses a create over the quota of waiting jobs of its queue key, and counts each key apart', async () => {
+      for (let i = 0; i < 3; i++) await store.create(sampleJob({ queueKey: 'user:alice' }), { maxWaiting: 3 });
+      await assert.rejects(store.create(sampleJob({ queueKey: 'user:alice' }), { maxWaiting: 3 }), (error: unknown) => {
+        assert.ok(isQuota(error), String(error));
+        assert.equal((error as { retryAfter?: number }).retryAfter, QUOTA_RETRY_AFTER_SECONDS);
+        assert.match((error as Error).message, /at most 3 may wait/);
+        return true;
+      });
+      assert.equal((await store.list({ owner: 'alice' })).length, 3, 'the refused job was not stored');
+      const other = await store.create(sampleJob({ owner: 'bob', queueKey: 'user:bob' }), { maxWaiting: 3 });
+      assert.equal(other.merged, false, 'another key has its own quota');
+      const unlimited = await store.create(sampleJob({ queueKey: 'user:alice' }));
+      assert.equal(unlimited.merged, false, 'no maxWaiting: no limit');
+      await store.create(sampleJob({ queueKey: 'user:alice' }), { maxWaiting: 0 });
+    });
+
+    it('frees a place in the quota when a waiting job starts or ends, and counts delayed jobs as waiting', async () => {
+      const key = { queueKey: 'addr:198.51.100.1', owner: null };
+      const delayed = (await store.create(sampleJob({ ...key, runAt: Date.now() + 60_000 }), { maxWaiting: 2 })).job;
+      const started = (await store.create(sampleJob(key), { maxWaiting: 2 })).job;
+      await assert.rejects(store.create(sampleJob(key), { maxWaiting: 2 }), isQuota, 'a delayed job waits too');
+      await append(started.id, [{ type: 'job:start', attempt: 1 }]);
+      const third = (await store.create(sampleJob(key), { maxWaiting: 2 })).job;
+      await assert.rejects(store.create(sampleJob(key), { maxWaiting: 2 }), isQuota, 'running jobs do not count, waiting ones do');
+      await append(delayed.id, [{ type: 'job:canceled', reason: 'x' }]);
+      await store.create(sampleJob(key), { maxWaiting: 2 });
+      await append(started.id, [{ type: 'job:completed' }]);
+      await assert.rejects(store.create(sampleJob(key), { maxWaiting: 2 }), isQuota, 'an end of a running job frees nothing');
+      await append(third.id, [{ type: 'job:failed', reason: 'x' }]);
+      await store.create(sampleJob(key), { maxWaiting: 2 });
+    });
+
+    it('never refuses a create that merges into a waiting job', async () => {
+      const key = { queueKey: 'user:alice' };
+      const first = await store.create(sampleJob({ ...key, mergeKey: 'same' }), { maxWaiting: 1 });
+      await assert.rejects(store.create(sampleJob({ ...key, mergeKey: 'other' }), { maxWaiting: 1 }), isQuota);
+      for (let i = 0; i < 3; i++) {
+        const again = await store.create(sampleJob({ ...key, mergeKey: 'same' }), { maxWaiting: 1 });
+        assert.equal(again.merged, true);
+        assert.equal(again.job.id, first.job.id);
+      }
+    });
+
+    it('lets no more than the quota through when many creates race', async () => {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 200 }, () => store.create(sampleJob({ queueKey: 'addr:192.0.2.9', owner: null }), { maxWaiting: 20 })),
+      );
+      const created = outcomes.filter((o) => o.status === 'fulfilled');
+      const refused = outcomes.filter((o) => o.status === 'rejected');
+      assert.equal(created.length, 20);
+      assert.ok(refused.every((o) => isQuota(o.reason)), String(refused.find((o) => !isQuota(o.reason))?.reason));
+      assert.equal((await store.list({ owner: null, status: 'waiting' })).length, 20);
     });
 
     it('keeps seqs gap-free under concurrent appends', async () => {

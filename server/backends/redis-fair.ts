@@ -1,0 +1,203 @@
+/**
+ * The fair pick in front of BullMQ: which job a worker runs next, round-robin
+ * across queue keys (`JobRecord.queueKey`), shared by every process on one
+ * Redis. BullMQ open source has no groups, so BullMQ carries *turns* instead
+ * of jobs: every enqueued job adds one BullMQ job (its "turn", with the job's
+ * id and delay), and a worker that is handed a turn asks this pick which job
+ * to run with it. BullMQ's locks, stalled detection, delays and concurrency
+ * then apply to turns exactly as they did to jobs.
+ *
+ * In Redis, under `<prefix>:fair:`:
+ *
+ * - `q:<queueKey>` (sorted set): the key's due job ids, first in, first out;
+ * - `round:this`, `round:next` (lists) and `served` (set): the keys with due
+ *   jobs, in rounds. A pick pops the head key of this round, takes its first
+ *   job, marks the key served, and pushes it onto the next round if it has
+ *   more; when this round is empty, the next one begins. A key that becomes
+ *   due joins this round, unless it was served in it already (no second turn
+ *   for emptying and refilling one's queue). As in `LocalQueue`;
+ * - `delayed` (sorted set by run time): jobs not yet due. A pick first moves
+ *   the due ones (and its own turn's job, whatever the clocks say) into their keys;
+ * - `keyOf` (hash): job id → queue key, from enqueue until the run that took
+ *   it is over. It makes `enqueue` idempotent (recovery re-enqueues freely);
+ * - `picks` (hash): turn → the job it took, until that run is over, so a turn
+ *   BullMQ hands out again after a stall resumes the same job rather than
+ *   taking another.
+ *
+ * Why it stays whole: there are always at least as many unused turns as
+ * listed jobs (each enqueue adds a turn, also when the job was listed
+ * already, and each pick uses one turn and takes at most one job), so no job
+ * is left without a worker to take it. A turn whose job was canceled, or
+ * already taken by another turn, just takes the next fair job, or nothing.
+ * Turns are never removed (a cancel only unlists the job), so that count
+ * never falls short; a turn lost in a crash between listing a job and adding
+ * its turn is made up when a worker starts (it re-enqueues every waiting job).
+ * Each script is one atomic step, so workers in many processes pick without
+ * racing. Turns have BullMQ's own ids, so a turn is never reused and `picks`
+ * never points a new turn at an old job.
+ *
+ * The scripts build `q:<queueKey>` names from the prefix, so they need one
+ * Redis, not a cluster (as the rest of the backend does).
+ */
+import type { Redis } from 'ioredis';
+
+/** Lua: moves job `id` (known to `keyOf`) to the end of its key's queue, and a key that had nothing due into a round. */
+const LIST_LUA = `
+local function list(prefix, id)
+  local key = redis.call('HGET', prefix .. 'keyOf', id)
+  if not key then return end
+  local q = prefix .. 'q:' .. key
+  if redis.call('ZCARD', q) == 0 then
+    local round = redis.call('SISMEMBER', prefix .. 'served', key) == 1 and 'round:next' or 'round:this'
+    redis.call('RPUSH', prefix .. round, key)
+  end
+  redis.call('ZADD', q, redis.call('INCR', prefix .. 'seq'), id)
+end
+`;
+
+/**
+ * Lists a job. KEYS: BullMQ's hash of a job with this id (only an earlier
+ * version gave BullMQ jobs the job's id), the job's row.
+ * ARGV: prefix, id, queue key, run at, now. Returns 1, or 0 when there is
+ * nothing to do: queued already, a job of an earlier version (its own BullMQ
+ * job runs it, first in first out, as then), or a job that does not exist.
+ */
+const ENQUEUE_LUA = `${LIST_LUA}
+local prefix, id, key, runAt, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+if redis.call('HEXISTS', prefix .. 'keyOf', id) == 1 then return 0 end
+if redis.call('HGET', KEYS[1], 'name') == 'run' then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('HSET', prefix .. 'keyOf', id, key)
+if runAt > now then
+  redis.call('ZADD', prefix .. 'delayed', runAt, id)
+else
+  list(prefix, id)
+end
+return 1
+`;
+
+/**
+ * The job turn `ARGV[2]` runs. ARGV: prefix, turn, its own job's id, now.
+ * Returns `{ id, resumed }` (resumed 1: the turn had taken this job before and
+ * was handed out again), or nil when there is nothing to run.
+ */
+const PICK_LUA = `${LIST_LUA}
+local prefix, turn, own, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local picked = redis.call('HGET', prefix .. 'picks', turn)
+if picked then return { picked, 1 } end
+local delayed = prefix .. 'delayed'
+if redis.call('ZREM', delayed, own) == 1 then list(prefix, own) end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 100)) do
+  redis.call('ZREM', delayed, id)
+  list(prefix, id)
+end
+local thisRound, nextRound, served = prefix .. 'round:this', prefix .. 'round:next', prefix .. 'served'
+while true do
+  local key = redis.call('LPOP', thisRound)
+  if not key then
+    if redis.call('EXISTS', nextRound) == 0 then return nil end
+    redis.call('RENAME', nextRound, thisRound)
+    redis.call('DEL', served)
+    key = redis.call('LPOP', thisRound)
+  end
+  local q = prefix .. 'q:' .. key
+  local first = redis.call('ZPOPMIN', q)[1]
+  if first then
+    redis.call('SADD', served, key)
+    if redis.call('ZCARD', q) > 0 then redis.call('RPUSH', nextRound, key) end
+    redis.call('HSET', prefix .. 'picks', turn, first)
+    return { first, 0 }
+  end
+end
+`;
+
+/** The run of turn `ARGV[2]` is over: forget its job. ARGV: prefix, turn. */
+const FINISH_LUA = `
+local prefix, turn = ARGV[1], ARGV[2]
+local picked = redis.call('HGET', prefix .. 'picks', turn)
+if not picked then return 0 end
+redis.call('HDEL', prefix .. 'picks', turn)
+redis.call('HDEL', prefix .. 'keyOf', picked)
+return 1
+`;
+
+/**
+ * Unlists a waiting job (a cancel). KEYS: BullMQ's hash of a job with this id.
+ * ARGV: prefix, id. Returns 1 (unlisted), 2 (a job of an earlier version: its
+ * own BullMQ job must be removed instead) or 0 (not listed: a turn has taken
+ * it, and its run will find it canceled).
+ */
+const REMOVE_LUA = `
+local prefix, id = ARGV[1], ARGV[2]
+local key = redis.call('HGET', prefix .. 'keyOf', id)
+if not key then
+  if redis.call('HGET', KEYS[1], 'name') == 'run' then return 2 end
+  return 0
+end
+if redis.call('ZREM', prefix .. 'delayed', id) == 0 then
+  local q = prefix .. 'q:' .. key
+  if redis.call('ZREM', q, id) == 0 then return 0 end
+  if redis.call('ZCARD', q) == 0 then
+    redis.call('LREM', prefix .. 'round:this', 0, key)
+    redis.call('LREM', prefix .. 'round:next', 0, key)
+  end
+end
+redis.call('HDEL', prefix .. 'keyOf', id)
+return 1
+`;
+
+type FairClient = Redis & {
+  backjobFairEnqueue(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1>;
+  backjobFairPick(numKeys: number, ...args: string[]): Promise<[string, 0 | 1] | null>;
+  backjobFairFinish(numKeys: number, ...args: string[]): Promise<0 | 1>;
+  backjobFairRemove(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2>;
+};
+
+/** The name of a BullMQ job that is a turn (see the module doc); one named `run` is a job of an earlier version. */
+export const TURN = 'turn';
+
+/** The fair pick's scripts on one connection, under one prefix. */
+export class FairPick {
+  readonly #redis: FairClient;
+  readonly #prefix: string;
+
+  /** `prefix` ends where `fair:` begins, e.g. `backjob:`. */
+  constructor(redis: Redis, prefix: string) {
+    for (const [name, lua] of [
+      ['backjobFairEnqueue', ENQUEUE_LUA],
+      ['backjobFairPick', PICK_LUA],
+      ['backjobFairFinish', FINISH_LUA],
+      ['backjobFairRemove', REMOVE_LUA],
+    ] as const) {
+      redis.defineCommand(name, { lua });
+    }
+    this.#redis = redis as FairClient;
+    this.#prefix = `${prefix}fair:`;
+  }
+
+  /**
+   * Lists a job under its queue key (or as delayed until `runAt`). Sent at
+   * once, so a command issued after it on the same connection (the job's
+   * turn) runs after it.
+   */
+  enqueue(job: { id: string; queueKey: string; runAt: number }, keys: { bullJob: string; row: string }): Promise<0 | 1> {
+    return this.#redis.backjobFairEnqueue(2, keys.bullJob, keys.row, this.#prefix, job.id, job.queueKey, String(job.runAt), String(Date.now()));
+  }
+
+  /** The job `turn` runs (`own`: the job the turn was added for), or null. */
+  async pick(turn: string, own: string): Promise<{ id: string; resumed: boolean } | null> {
+    const picked = await this.#redis.backjobFairPick(0, this.#prefix, turn, own, String(Date.now()));
+    return picked ? { id: picked[0], resumed: picked[1] === 1 } : null;
+  }
+
+  /** The run of `turn` is over (whatever became of its job). */
+  async finish(turn: string): Promise<void> {
+    await this.#redis.backjobFairFinish(0, this.#prefix, turn);
+  }
+
+  /** Unlists a waiting job: `legacy` when it is a job of an earlier version, which its own BullMQ job runs. */
+  async remove(jobId: string, bullJob: string): Promise<'removed' | 'legacy' | 'taken'> {
+    const outcome = await this.#redis.backjobFairRemove(1, bullJob, this.#prefix, jobId);
+    return outcome === 1 ? 'removed' : outcome === 2 ? 'legacy' : 'taken';
+  }
+}
