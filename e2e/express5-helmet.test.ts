@@ -1,0 +1,95 @@
+/**
+ * e2e/apps/express5-helmet in Chromium: an Express 5 app with
+ * express-session and helmet's default Content-Security-Policy, its pages
+ * server-rendered, the client bundle served from its own origin.
+ */
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { sqlite } from 'backjob/server';
+import type { BackJob } from 'backjob/server';
+import { createApp } from './apps/express5-helmet/app.js';
+import { defineAppTests, launch, serverRenderedDriver } from './app-flows.js';
+import { E2E_TIMEOUT, buildClientBundle, closeServer, launchBrowser, listen, tempDir } from './harness.js';
+
+const temp = tempDir();
+let server: Server;
+let backjob: BackJob;
+let browser: Browser;
+let url: string;
+
+const driver = serverRenderedDriver(() => url);
+
+before(async () => {
+  const clientDir = join(temp.dir, 'client');
+  [, browser] = await Promise.all([buildClientBundle(clientDir), launchBrowser()]);
+  ({ server, backjob } = createApp({ clientDir, backend: sqlite({ file: temp.dbFile }) }));
+  url = await listen(server);
+});
+
+after(async () => {
+  await browser?.close();
+  await backjob?.close();
+  await closeServer(server);
+  temp.remove();
+});
+
+defineAppTests(() => ({ browser, driver }), 'cookie');
+
+/** Records every `securitypolicyviolation` the page's documents report, before any of their scripts runs. */
+async function recordViolations(context: BrowserContext): Promise<void> {
+  await context.addInitScript(() => {
+    const seen: string[] = ((window as unknown as { cspViolations: string[] }).cspViolations = []);
+    document.addEventListener('securitypolicyviolation', (e) => seen.push(`${e.violatedDirective}: ${e.blockedURI || e.sample}`));
+  });
+}
+
+const violations = (page: Page) => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
+
+/** The bar's value, and its indicator's width as a percentage of the track, read at one instant. */
+function barOf(page: Page, selector: string): Promise<{ value: number; width: number }> {
+  return page.locator(selector).evaluate((element) => {
+    const track = element.shadowRoot!.querySelector('[role="progressbar"]')!;
+    const indicator = element.shadowRoot!.querySelector('[part="indicator"]')!;
+    return {
+      value: Number(track.getAttribute('aria-valuenow')),
+      width: (indicator.getBoundingClientRect().width / track.getBoundingClientRect().width) * 100,
+    };
+  });
+}
+
+test("helmet's default policy is what the pages get, and nothing of BackJob violates it", async () => {
+  const context = await browser.newContext({ reducedMotion: 'reduce' }); // no width transition to wait for
+  context.setDefaultTimeout(E2E_TIMEOUT);
+  await recordViolations(context);
+  const page = await driver.signIn(context, 'ada');
+  const policy = (await page.request.get(`${url}/`)).headers()['content-security-policy'] ?? '';
+  assert.match(policy, /script-src 'self'/);
+  assert.match(policy, /script-src-attr 'none'/);
+
+  const id = await launch(page, 'Import the contacts');
+  const watching = await context.newPage();
+  await watching.goto(`${url}/jobs/${id}`);
+  const bar = `backjob-progress[job-id="${id}"]`;
+  await watching.waitForFunction((bar) => Number(document.querySelector(bar)?.shadowRoot?.querySelector('[role="progressbar"]')?.getAttribute('aria-valuenow')) >= 2, bar, {
+    timeout: E2E_TIMEOUT,
+  });
+  await watching.locator(bar).getByRole('button', { name: 'Cancel' }).click();
+  await watching.locator(`${bar}[status="canceled"]`).waitFor();
+  await page.locator('backjob-launcher backjob-progress[status="canceled"]').waitFor();
+
+  // Stopped part-way: a bar drawn full (or empty) would not match its value.
+  for (const [where, selector] of [
+    [watching, bar],
+    [page, 'backjob-launcher >> backjob-progress'],
+  ] as const) {
+    const { value, width } = await barOf(where, selector);
+    assert.ok(value > 0 && value < 100, `stopped part-way, at ${value}`);
+    assert.ok(Math.abs(width - value) < 1, `the bar is ${width.toFixed(1)} % wide at ${value} %`);
+  }
+  assert.deepEqual(await violations(page), [], 'the launcher page');
+  assert.deepEqual(await violations(watching), [], 'the job page');
+  await context.close();
+});
