@@ -77,6 +77,22 @@ describe('hub default origin policy', () => {
     }
   });
 
+  test('a trusted proxy that names the upgrade\'s scheme `ws` or `wss` (as node-http-proxy and Vite\'s proxy do) means http or https', async () => {
+    const trusting = await LiveServer.start({ backjob: { trustProxy: 'loopback' } });
+    try {
+      const proxied = (proto: string, origin: string) => ({ origin, headers: { 'x-forwarded-host': 'jobs.example', 'x-forwarded-proto': proto } });
+      assert.equal(await handshakeStatus(trusting.url, SUBPROTOCOL, proxied('wss', 'https://jobs.example')), 101);
+      assert.equal(await handshakeStatus(trusting.url, SUBPROTOCOL, proxied('ws', 'http://jobs.example')), 101);
+      assert.equal(await handshakeStatus(trusting.url, SUBPROTOCOL, proxied('ws', 'https://jobs.example')), 403, 'scheme differs');
+      assert.equal(await handshakeStatus(trusting.url, SUBPROTOCOL, proxied('WSS', 'http://jobs.example')), 403, 'scheme differs');
+      // Vite's proxy without changeOrigin: the page's Host kept, only the scheme forwarded.
+      const own = { origin: `http://127.0.0.1:${trusting.port}`, headers: { 'x-forwarded-proto': 'ws' } };
+      assert.equal(await handshakeStatus(trusting.url, SUBPROTOCOL, own), 101);
+    } finally {
+      await trusting.close();
+    }
+  });
+
   test('the scheme counts: an https page is not the origin of an http server', async () => {
     assert.equal(await handshakeStatus(live.url, SUBPROTOCOL, { origin: `https://127.0.0.1:${live.port}` }), 403);
   });

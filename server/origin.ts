@@ -85,13 +85,23 @@ function trustFor(req: IncomingMessage, policy: OriginPolicy, learned: TrustProx
 }
 
 /**
+ * Proxies of the node-http-proxy family (Vite's dev proxy, http-proxy-middleware)
+ * forward an upgrade's scheme as `ws` or `wss`: the page's origin is then http or https.
+ */
+const FORWARDED_SCHEMES: ReadonlyMap<string, string> = new Map([
+  ['ws', 'http'],
+  ['wss', 'https'],
+]);
+
+/**
  * The origin the browser sent `req` to: scheme, host and port. Forwarded
  * headers count only when the direct peer is a trusted proxy.
  */
 export function requestOrigin(req: IncomingMessage, trust: TrustProxy): string | null {
   const trusted = trust(req.socket.remoteAddress ?? '', 0);
   const encrypted = (req.socket as TLSSocket).encrypted === true;
-  const proto = (trusted && firstValue(req.headers['x-forwarded-proto'])?.toLowerCase()) || (encrypted ? 'https' : 'http');
+  const forwarded = trusted ? firstValue(req.headers['x-forwarded-proto'])?.toLowerCase() : undefined;
+  const proto = (forwarded && (FORWARDED_SCHEMES.get(forwarded) ?? forwarded)) || (encrypted ? 'https' : 'http');
   const host = (trusted && firstValue(req.headers['x-forwarded-host'])) || req.headers.host;
   if (!host || (proto !== 'http' && proto !== 'https')) return null;
   return normalizeOrigin(`${proto}://${host}`);
