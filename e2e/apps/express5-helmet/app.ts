@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import express, { type Request } from 'express';
 import session from 'express-session';
-import helmet from 'helmet';
+import helmet, { type HelmetOptions } from 'helmet';
 import { createBackJob, type Backend, type BackJob } from 'backjob/server';
 import { defineJobs } from '../jobs.js';
 import { jobPage, launchersPage, signInPage } from '../pages.js';
@@ -27,10 +27,12 @@ export interface AppOptions {
   clientDir: string;
   /** Where jobs live (BackJob's default is SQLite in the working directory). */
   backend?: Backend;
+  /** helmet's `contentSecurityPolicy` option. Default: helmet's default policy. */
+  contentSecurityPolicy?: HelmetOptions['contentSecurityPolicy'];
 }
 
 /** The app and its HTTP server, not yet listening. */
-export function createApp({ clientDir, backend }: AppOptions): { server: http.Server; backjob: BackJob } {
+export function createApp({ clientDir, backend, contentSecurityPolicy }: AppOptions): { server: http.Server; backjob: BackJob } {
   const backjob = createBackJob({
     backend,
     // The session is there because the router runs after express-session.
@@ -39,7 +41,7 @@ export function createApp({ clientDir, backend }: AppOptions): { server: http.Se
   defineJobs(backjob);
 
   const app = express();
-  app.use(helmet());
+  app.use(helmet({ contentSecurityPolicy }));
   app.use(session({ secret: randomBytes(32).toString('hex'), resave: false, saveUninitialized: false, cookie: { httpOnly: true, sameSite: 'lax' } }));
   app.use(backjob.router());
   app.use('/assets', express.static(clientDir));
