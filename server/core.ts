@@ -42,6 +42,7 @@ import type {
   JobRecord,
   JobSpec,
   JobStatus,
+  ListFilter,
   NewJob,
   ResolvedOptions,
   RouteTarget,
@@ -279,7 +280,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     return result?.events.some((event) => event.type === 'job:canceled') ?? false;
   }
 
-  async list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number } = {}): Promise<JobRecord[]> {
+  async list(filter: ListFilter = {}): Promise<JobRecord[]> {
     await this.ready;
     const { owner, status, limit } = filter;
     if (owner !== undefined && owner !== null && typeof owner !== 'string') throw invalidOption('owner', 'a principal (string) or null', owner);

@@ -81,6 +81,22 @@ export interface AppendResult {
  * several processes cannot corrupt a job. Every implementation passes the
  * shared contract suite in `server/backends/store-contract.ts`.
  */
+/** Which jobs `list` returns, newest first. */
+export interface ListFilter {
+  /** Jobs of this principal; `null`: jobs nobody owns; absent: everyone's. */
+  owner?: string | null;
+  status?: JobStatus | JobStatus[];
+  limit?: number;
+  /** The page after this job: what the last job of the previous page was (see {@link JobCursor}). */
+  before?: JobCursor;
+}
+
+/** Where a page of a list ended: its last job's creation time and id. */
+export interface JobCursor {
+  createdAt: number;
+  id: string;
+}
+
 export interface JobStore {
   /**
    * Creates a job with its `job:created` event (seq 1). When `mergeKey` is set
@@ -107,7 +123,7 @@ export interface JobStore {
   /** Events with seq > `afterSeq`, ascending, at most `limit`. */
   eventsAfter(id: string, afterSeq: number, limit: number): Promise<JobEvent[]>;
   /** Newest first. */
-  list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number }): Promise<JobRecord[]>;
+  list(filter: ListFilter): Promise<JobRecord[]>;
   /** Reads and deletes a job's stored credentials (once). An end deletes them too, in the same write: they never outlive the job. */
   takeCredentials(id: string): Promise<string | null>;
   /**
@@ -399,7 +415,7 @@ export interface BackJob {
   status(id: string): Promise<JobRecord | null>;
   /** Cancels a waiting or running job wherever it runs. False if it is unknown or already ended. */
   cancel(id: string, reason?: string): Promise<boolean>;
-  list(filter?: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number }): Promise<JobRecord[]>;
+  list(filter?: ListFilter): Promise<JobRecord[]>;
 
   on<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this;
   off<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this;
