@@ -21,6 +21,7 @@ async function settle(element: BackjobLog) {
 describe('<backjob-log>', () => {
   afterEach(async () => {
     cleanup();
+    document.documentElement.style.removeProperty('color-scheme');
     await emulateMedia({ colorScheme: 'light' });
   });
 
@@ -90,12 +91,12 @@ describe('<backjob-log>', () => {
 
   it("is named after its job by default, so two logs on a page don't share a name", async () => {
     const connection = new FakeConnection();
-    connection.snapshot('job1', { name: 'reports/broken' });
+    connection.snapshot('job1', { name: 'reports/broken', title: 'Broken report' });
     connection.snapshot('job2', { name: 'archive/rebuild' });
     const first = await mountLog(connection);
     const second = await mount('backjob-log', { 'job-id': 'job2' }, { connection });
-    equal(region(first).getAttribute('aria-label'), 'Log of reports/broken');
-    equal(region(second).getAttribute('aria-label'), 'Log of archive/rebuild');
+    equal(region(first).getAttribute('aria-label'), 'Log of Broken report', "the job's title");
+    equal(region(second).getAttribute('aria-label'), 'Log of Archive rebuild', 'or its name made readable');
     const unknown = await mount('backjob-log', { 'job-id': 'job3' }, { connection });
     equal(region(unknown).getAttribute('aria-label'), 'Job log', 'before the job is known');
   });
@@ -111,6 +112,8 @@ describe('<backjob-log>', () => {
     } as const;
     for (const [state, snapshot] of Object.entries(states)) {
       it(`shows its lines while ${state} (${scheme}) and passes axe`, async () => {
+        // A page that follows the OS (the elements follow the page): dark when the OS is.
+        document.documentElement.style.setProperty('color-scheme', 'light dark');
         await emulateMedia({ colorScheme: scheme });
         const connection = new FakeConnection();
         connection.snapshot('job1', snapshot);
@@ -213,7 +216,7 @@ describe('<backjob-log>', () => {
     const connection = new FakeConnection();
     connection.refuse('job1', 'BACKJOB_ERR_NOT_FOUND', 'No such job');
     const element = await mountLog(connection);
-    equal(element.shadowRoot!.querySelector('[part="error"]')!.textContent, 'No such job');
+    equal(element.shadowRoot!.querySelector('[part="error"]')!.textContent, 'No such job, or not yours to watch');
     await expectAccessible(element);
   });
 

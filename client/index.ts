@@ -9,6 +9,17 @@ export { BackjobLauncher } from './backjob-launcher.js';
 export { BackjobApiError, DEFAULT_BASE_PATH, startJob, type StartJobOptions } from './api.js';
 export { getConnection } from './connection.js';
 export { JobWatchController, type JobWatchHost } from './job-watch-controller.js';
+export { Announcer, announcer, type Announcement } from './announcer.js';
+export {
+  LocalizeController,
+  registerTranslation,
+  translationFor,
+  type FullTranslation,
+  type LocalizedTerm,
+  type Terms,
+  type Translation,
+} from './localize.js';
+export { humanizeName, jobTitle } from './names.js';
 export type {
   BackjobCanceledDetail,
   BackjobCompletedDetail,
