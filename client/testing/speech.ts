@@ -58,7 +58,7 @@ export function recordSpeech(): { heard: Heard[]; stop(): void } {
     const at = performance.now();
     for (const [region, texts] of byRegion) {
       const text = region.getAttribute('aria-atomic') === 'true' ? (region.textContent ?? '') : texts.join(' ');
-      if (text.trim()) heard.push({ at, text: text.trim().replace(/\s+/g, ' ') });
+      if (text.trim()) heard.push({ at, text: text.replace(/[ \t\n\r]+/g, ' ').trim() });
     }
   });
   const observeRoots = () => {
