@@ -64,6 +64,11 @@ export class Announcer {
     return this.region;
   }
 
+  /** What was last said for `key`, if anything (since the last {@link Announcer.clear}). */
+  said(key: string): string | undefined {
+    return this.lastSaid.get(key);
+  }
+
   /** Queues `announcement` by the rules above. */
   announce(announcement: Announcement): void {
     const { group } = announcement;
@@ -78,8 +83,13 @@ export class Announcer {
     this.schedule();
   }
 
-  /** Drops what waits for `key` (an element that stopped showing that job). True if something was waiting. */
-  withdraw(key: string): boolean {
+  /**
+   * Drops what waits for `key` (an element that stopped showing that job);
+   * with `text`, only if that is what waits. True if something was dropped.
+   */
+  withdraw(key: string, text?: string): boolean {
+    const waiting = this.pending.get(key);
+    if (!waiting || (text !== undefined && waiting.text !== text)) return false;
     return this.pending.delete(key);
   }
 

@@ -200,6 +200,52 @@ describe('<backjob-launcher>', () => {
     }
   });
 
+  it('passes its label down, holds progress and log in one card, and keeps the log quiet by default', async () => {
+    const connection = new FakeConnection();
+    const launcher = await mount('backjob-launcher', { name: 'count', 'show-log': true, label: 'Nightly export' }, { connection });
+    launcher.jobId = 'job1';
+    await launcher.updateComplete;
+    const progress = progressOf(launcher)!;
+    const log = launcher.shadowRoot!.querySelector('backjob-log')!;
+    equal(progress.label, 'Nightly export');
+    equal(log.label, 'Log of Nightly export');
+    equal(log.live, 'off', "the progress view tells the story; the log's lines are not read");
+    equal(progress.parentElement, log.parentElement, 'one container');
+    equal(progress.parentElement!.getAttribute('part'), 'card');
+    launcher.setAttribute('log-live', 'summary');
+    await launcher.updateComplete;
+    equal(log.live, 'summary', 'log-live reaches the log');
+    await expectAccessible(launcher);
+  });
+
+  it("forwards its views' parts, so a page styles ::part(indicator) from outside", async () => {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(`
+      backjob-launcher::part(indicator) { background: rgb(1, 2, 3); }
+      backjob-launcher::part(line) { color: rgb(4, 5, 6); }
+      backjob-launcher::part(cancel-button) { color: rgb(7, 8, 9); }
+    `);
+    document.adoptedStyleSheets = [sheet];
+    try {
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running', progress: 40 });
+      const launcher = await mount('backjob-launcher', { name: 'count', 'show-log': true, cancelable: true }, { connection });
+      launcher.jobId = 'job1';
+      await launcher.updateComplete;
+      connection.log('job1', 'hello');
+      const progress = progressOf(launcher)!;
+      await progress.updateComplete;
+      const log = launcher.shadowRoot!.querySelector('backjob-log')!;
+      await log.updateComplete;
+      const inner = (element: Element, name: string) => element.shadowRoot!.querySelector(`[part="${name}"]`)!;
+      equal(getComputedStyle(inner(progress, 'indicator')).backgroundColor, 'rgb(1, 2, 3)');
+      equal(getComputedStyle(inner(log, 'line')).color, 'rgb(4, 5, 6)');
+      equal(getComputedStyle(inner(progress, 'button')).color, 'rgb(7, 8, 9)');
+    } finally {
+      document.adoptedStyleSheets = [];
+    }
+  });
+
   it('takes params and body as properties and shows the log with show-log', async () => {
     const connection = new FakeConnection();
     const launcher = await mount('backjob-launcher', { name: 'count', 'show-log': true }, { connection, params: { lines: 1, run: `${Math.random()}` } });

@@ -2,7 +2,9 @@ import { emulateMedia, sendKeys } from '@web/test-runner-commands';
 import './backjob-log.js';
 import type { BackjobLog } from './backjob-log.js';
 import { FakeConnection } from './testing/fake-connection.js';
+import { announcer } from './announcer.js';
 import { cleanup, equal, expectAccessible, mount, nextFrame, ok, waitFor } from './testing/helpers.js';
+import { recordSpeech } from './testing/speech.js';
 
 const region = (element: BackjobLog) => element.shadowRoot!.querySelector<HTMLElement>('[role="log"]')!;
 const shownLines = (element: BackjobLog) =>
@@ -210,6 +212,41 @@ describe('<backjob-log>', () => {
     ok(log.scrollHeight > log.clientHeight, 'the log overflows');
     ok(element.following, 'follows again');
     ok(atBottom(log), "shows the new job's newest line");
+  });
+
+  it('says "No output" for an ended job that wrote nothing, not "No output yet"', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running' });
+    const element = await mountLog(connection);
+    const empty = () => element.shadowRoot!.querySelector('[part="empty"]')?.textContent;
+    equal(empty(), 'No output yet');
+    connection.snapshot('job1', { status: 'failed', error: 'Broke' });
+    await element.updateComplete;
+    equal(empty(), 'No output');
+    await expectAccessible(element);
+  });
+
+  it('in summary mode reads no line, and says how many came through the page announcer', async () => {
+    announcer.clear();
+    announcer.interval = 600;
+    const speech = recordSpeech();
+    try {
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running' });
+      const element = await mountLog(connection, { live: 'summary' });
+      equal(region(element).getAttribute('aria-live'), 'off', 'the region itself reads nothing');
+      connection.log('job1', 'one');
+      await waitFor(() => speech.heard.length === 1, 'the first summary');
+      connection.log('job1', 'two', 'three');
+      connection.log('job1', 'four');
+      await waitFor(() => speech.heard.length === 2, 'the second summary');
+      equal(speech.heard.map((h) => h.text), ['1 new log line', '3 new log lines']);
+      equal(element.text, ['one', 'two', 'three', 'four']);
+    } finally {
+      speech.stop();
+      announcer.clear();
+      announcer.interval = 5_000;
+    }
   });
 
   it('shows why a job cannot be watched', async () => {

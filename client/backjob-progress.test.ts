@@ -136,6 +136,56 @@ describe('<backjob-progress>', () => {
     await render(element);
     await waitFor(() => part(element, 'time')!.textContent!.startsWith('Elapsed 00:12'), 'the elapsed time to reach 0:12 while reconnecting', 4_000);
     equal(part(element, 'status')!.textContent, 'Reconnecting…');
+    // No estimate while no update can arrive: it would only grow (0:09 → 0:36 in 10 s, before).
+    equal(part(element, 'time')!.textContent, 'Elapsed 00:12', 'the time left is hidden while disconnected');
+    connection.setState('open');
+    await render(element);
+    ok(/left$/.test(part(element, 'time')!.textContent!), `the estimate is back once connected (${part(element, 'time')!.textContent})`);
+  });
+
+  it('never says "about 0:00 left": a job almost done has a few seconds left, a finished one none', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running', progress: 99.96, startedAt: Date.now() - 10_000 });
+    const element = await mountProgress(connection);
+    equal(part(element, 'time')!.textContent, 'Elapsed 00:10 · about 5 seconds left');
+    connection.snapshot('job1', { progress: 100 });
+    await render(element);
+    equal(part(element, 'time')!.textContent, 'Elapsed 00:10', 'nothing left to estimate at 100 %');
+  });
+
+  it('without a job-id says there is no job yet, not "Connecting…" forever, and watches nothing', async () => {
+    const connection = new FakeConnection();
+    const element = await mount('backjob-progress', {}, { connection });
+    equal(part(element, 'status')!.textContent, 'No job yet');
+    equal(part(element, 'label')!.textContent, 'Job progress');
+    ok(!bar(element).hasAttribute('aria-valuenow'), 'no value');
+    ok(!part(element, 'details'), 'no empty details row');
+    await expectAccessible(element);
+    element.jobId = 'job1';
+    await render(element);
+    equal(part(element, 'status')!.textContent, 'Connecting…', 'given a job, it connects');
+    equal(connection.watchers('job1'), 1);
+  });
+
+  it('shows an icon beside the state words, hidden from assistive technology', async () => {
+    const connection = new FakeConnection();
+    for (const status of ['waiting', 'running', 'completed', 'failed', 'canceled'] as const) {
+      connection.snapshot('job1', { status, progress: 50 });
+      const element = await mountProgress(connection);
+      const icon = part(element, 'status')!.querySelector('svg')!;
+      ok(icon, `an icon while ${status}`);
+      equal(icon.getAttribute('aria-hidden'), 'true');
+      ok(part(element, 'status')!.textContent!.trim().length > 0, 'and the words');
+      cleanup();
+    }
+  });
+
+  it('uses the job\'s title as its default label, else its name made readable, never "Progress of METHOD /path"', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('titled', { name: 'reports/quarterly', title: 'Quarterly report', status: 'running', progress: 5 });
+    connection.snapshot('route', { name: 'POST /exports/contacts', status: 'running', progress: 5 });
+    equal(part(await mountProgress(connection, { 'job-id': 'titled' }), 'label')!.textContent, 'Quarterly report');
+    equal(part(await mountProgress(connection, { 'job-id': 'route' }), 'label')!.textContent, 'Exports contacts');
   });
 
   for (const [skew, words] of [[120_000, 'ahead of'], [-120_000, 'behind']] as const) {
@@ -303,6 +353,22 @@ describe('<backjob-progress>', () => {
       await waitFor(() => said().length === 2, 'the return');
       await sleep(1_000);
       equal(said(), ['Connection lost, reconnecting', 'Connection restored']);
+    });
+
+    it('says nothing of a blip: a connection lost and back before its turn came', async () => {
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running', progress: 0, name: 'a' });
+      connection.snapshot('job2', { status: 'running', progress: 0, name: 'b' });
+      const first = await mountProgress(connection);
+      await mountProgress(connection, { 'job-id': 'job2' });
+      connection.snapshot('job1', { progress: 30 });
+      await render(first);
+      await waitFor(() => said().length === 1, 'a milestone');
+      connection.setState('reconnecting'); // waits for its turn…
+      await sleep(100);
+      connection.setState('open'); // …and is back before it came
+      await sleep(1_500);
+      equal(said(), ['A: 30%']);
     });
 
     it('says nothing about the state it first sees: only what changes while it watches', async () => {

@@ -242,10 +242,14 @@ export class BackjobProgress extends LitElement {
     }
     if (!ended && told.seen && this.disconnected !== Boolean(told.disconnected)) {
       // Said once per page however many elements share the connection (the announcer drops repeats).
-      // A loss not yet said when the connection is back was a blip: neither is said.
-      if (this.disconnected || (told.disconnected && !announcer.withdraw('connection'))) {
-        const term = this.localize.term(this.disconnected ? 'announceConnectionLost' : 'announceConnectionRestored');
-        announcer.announce({ key: 'connection', text: term.text, lang: term.lang });
+      const lost = this.localize.term('announceConnectionLost');
+      if (this.disconnected) {
+        announcer.announce({ key: 'connection', text: lost.text, lang: lost.lang });
+      } else if (told.disconnected) {
+        // A loss not said yet when the connection is back was a blip: neither is said.
+        announcer.withdraw('connection', lost.text);
+        const restored = this.localize.term('announceConnectionRestored');
+        announcer.announce({ key: 'connection', text: () => (announcer.said('connection') === lost.text ? restored.text : ''), lang: restored.lang });
       }
       told.disconnected = this.disconnected;
     }
