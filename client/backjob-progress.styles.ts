@@ -92,6 +92,12 @@ export const progressStyles = [
       font-size: var(--_size-status);
     }
 
+    /* Why a job was canceled is information, not an error. */
+    :host([status='canceled']) [part='error'] {
+      color: var(--_muted);
+      font-weight: 400;
+    }
+
     [part='track'] {
       position: relative;
       height: var(--_height);

@@ -132,11 +132,13 @@ function validLocale(lang: string): string {
 /** The nearest ancestor-or-self with `attribute`, looking out of shadow roots into their hosts. */
 function closestAcross(element: Element, attribute: string): Element | null {
   let node: Element | null = element;
+  // Lit's server-side DOM shim has attributes but no tree: the element's own is all there is.
+  if (typeof node.closest !== 'function') return node.getAttribute?.(attribute) ? node : null;
   while (node) {
     const found: Element | null = node.closest(`[${attribute}]`);
     if (found) return found;
     const root = node.getRootNode();
-    node = root instanceof ShadowRoot ? root.host : null;
+    node = typeof ShadowRoot !== 'undefined' && root instanceof ShadowRoot ? root.host : null;
   }
   return null;
 }
