@@ -325,13 +325,15 @@ export class BackjobProgress extends LitElement {
     if (!snapshot?.startedAt) return [];
     // `startedAt` is the server's clock: measure it against the server's now, not the browser's.
     const elapsed = snapshot.endedAt !== undefined ? snapshot.endedAt - snapshot.startedAt : this.watch.serverNow() - snapshot.startedAt;
-    const words = [this.localize.show(this.localize.format('elapsed', this.localize.clock(elapsed)))];
+    // Each sentence's values in the sentence's language: an English fallback gets English units, not Arabic ones.
+    const words = [this.localize.show(this.localize.format('elapsed', this.localize.clock(elapsed, this.localize.langOf('elapsed'))))];
     const progress = snapshot.progress;
     // No estimate while updates can't arrive: the job may have moved on, and the guess would only grow.
     if (snapshot.status === 'running' && !this.disconnected && progress !== null && progress > 0 && progress < 100 && elapsed >= 1000) {
       // Linear extrapolation from the rate so far: crude, so told roughly ("about 2 minutes").
       const left = (elapsed * (100 - progress)) / progress;
-      words.push(' · ', this.localize.show(this.localize.format('timeLeft', this.localize.roughDuration(left))));
+      const duration = this.localize.roughDuration(left, this.localize.langOf('timeLeft'));
+      words.push(' · ', this.localize.show(this.localize.format('timeLeft', duration)));
     }
     return words;
   }

@@ -63,8 +63,14 @@ describe('localization', () => {
       const log = await mount('backjob-log', { 'job-id': 'run' }, { connection });
       equal(text(part(log, 'empty')), translation.noOutputYet);
       equal(part(log, 'base')!.getAttribute('aria-label'), translation.logOf('Export'));
-      const launcher = await mount('backjob-launcher', { name: 'count' }, { connection });
+      const launcher = (await mount('backjob-launcher', { name: 'count', 'show-log': true, cancelable: true }, { connection })) as BackjobLauncher;
       equal(text(launcher.shadowRoot!.querySelector('slot')), translation.start, 'the default button label');
+      await expectAccessible(launcher);
+      // Running, in its card with the log: every state above, and the launcher's, pass axe in this language.
+      launcher.jobId = 'run';
+      launcher.merged = true;
+      await launcher.updateComplete;
+      equal(text(part(launcher, 'note')), translation.joined);
       for (const element of document.body.children) await expectAccessible(element);
     });
   }
@@ -106,7 +112,16 @@ describe('localization', () => {
     equal(text(part(element, 'status')), new Intl.NumberFormat('ar-EG', { style: 'percent' }).format(0.42), 'the number is in Arabic');
     ok(!part(element, 'status')!.querySelector('[lang]'), 'a number formatted in the page language is not marked');
     equal(part(element, 'time')!.querySelector('[lang]')?.getAttribute('lang'), 'en');
+    ok(/^Elapsed 00:0\d · about \d+ seconds left$/.test(text(part(element, 'time'))!), `an English sentence has English values: ${text(part(element, 'time'))}`);
+    ok(!button.querySelector('[dir]'), 'a left-to-right page needs no direction on it');
     await expectAccessible(element);
+    // Right to left, an English fallback keeps its own direction: "Cancel…" does not become "…Cancel".
+    document.documentElement.dir = 'rtl';
+    try {
+      await waitFor(() => button.querySelector('[lang="en"]')?.getAttribute('dir') === 'ltr', 'the fallback marked dir="ltr"');
+    } finally {
+      document.documentElement.removeAttribute('dir');
+    }
   });
 
   it('lets a page add a language with a few terms (the rest English, marked) and override a single term', async () => {

@@ -19,7 +19,7 @@
  * {@link LocalizeController.term} says so, so the element marks that string
  * `lang="en"` (a French voice must not read an English word).
  */
-import { html, type ReactiveController, type ReactiveControllerHost, type TemplateResult } from 'lit';
+import { html, nothing, type ReactiveController, type ReactiveControllerHost, type TemplateResult } from 'lit';
 import { de } from './translations/de.js';
 import { en } from './translations/en.js';
 import { es } from './translations/es.js';
@@ -214,6 +214,11 @@ export class LocalizeController implements ReactiveController {
     return { terms: fallback, lang: 'en' };
   }
 
+  /** The language `key` will be told in: the element's, or English when its translation lacks the term. */
+  langOf(key: keyof Terms): string {
+    return this.source(key).lang;
+  }
+
   /** A fixed term, and the language it is in. */
   term(key: TermKey): LocalizedTerm {
     const { terms, lang } = this.source(key);
@@ -243,7 +248,10 @@ export class LocalizeController implements ReactiveController {
 
   /** A term for a template: as is, or in a `lang`-marked span when it is in another language than the element. */
   show(term: LocalizedTerm): string | TemplateResult {
-    return this.differs(term.lang) ? html`<span lang=${term.lang}>${term.text}</span>` : term.text;
+    if (!this.differs(term.lang)) return term.text;
+    // An English term on a right-to-left page keeps its own direction ("Connecting…", not "…Connecting").
+    const dir = translationFor(term.lang)?.$dir;
+    return html`<span lang=${term.lang} dir=${dir && dir !== this.dir() ? dir : nothing}>${term.text}</span>`;
   }
 
   /** A number in the element's language. */
@@ -256,34 +264,35 @@ export class LocalizeController implements ReactiveController {
     return new Intl.NumberFormat(this.lang(), { style: 'percent', maximumFractionDigits: 0 }).format(value / 100);
   }
 
-  /** Elapsed time as a clock reads it (`01:05`, `1:02:05`), in the element's language's digits and separators. */
-  clock(ms: number): string {
+  /** Elapsed time as a clock reads it (`01:05`, `1:02:05`), in the digits and separators of `lang` (default: the element's). */
+  clock(ms: number, lang = this.lang()): string {
     const { hours, minutes, seconds } = split(Math.max(0, Math.round(ms / 1000)));
     const DurationFormat = (Intl as unknown as { DurationFormat?: DurationFormatConstructor }).DurationFormat;
     if (DurationFormat) {
       // "00:09" under an hour, "1:02:05" from an hour on, with the language's separators ("00.09" in Finnish).
-      return new DurationFormat(this.lang(), { style: 'digital', hoursDisplay: 'auto' }).format({ hours, minutes, seconds });
+      return new DurationFormat(lang, { style: 'digital', hoursDisplay: 'auto' }).format({ hours, minutes, seconds });
     }
-    const two = (n: number) => this.number(n, { minimumIntegerDigits: 2 });
-    return hours ? `${this.number(hours)}:${two(minutes)}:${two(seconds)}` : `${two(minutes)}:${two(seconds)}`;
+    const two = (n: number) => new Intl.NumberFormat(lang, { minimumIntegerDigits: 2 }).format(n);
+    return hours ? `${new Intl.NumberFormat(lang).format(hours)}:${two(minutes)}:${two(seconds)}` : `${two(minutes)}:${two(seconds)}`;
   }
 
   /**
    * An estimate in words, rounded as an estimate should be ("5 seconds",
    * "2 minutes", "1 hour, 20 minutes"): under a minute to 5 s, never
-   * below 5 s; under an hour to the minute.
+   * below 5 s; under an hour to the minute. `lang`: the sentence's language
+   * (an English fallback sentence gets English units).
    */
-  roughDuration(ms: number): string {
+  roughDuration(ms: number, lang = this.lang()): string {
     const total = Math.max(1, ms / 1000);
     const rounded = total < 60 ? Math.ceil(total / 5) * 5 : Math.round(total / 60) * 60;
     const { hours, minutes, seconds } = split(rounded);
     const parts = { ...(hours && { hours }), ...(minutes && { minutes }), ...(seconds && { seconds }) };
     const DurationFormat = (Intl as unknown as { DurationFormat?: DurationFormatConstructor }).DurationFormat;
-    if (DurationFormat) return new DurationFormat(this.lang(), { style: 'long' }).format(parts);
+    if (DurationFormat) return new DurationFormat(lang, { style: 'long' }).format(parts);
     const units = Object.entries(parts).map(([unit, n]) =>
-      new Intl.NumberFormat(this.lang(), { style: 'unit', unit: unit.slice(0, -1), unitDisplay: 'long' }).format(n),
+      new Intl.NumberFormat(lang, { style: 'unit', unit: unit.slice(0, -1), unitDisplay: 'long' }).format(n),
     );
-    return new Intl.ListFormat(this.lang(), { type: 'unit', style: 'long' }).format(units);
+    return new Intl.ListFormat(lang, { type: 'unit', style: 'long' }).format(units);
   }
 }
 
