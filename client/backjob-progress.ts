@@ -209,9 +209,9 @@ export class BackjobProgress extends LitElement {
     if (!ended && !told.started) {
       told.started = true;
       // Waiting, then running: the same key, so a quick start is said once, as "started".
-      if (!quiet) this.say(`${jobId}:progress`, snapshot.status === 'waiting' ? 'announceWaiting' : 'announceStarted');
+      if (!quiet) this.say(jobId, snapshot.status === 'waiting' ? 'announceWaiting' : 'announceStarted');
     } else if (!ended && told.started && snapshot.status === 'running' && told.progressKey?.startsWith('waiting')) {
-      this.say(`${jobId}:progress`, 'announceStarted');
+      this.say(jobId, 'announceStarted');
     }
     const progressKey = `${snapshot.status}|${snapshot.progress}|${snapshot.text}`;
     if (progressKey !== told.progressKey && !ended) {
@@ -230,7 +230,7 @@ export class BackjobProgress extends LitElement {
           announcer.announce({
             key: `${jobId}:progress`,
             group: jobId,
-            lang: this.localize.term('running').lang,
+            lang: this.localize.langOf('announceProgress'),
             text: () => {
               const now = this.watch.snapshot;
               if (!this.isConnected || now?.id !== jobId || now.status !== 'running' || now.progress === null) return '';
@@ -265,10 +265,10 @@ export class BackjobProgress extends LitElement {
     }
   }
 
-  /** Announces a one-argument sentence about this job (its label). */
-  private say(key: string, term: 'announceStarted' | 'announceWaiting'): void {
+  /** Announces that the job waits or started (one key with its milestones: the latest wins). */
+  private say(jobId: string, term: 'announceStarted' | 'announceWaiting'): void {
     const words = this.localize.format(term, this.accessibleLabel);
-    announcer.announce({ key, group: this.jobId, text: words.text, lang: words.lang });
+    announcer.announce({ key: `${jobId}:progress`, group: jobId, text: words.text, lang: words.lang });
   }
 
   private emitEnd(snapshot: JobSnapshot): void {
