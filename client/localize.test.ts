@@ -59,6 +59,19 @@ describe('localization', () => {
       equal(text(part(failed, 'status')), translation.failed);
       equal(text(part(failed, 'error')), translation.errors.BACKJOB_ERR_STALLED, "a server's known reason, in the page's language");
       equal(text(part(await progressIn(connection, ''), 'status')), translation.noJob);
+      connection.snapshot('wait', { name: 'export', status: 'waiting' });
+      connection.snapshot('stopped', { name: 'export', status: 'canceled', progress: 20, error: 'canceled', startedAt, endedAt: startedAt + 1_000 });
+      equal(text(part(await progressIn(connection, 'wait', { cancelable: true }), 'status')), translation.waiting);
+      equal(text(part(await progressIn(connection, 'stopped'), 'status')), translation.canceled);
+      const offline = new FakeConnection();
+      offline.snapshot('run', { name: 'export', status: 'running', progress: 42, startedAt });
+      const reconnecting = await progressIn(offline, 'run');
+      offline.setState('reconnecting');
+      await reconnecting.updateComplete;
+      equal(text(part(reconnecting, 'status')), translation.reconnecting);
+      const refused = new FakeConnection();
+      refused.refuse('gone', 'BACKJOB_ERR_NOT_FOUND', 'No such job, or not yours to watch');
+      equal(text(part(await progressIn(refused, 'gone'), 'error')), translation.errors.BACKJOB_ERR_NOT_FOUND);
 
       const log = await mount('backjob-log', { 'job-id': 'run' }, { connection });
       equal(text(part(log, 'empty')), translation.noOutputYet);
