@@ -61,8 +61,18 @@ async function proxyToTestServer(ctx, next) {
   ctx.body = Buffer.from(await response.arrayBuffer());
 }
 
+/**
+ * Serves client/strict-csp.test.html with a strict style policy (no
+ * 'unsafe-inline'), as helmet does once inline styles are switched off, so
+ * the page proves the elements need no inline style.
+ */
+async function strictCsp(ctx, next) {
+  await next();
+  if (ctx.path.endsWith('/strict-csp.test.html')) ctx.set('Content-Security-Policy', "style-src 'self'");
+}
+
 export default {
-  files: ['client/**/*.test.ts', '!client/**/*.node.test.ts'],
+  files: ['client/**/*.test.ts', 'client/**/*.test.html', '!client/**/*.node.test.ts'],
   port,
   hostname: 'localhost',
   nodeResolve: true,
@@ -71,7 +81,7 @@ export default {
   concurrentBrowsers: 1,
   testsFinishTimeout: 180_000,
   testFramework: { config: { timeout: 30_000 } },
-  middleware: [proxyToTestServer],
+  middleware: [strictCsp, proxyToTestServer],
   plugins: [
     esbuildPlugin({ ts: true, tsconfig: new URL('./tsconfig.json', import.meta.url).pathname }),
     {

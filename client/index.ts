@@ -10,6 +10,17 @@ export { BackjobApiError, DEFAULT_BASE_PATH, startJob, type StartJobOptions } fr
 export { configureBackjob, type BackjobClientConfig, type HeadersSource } from './config.js';
 export { getConnection } from './connection.js';
 export { JobWatchController, type JobWatchHost } from './job-watch-controller.js';
+export { Announcer, announcer, type Announcement } from './announcer.js';
+export {
+  LocalizeController,
+  registerTranslation,
+  translationFor,
+  type FullTranslation,
+  type LocalizedTerm,
+  type Terms,
+  type Translation,
+} from './localize.js';
+export { humanizeName, jobTitle } from './names.js';
 export type {
   BackjobCanceledDetail,
   BackjobCompletedDetail,

@@ -43,7 +43,7 @@ backjob.define(
     }
     return { lines };
   },
-  { launchable: true },
+  { launchable: true, title: 'Counting lines' },
 );
 
 const gates = new Map<string, () => void>();

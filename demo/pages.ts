@@ -90,7 +90,7 @@ export function asYouPage(ctx: PageContext): string {
     <section class="card" aria-labelledby="as-you-h">
       <h2 id="as-you-h">As ${name ?? 'whoever is signed in'}</h2>
       ${name ? null : html`<p class="note"><a href="/login">Sign in</a> first — launched while signed out, the route refuses.</p>`}
-      <backjob-launcher id="team-report" route="/jobs/team-report" show-log>Build my team report</backjob-launcher>
+      <backjob-launcher id="team-report" route="/jobs/team-report" label="Team report" show-log>Build my team report</backjob-launcher>
     </section>
     <section class="card" aria-labelledby="anon-h">
       <h2 id="anon-h">Anonymously</h2>
@@ -139,7 +139,7 @@ Grace Hopper, grace@example.org
 Katherine Johnson, katherine@example.org
 Alan Turing, alan@example.org</textarea>
       </form>
-      <backjob-launcher id="import" route="/jobs/import" method="POST" show-log>Import rows</backjob-launcher>
+      <backjob-launcher id="import" route="/jobs/import" method="POST" label="Contact import" show-log>Import rows</backjob-launcher>
     </section>
     <script type="module">
       // Keep the launcher's body in step with the form.
@@ -161,12 +161,12 @@ export function renderedPage(ctx: PageContext, job: { id: string; token: string 
       job's id and watch token in the HTML. Nothing else is needed.</p>
     <section class="card" aria-labelledby="digest-h">
       <h2 id="digest-h">Daily digest</h2>
-      <backjob-progress job-id="${job.id}" token="${job.token}" label="Daily digest"></backjob-progress>
-      <backjob-log job-id="${job.id}" token="${job.token}" label="Digest log"></backjob-log>
+      <backjob-progress job-id="${job.id}" token="${job.token}"></backjob-progress>
+      <backjob-log job-id="${job.id}" token="${job.token}" live="summary"></backjob-log>
     </section>
     <section class="card" aria-labelledby="rendered-markup-h">
       <h2 id="rendered-markup-h">The markup the server wrote</h2>
-      <pre><code>${`<backjob-progress job-id="${job.id}" token="…"></backjob-progress>\n<backjob-log job-id="${job.id}" token="…"></backjob-log>`}</code></pre>
+      <pre><code>${`<backjob-progress job-id="${job.id}" token="…"></backjob-progress>\n<backjob-log job-id="${job.id}" token="…" live="summary"></backjob-log>`}</code></pre>
     </section>`,
   );
 }
@@ -178,8 +178,8 @@ export function watchPage(ctx: PageContext, job: JobRecord, token: string): stri
     `Job ${job.name}`,
     html`<section class="card" aria-labelledby="watch-h">
       <h2 id="watch-h">${job.name} <small>(${job.id})</small></h2>
-      <backjob-progress job-id="${job.id}" token="${token}" label="${job.name}" cancelable></backjob-progress>
-      <backjob-log job-id="${job.id}" token="${token}" label="Log of ${job.name}"></backjob-log>
+      <backjob-progress job-id="${job.id}" token="${token}" cancelable></backjob-progress>
+      <backjob-log job-id="${job.id}" token="${token}" live="summary"></backjob-log>
     </section>
     <p><a href="/jobs">All your jobs</a></p>`,
   );

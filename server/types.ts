@@ -247,6 +247,8 @@ export type JobHandler<P = any> = (job: JobContext, params: P) => unknown | Prom
 export interface DefineOptions {
   /** Browsers may start it through the HTTP API / `<backjob-launcher>`. Default false. */
   launchable?: boolean;
+  /** What people call the job ("Quarterly report"): the elements' default label. Default: the name, made readable. */
+  title?: string;
   /** Re-run this many times after an interrupted run (crash, lost worker). Default 0. */
   retries?: number;
   /** Max run time in seconds. Default: the shim's `timeout`. */

@@ -68,8 +68,10 @@ export type JobEvent = JobEventData & {
  */
 export interface JobSnapshot {
   id: string;
-  /** Handler name, or `METHOD /path` for a route job: a label, not an address. */
+  /** Handler name, or `METHOD /path` for a route job: an address, not a label. */
   name: string;
+  /** What people call the job ("Quarterly report"), when `define` gave it a `title`. */
+  title?: string;
   status: JobStatus;
   /** 0–100, or `null` while indeterminate. */
   progress: number | null;

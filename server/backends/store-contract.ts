@@ -79,6 +79,18 @@ export function runStoreContract(name: string, open: () => Promise<{ store: JobS
       assert.deepEqual(events, [{ type: 'job:created', jobId: input.id, seq: 1, at: input.createdAt }]);
     });
 
+    it("keeps a job's title through its changes, and shows it in the snapshot", async () => {
+      const input = sampleJob({ title: 'Quarterly report' });
+      await store.create(input);
+      await append(input.id, [{ type: 'job:start', attempt: 1 }, { type: 'job:progress', progress: 50 }]);
+      const job = (await store.get(input.id))!;
+      assert.equal(job.title, 'Quarterly report');
+      assert.equal(toSnapshot(job).title, 'Quarterly report');
+      const untitled = sampleJob();
+      await store.create(untitled);
+      assert.equal('title' in toSnapshot((await store.get(untitled.id))!), false, 'no title key when none was given');
+    });
+
     it('returns null for an unknown job', async () => {
       assert.equal(await store.get('nope'), null);
       assert.deepEqual(await store.eventsAfter('nope', 0, 10), []);
