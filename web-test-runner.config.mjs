@@ -47,9 +47,8 @@ async function proxyToTestServer(ctx, next) {
   if (!/^\/(backjob|test)\//.test(ctx.path)) return next();
   const chunks = [];
   for await (const chunk of ctx.req) chunks.push(chunk);
-  const { host, 'content-length': _length, connection: _connection, 'transfer-encoding': _encoding, ...headers } = ctx.headers;
-  // As any reverse proxy does: the app's same-origin check compares Origin with this host.
-  headers['x-forwarded-host'] = host;
+  const { host: _host, 'content-length': _length, connection: _connection, 'transfer-encoding': _encoding, ...headers } = ctx.headers;
+  // The pages' origin is on the server's `allowedOrigins`: forwarded headers would not count (it trusts no proxy).
   const response = await fetch(`http://127.0.0.1:${testServer.port}${ctx.url}`, {
     method: ctx.method,
     headers,

@@ -2,8 +2,8 @@
  * The real server the element integration tests talk to: Express, the
  * BackJob HTTP API and WebSocket hub, a memory backend and a few test jobs.
  * Started by web-test-runner.config.mjs as a child process; prints
- * `listening on PORT`. Origins allowed on the WebSocket come from
- * `BACKJOB_TEST_ORIGINS` (comma-separated).
+ * `listening on PORT`. The test pages' origins, allowed on the HTTP API and
+ * the WebSocket, come from `BACKJOB_TEST_ORIGINS` (comma-separated).
  *
  * Test hooks under `/test/`: `POST /test/drop-sockets` cuts every open
  * WebSocket mid-stream (the client must resume without losing or doubling a
@@ -28,7 +28,10 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
-const backjob = createBackJob({ backend: memory(), merge: true });
+const allowedOrigins = (process.env.BACKJOB_TEST_ORIGINS ?? '').split(',').filter(Boolean);
+// The test pages live on the test runner's origin: allowed on both doors, the HTTP API (through the
+// runner's proxy) and the WebSocket (opened directly).
+const backjob = createBackJob({ backend: memory(), merge: true, allowedOrigins });
 
 /** Logs `lines` numbered lines with progress, `delayMs` apart, then completes. */
 backjob.define(
@@ -105,8 +108,7 @@ server.on('upgrade', (_req, socket: Socket) => {
   upgraded.add(socket);
   socket.once('close', () => upgraded.delete(socket));
 });
-const allowedOrigins = (process.env.BACKJOB_TEST_ORIGINS ?? '').split(',').filter(Boolean);
-backjob.attach(server, { allowedOrigins, heartbeat: 5_000 });
+backjob.attach(server, { heartbeat: 5_000 });
 
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
