@@ -6,6 +6,7 @@
 export { BackjobProgress, formatDuration } from './backjob-progress.js';
 export { BackjobLog } from './backjob-log.js';
 export { BackjobLauncher } from './backjob-launcher.js';
+export { BackjobJobs } from './backjob-jobs.js';
 export { BackjobApiError, DEFAULT_BASE_PATH, startJob, type StartJobOptions } from './api.js';
 export { configureBackjob, type BackjobClientConfig, type HeadersSource } from './config.js';
 export { getConnection } from './connection.js';
@@ -29,5 +30,5 @@ export type {
   BackjobProgressDetail,
   BackjobStartDetail,
 } from './events.js';
-export type { Connection, ConnectionState, WatchListener, WatchUpdate } from './types.js';
+export type { Connection, ConnectionState, JobList, ListPage, ListRequest, ListUpdate, WatchListener, WatchUpdate } from './types.js';
 export type { JobSnapshot, JobStatus, StartReply, StartRequest } from '../shared/protocol.js';

@@ -75,6 +75,28 @@ export interface Terms {
   announceConnectionRestored: string;
   /** Spoken by a log in summary mode. */
   announceNewLines: (count: number, formatted: string) => string;
+  /** `<backjob-jobs>`: its default accessible name. */
+  yourJobs: string;
+  /** `<backjob-jobs>` column headers. */
+  columnJob: string;
+  columnStatus: string;
+  columnProgress: string;
+  columnStarted: string;
+  columnDuration: string;
+  columnActions: string;
+  /** `<backjob-jobs>`: the status filter's label, and its choice for every status. */
+  filterLabel: string;
+  allJobs: string;
+  /** `<backjob-jobs>`: loads the next page. */
+  showMore: string;
+  /** `<backjob-jobs>`: the user has no job (in the filter). */
+  noJobs: string;
+  /** `<backjob-jobs>`: nobody is signed in, so there are no own jobs to list. */
+  signInForJobs: string;
+  /** `<backjob-jobs>`: a job that has not started yet has no start time. */
+  notStarted: string;
+  /** `<backjob-jobs>`: the accessible name of a row's cancel button. */
+  cancelJob: (job: string) => string;
   /** Refusals and failures the client knows by code; others show the server's (English) message. */
   errors: Partial<Record<string, string>>;
 }

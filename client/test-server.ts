@@ -10,7 +10,7 @@
  * line), `POST /test/release/:id` lets a `gated` job finish, `GET /test/info`
  * says where the WebSocket is.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import express from 'express';
 import { createBackJob, memory } from '../server/index.js';
@@ -31,7 +31,17 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 const allowedOrigins = (process.env.BACKJOB_TEST_ORIGINS ?? '').split(',').filter(Boolean);
 // The test pages live on the test runner's origin: allowed on both doors, the HTTP API (through the
 // runner's proxy) and the WebSocket (opened directly).
-const backjob = createBackJob({ backend: memory(), merge: true, allowedOrigins });
+/**
+ * Who asks: the `user` cookie on the HTTP API (the test pages set it on their own origin, and the runner's
+ * proxy passes it on), or `?user=` on the WebSocket, which the pages open straight to this server's origin,
+ * where they cannot set a cookie.
+ */
+function userOf(req: IncomingMessage): string | null {
+  const fromQuery = new URL(req.url ?? '/', 'http://test').searchParams.get('user');
+  return fromQuery ?? /(?:^|;\s*)user=([\w-]+)/.exec(req.headers.cookie ?? '')?.[1] ?? null;
+}
+
+const backjob = createBackJob({ backend: memory(), merge: true, allowedOrigins, identify: userOf });
 
 /** Logs `lines` numbered lines with progress, `delayMs` apart, then completes. */
 backjob.define(
