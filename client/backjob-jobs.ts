@@ -277,7 +277,7 @@ export class BackjobJobs extends LitElement {
     const progress = job.status === 'completed' ? 100 : job.progress;
     const link = this.href ? this.href.replaceAll('{id}', encodeURIComponent(job.id)) : undefined;
     const started = job.startedAt === undefined ? undefined : new Date(job.startedAt);
-    return html`<tr part="row" data-status=${job.status}>
+    return html`<tr part="row" data-job-id=${job.id} data-status=${job.status}>
       <th scope="row">${link ? html`<a part="name" href=${link}>${title}</a>` : html`<span part="name">${title}</span>`}</th>
       <td><span part="status" class="status ${job.status}">${icon(job.status)}${l.show(l.term(job.status))}</span></td>
       <td class="number">${progress === null || isEnded(job.status) && job.status !== 'completed' ? '—' : l.percent(progress)}</td>

@@ -185,38 +185,14 @@ export function watchPage(ctx: PageContext, job: JobRecord, token: string): stri
   );
 }
 
-function time(ms: number | undefined): string {
-  return ms ? new Date(ms).toLocaleTimeString('en-GB') : '—';
-}
-
-/** The signed-in user's recent jobs with their states. */
-export function jobsPage(ctx: PageContext, jobs: JobRecord[]): string {
-  const table = jobs.length
-    ? html`<div class="table-scroll" role="region" aria-labelledby="jobs-caption" tabindex="0">
-      <table>
-        <caption id="jobs-caption">Your ${jobs.length} most recent jobs, newest first</caption>
-        <thead><tr><th scope="col">Job</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Started</th><th scope="col">Ended</th><th scope="col">Detail</th></tr></thead>
-        <tbody>
-          ${jobs.map(
-            (job) => html`<tr data-job-id="${job.id}">
-              <td><a href="/watch/${job.id}">${job.name}</a></td>
-              <td><span class="state state-${job.status}">${job.status}</span></td>
-              <td>${job.progress === null ? '…' : `${Math.round(job.progress)} %`}</td>
-              <td>${time(job.startedAt ?? job.createdAt)}</td>
-              <td>${time(job.endedAt)}</td>
-              <td>${job.error ?? job.text}</td>
-            </tr>`,
-          )}
-        </tbody>
-      </table>
-      </div>`
-    : html`<p>No jobs yet. <a href="/">Launch one</a>.</p>`;
+/** The signed-in user's jobs, live: `<backjob-jobs>` lists them over the shared connection and the server pushes every change. */
+export function jobsPage(ctx: PageContext): string {
   return layout(
     ctx,
     'Your jobs',
     ctx.user
-      ? html`<p class="lead">Jobs you started, from <code>backjob.list({ owner })</code>. Other users' jobs never show here.</p>
-        <p><a class="button secondary" href="/jobs">Refresh</a></p>${table}`
+      ? html`<p class="lead">Jobs you started, live from <code>&lt;backjob-jobs&gt;</code>: new jobs, progress and ends arrive as they happen. Other users' jobs never show here.</p>
+        <backjob-jobs href="/watch/{id}"></backjob-jobs>`
       : html`<p class="lead"><a href="/login">Sign in</a> to see the jobs you started.</p>`,
   );
 }
