@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobSnapshot, ServerMessage } from '../shared/protocol.js';
-import { redis } from './backends/redis.js';
-import { startTestRedis, type TestRedis } from './backends/redis-test-server.js';
-import { memory, sqlite } from './index.js';
+import { everyBackend } from './backends/test-backends.js';
 import { LIST_PUSH_MS } from './job-lists.js';
 import { LiveServer, TestClient, waitFor } from './live-test-kit.js';
-import { tempDir } from './test-helpers.js';
-import type { Backend } from './types.js';
 
 type Msg<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
 const isList = (ref: string) => (m: ServerMessage): m is Msg<'list'> => m.type === 'list' && m.ref === ref;
@@ -19,23 +14,9 @@ function changes(client: TestClient): JobSnapshot[] {
   return client.messages.flatMap((m) => (m.type === 'list:changed' ? m.jobs : []));
 }
 
-let redisServer: TestRedis;
-const dir = tempDir();
-before(async () => {
-  redisServer = await startTestRedis();
-});
-after(async () => {
-  await redisServer.stop();
-  dir.remove();
-});
+const { backends } = everyBackend('lists');
 
-const backends: Array<[string, () => Backend]> = [
-  ['memory', () => memory()],
-  ['SQLite', () => sqlite({ file: `${dir.dir}/${randomUUID()}.db` })],
-  ['Redis', () => redis({ url: redisServer.url, prefix: `lists-${randomUUID()}` })],
-];
-
-for (const [name, backend] of backends) {
+for (const [name, backend] of Object.entries(backends)) {
   describe(`live job lists on ${name}`, () => {
     let live: LiveServer;
     before(async () => {
