@@ -5,7 +5,6 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
-import type { TrustProxy, TrustProxySetting } from './origin.js';
 
 export type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
 
@@ -288,6 +287,12 @@ export interface StartResult {
 export type JobSpec =
   | { name: string; params?: unknown }
   | ({ route: string } & Partial<Omit<RouteTarget, 'path'>>);
+
+/** Whether the proxy at `address`, `hop` steps from the server (0: the direct peer), is trusted: Express's `trust proxy fn`. */
+export type TrustProxy = (address: string, hop: number) => boolean;
+
+/** The `trustProxy` option, as Express's `trust proxy` setting takes it. */
+export type TrustProxySetting = boolean | number | string | string[] | TrustProxy;
 
 /** Options of `createBackJob`. Invalid values throw at construction. */
 export interface BackJobOptions {
