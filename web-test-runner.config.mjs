@@ -47,9 +47,8 @@ async function proxyToTestServer(ctx, next) {
   if (!/^\/(backjob|test)\//.test(ctx.path)) return next();
   const chunks = [];
   for await (const chunk of ctx.req) chunks.push(chunk);
-  const { host, 'content-length': _length, connection: _connection, 'transfer-encoding': _encoding, ...headers } = ctx.headers;
-  // As any reverse proxy does: the app's same-origin check compares Origin with this host.
-  headers['x-forwarded-host'] = host;
+  const { host: _host, 'content-length': _length, connection: _connection, 'transfer-encoding': _encoding, ...headers } = ctx.headers;
+  // The pages' origin is on the server's `allowedOrigins`: forwarded headers would not count (it trusts no proxy).
   const response = await fetch(`http://127.0.0.1:${testServer.port}${ctx.url}`, {
     method: ctx.method,
     headers,
@@ -61,8 +60,18 @@ async function proxyToTestServer(ctx, next) {
   ctx.body = Buffer.from(await response.arrayBuffer());
 }
 
+/**
+ * Serves client/strict-csp.test.html with a strict style policy (no
+ * 'unsafe-inline'), as helmet does once inline styles are switched off, so
+ * the page proves the elements need no inline style.
+ */
+async function strictCsp(ctx, next) {
+  await next();
+  if (ctx.path.endsWith('/strict-csp.test.html')) ctx.set('Content-Security-Policy', "style-src 'self'");
+}
+
 export default {
-  files: ['client/**/*.test.ts', '!client/**/*.node.test.ts'],
+  files: ['client/**/*.test.ts', 'client/**/*.test.html', '!client/**/*.node.test.ts'],
   port,
   hostname: 'localhost',
   nodeResolve: true,
@@ -71,7 +80,7 @@ export default {
   concurrentBrowsers: 1,
   testsFinishTimeout: 180_000,
   testFramework: { config: { timeout: 30_000 } },
-  middleware: [proxyToTestServer],
+  middleware: [strictCsp, proxyToTestServer],
   plugins: [
     esbuildPlugin({ ts: true, tsconfig: new URL('./tsconfig.json', import.meta.url).pathname }),
     {

@@ -8,6 +8,7 @@ import './backjob-launcher.js';
 import type { BackjobLauncher } from './backjob-launcher.js';
 import { FakeConnection } from './testing/fake-connection.js';
 import { cleanup, equal, expectAccessible, mount, ok, waitFor } from './testing/helpers.js';
+import { recordSpeech } from './testing/speech.js';
 
 const button = (launcher: BackjobLauncher) => launcher.shadowRoot!.querySelector<HTMLButtonElement>('[part="button"]')!;
 const part = (launcher: BackjobLauncher, name: string) => launcher.shadowRoot!.querySelector<HTMLElement>(`[part="${name}"]`);
@@ -34,12 +35,15 @@ async function release(jobId: string) {
 describe('<backjob-launcher>', () => {
   afterEach(async () => {
     cleanup();
+    document.documentElement.style.removeProperty('color-scheme');
     await emulateMedia({ colorScheme: 'light' });
   });
 
   for (const scheme of ['light', 'dark'] as const) {
     it(`renders its slotted label as an accessible button (${scheme})`, async () => {
-      await emulateMedia({ colorScheme: scheme });
+      // A page that follows the OS (the elements follow the page): dark when the OS is.
+        document.documentElement.style.setProperty('color-scheme', 'light dark');
+        await emulateMedia({ colorScheme: scheme });
       const launcher = await mount('backjob-launcher', { name: 'count' });
       launcher.textContent = 'Export rows';
       await launcher.updateComplete;
@@ -136,13 +140,14 @@ describe('<backjob-launcher>', () => {
     it(`can start again after the job ${status}`, async () => {
       const connection = new FakeConnection();
       const launcher = await mount('backjob-launcher', { name: 'count', params: unique() }, { connection });
+      const speech = recordSpeech();
       button(launcher).click();
       const jobId = await waitFor(() => launcher.jobId, 'the job to start');
       connection.snapshot(jobId, { status, error: `It ${status}` });
       await waitFor(() => !launcher.running, 'the launcher to be enabled again');
       // The job was started here: even though its first snapshot shows the end, that end is news.
-      const live = progressOf(launcher)!.shadowRoot!.querySelector('[aria-live="polite"]')!;
-      await waitFor(() => live.textContent === `Progress of test job: ${status}: It ${status}`, `the ${status} end to be announced`);
+      await waitFor(() => speech.heard.some((h) => h.text === `Test job: ${status}: It ${status}`), `the ${status} end to be announced`);
+      speech.stop();
       await expectAccessible(launcher);
     });
   }
@@ -192,6 +197,52 @@ describe('<backjob-launcher>', () => {
       await expectAccessible(second);
     } finally {
       await release(jobId);
+    }
+  });
+
+  it('passes its label down, holds progress and log in one card, and keeps the log quiet by default', async () => {
+    const connection = new FakeConnection();
+    const launcher = await mount('backjob-launcher', { name: 'count', 'show-log': true, label: 'Nightly export' }, { connection });
+    launcher.jobId = 'job1';
+    await launcher.updateComplete;
+    const progress = progressOf(launcher)!;
+    const log = launcher.shadowRoot!.querySelector('backjob-log')!;
+    equal(progress.label, 'Nightly export');
+    equal(log.label, 'Log of Nightly export');
+    equal(log.live, 'off', "the progress view tells the story; the log's lines are not read");
+    equal(progress.parentElement, log.parentElement, 'one container');
+    equal(progress.parentElement!.getAttribute('part'), 'card');
+    launcher.setAttribute('log-live', 'summary');
+    await launcher.updateComplete;
+    equal(log.live, 'summary', 'log-live reaches the log');
+    await expectAccessible(launcher);
+  });
+
+  it("forwards its views' parts, so a page styles ::part(indicator) from outside", async () => {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(`
+      backjob-launcher::part(indicator) { background: rgb(1, 2, 3); }
+      backjob-launcher::part(line) { color: rgb(4, 5, 6); }
+      backjob-launcher::part(cancel-button) { color: rgb(7, 8, 9); }
+    `);
+    document.adoptedStyleSheets = [sheet];
+    try {
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running', progress: 40 });
+      const launcher = await mount('backjob-launcher', { name: 'count', 'show-log': true, cancelable: true }, { connection });
+      launcher.jobId = 'job1';
+      await launcher.updateComplete;
+      connection.log('job1', 'hello');
+      const progress = progressOf(launcher)!;
+      await progress.updateComplete;
+      const log = launcher.shadowRoot!.querySelector('backjob-log')!;
+      await log.updateComplete;
+      const inner = (element: Element, name: string) => element.shadowRoot!.querySelector(`[part="${name}"]`)!;
+      equal(getComputedStyle(inner(progress, 'indicator')).backgroundColor, 'rgb(1, 2, 3)');
+      equal(getComputedStyle(inner(log, 'line')).color, 'rgb(4, 5, 6)');
+      equal(getComputedStyle(inner(progress, 'button')).color, 'rgb(7, 8, 9)');
+    } finally {
+      document.adoptedStyleSheets = [];
     }
   });
 

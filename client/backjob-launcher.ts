@@ -1,12 +1,14 @@
 import { LitElement, html, nothing, type ComplexAttributeConverter } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import { isEnded, type StartRequest } from '../shared/protocol.js';
-import { DEFAULT_BASE_PATH, startJob } from './api.js';
+import { BackjobApiError, DEFAULT_BASE_PATH, startJob } from './api.js';
 import { launcherStyles } from './backjob-launcher.styles.js';
 import './backjob-log.js';
 import './backjob-progress.js';
 import { emit } from './events.js';
+import { icon } from './icons.js';
 import { JobWatchController } from './job-watch-controller.js';
+import { LocalizeController, type LocalizedTerm } from './localize.js';
 import type { Connection } from './types.js';
 
 /**
@@ -34,31 +36,54 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /**
  * @summary A button that starts a server job as the current user, then shows
- * its progress (and its log) live.
+ * its progress (and its log) live, in one card.
  *
  * Launchable is only what the server declared launchable; otherwise the
  * server's refusal is shown. While the job runs the button is disabled; when
  * the server merged the request into an identical job already running, the
  * launcher watches that one. Once the job ended it can start again.
  *
- * @slot - The button's label. Default: "Start".
+ * The inner views' parts are forwarded (`exportparts`), so a page styles
+ * them from outside: `backjob-launcher::part(indicator)`. Names the launcher
+ * uses itself are prefixed: `progress-base`, `progress-error`,
+ * `cancel-button`, `log-base`, `log-error`.
  *
- * @fires backjob-start - Before anything is sent; `detail.request` is the request. Cancel it (`preventDefault()`) to send nothing.
- * @fires backjob-progress - From the progress view: progress or status text changed.
- * @fires backjob-completed - From the progress view: the job completed.
- * @fires backjob-failed - From the progress view: the job failed.
- * @fires backjob-canceled - From the progress view: the job was canceled.
+ * @slot - The button's label. Default: "Start", in the page's language.
+ *
+ * @fires {CustomEvent<BackjobStartDetail>} backjob-start - Before anything is sent; `detail.request` is the request. Cancel it (`preventDefault()`) to send nothing.
+ * @fires {CustomEvent<BackjobProgressDetail>} backjob-progress - From the progress view: progress or status text changed.
+ * @fires {CustomEvent<BackjobCompletedDetail>} backjob-completed - From the progress view: the job completed.
+ * @fires {CustomEvent<BackjobFailedDetail>} backjob-failed - From the progress view: the job failed.
+ * @fires {CustomEvent<BackjobCanceledDetail>} backjob-canceled - From the progress view: the job was canceled.
  *
  * @csspart base - The container.
  * @csspart button - The start button.
  * @csspart error - Why the job could not be started.
  * @csspart note - Says that an identical job was joined.
+ * @csspart card - The card holding the progress view and the log.
  * @csspart progress - The `<backjob-progress>` view.
  * @csspart log - The `<backjob-log>` view.
+ * @csspart label - Forwarded from the progress view.
+ * @csspart status - Forwarded from the progress view.
+ * @csspart icon - Forwarded from the progress view.
+ * @csspart track - Forwarded from the progress view.
+ * @csspart indicator - Forwarded from the progress view.
+ * @csspart details - Forwarded from the progress view.
+ * @csspart text - Forwarded from the progress view.
+ * @csspart time - Forwarded from the progress view.
+ * @csspart progress-base - The progress view's `base`.
+ * @csspart progress-error - The progress view's `error`.
+ * @csspart cancel-button - The progress view's `button`.
+ * @csspart log-base - The log's `base` (the scrolling region).
+ * @csspart line - Forwarded from the log.
+ * @csspart empty - Forwarded from the log.
+ * @csspart log-error - The log's `error`.
  *
  * @cssproperty [--backjob-button-color=#0969da] - Start button background (dark: `#4493f8`).
  * @cssproperty [--backjob-button-text-color=#ffffff] - Start button text (dark: `#0d1117`).
  * @cssproperty [--backjob-failed-color=#cf222e] - Error text (dark: `#ff7b72`).
+ * @cssproperty [--backjob-frame-color=#d1d9e0] - The card's frame (dark: `#3d444d`).
+ * @cssproperty [--backjob-spacing=0.75rem] - Space after the element when another follows it.
  */
 @customElement('backjob-launcher')
 export class BackjobLauncher extends LitElement {
@@ -85,6 +110,19 @@ export class BackjobLauncher extends LitElement {
   /** Also shows the job's log. */
   @property({ type: Boolean, attribute: 'show-log' }) showLog = false;
 
+  /**
+   * What a screen reader hears from the log (see `<backjob-log live>`): `off`
+   * by default, since the progress view already tells the job's story;
+   * `summary` adds "12 new log lines" now and then; `polite` reads each line.
+   */
+  @property({ attribute: 'log-live' }) logLive: 'polite' | 'summary' | 'off' = 'off';
+
+  /** Label of the progress view (and, as "Log of ‹label›", of the log). Default: the job's title. */
+  @property() label?: string;
+
+  /** `light` or `dark` forces a theme on the launcher and its views; default: the page's `color-scheme`. */
+  @property({ reflect: true }) theme?: 'light' | 'dark';
+
   /** Lets the user cancel the job while it runs. */
   @property({ type: Boolean }) cancelable = false;
 
@@ -110,8 +148,9 @@ export class BackjobLauncher extends LitElement {
   @state() merged = false;
 
   @state() private starting = false;
-  @state() private error?: string;
+  @state() private error?: LocalizedTerm | 'nameOrRoute' | { notJsonObject: string };
 
+  private readonly localize = new LocalizeController(this);
   private readonly watch = new JobWatchController(this, undefined, { endpoint: () => this.liveEndpoint });
 
   protected override willUpdate(): void {
@@ -129,14 +168,14 @@ export class BackjobLauncher extends LitElement {
   }
 
   /** Builds the request from the attributes, or says what is wrong with them. */
-  private buildRequest(): StartRequest | string {
-    if (Boolean(this.name) === Boolean(this.route)) return 'Set either the name or the route of the job to start.';
+  private buildRequest(): StartRequest | 'nameOrRoute' | { notJsonObject: string } {
+    if (Boolean(this.name) === Boolean(this.route)) return 'nameOrRoute';
     const request: StartRequest = this.name ? { name: this.name } : { route: this.route };
     if (this.method) request.method = this.method;
     for (const key of ['params', 'body'] as const) {
       const value = this[key];
       if (value === undefined) continue;
-      if (!isPlainObject(value)) return `The ${key} attribute must be a JSON object.`;
+      if (!isPlainObject(value)) return { notJsonObject: key };
       request[key] = value;
     }
     if (this.bodyType) request.bodyType = this.bodyType;
@@ -149,7 +188,7 @@ export class BackjobLauncher extends LitElement {
     // so a second call in the same task (a script calling twice) sends nothing.
     if (this.running || this.starting) return;
     const request = this.buildRequest();
-    if (typeof request === 'string') {
+    if (request === 'nameOrRoute' || 'notJsonObject' in request) {
       this.error = request;
       return;
     }
@@ -166,40 +205,59 @@ export class BackjobLauncher extends LitElement {
       this.token = reply.token;
       this.merged = reply.merged;
     } catch (error) {
-      this.error = error instanceof Error ? error.message : String(error);
+      // A refusal the client knows by its code is told in the page's language; others as the server wrote them.
+      const known = error instanceof BackjobApiError ? this.localize.error(error.code) : undefined;
+      this.error = known ?? { text: error instanceof Error ? error.message : String(error), lang: 'en' };
     } finally {
       this.starting = false;
     }
   }
 
+  private errorWords(): LocalizedTerm | undefined {
+    const error = this.error;
+    if (!error) return undefined;
+    if (error === 'nameOrRoute') return this.localize.term('nameOrRoute');
+    if ('notJsonObject' in error) return this.localize.format('notJsonObject', error.notJsonObject);
+    return error;
+  }
+
   protected override render() {
     const endpoint = this.liveEndpoint;
+    const error = this.errorWords();
+    const label = this.label || undefined;
     return html`
       <div part="base">
         <button part="button" type="button" aria-disabled=${this.running ? 'true' : 'false'} @click=${this.start}>
-          <slot>Start</slot>
+          <slot>${this.localize.show(this.localize.term('start'))}</slot>
         </button>
-        ${this.error ? html`<p part="error" role="alert">${this.error}</p>` : nothing}
-        ${this.merged && this.jobId ? html`<p part="note">Joined the identical job that was already running.</p>` : nothing}
+        ${error ? html`<p part="error" role="alert">${icon('failed')}<span>${this.localize.show(error)}</span></p>` : nothing}
+        ${this.merged && this.jobId ? html`<p part="note">${this.localize.show(this.localize.term('joined'))}</p>` : nothing}
         ${this.jobId
-          ? html`<backjob-progress
-              part="progress"
-              job-id=${this.jobId}
-              token=${this.token ?? nothing}
-              endpoint=${endpoint ?? nothing}
-              .connection=${this.connection}
-              .announceInitial=${true}
-              ?cancelable=${this.cancelable}
-            ></backjob-progress>`
-          : nothing}
-        ${this.jobId && this.showLog
-          ? html`<backjob-log
-              part="log"
-              job-id=${this.jobId}
-              token=${this.token ?? nothing}
-              endpoint=${endpoint ?? nothing}
-              .connection=${this.connection}
-            ></backjob-log>`
+          ? html`<div part="card" class=${this.showLog ? 'with-log' : ''}>
+              <backjob-progress
+                part="progress"
+                exportparts="base: progress-base, label, status, icon, track, indicator, details, text, time, error: progress-error, button: cancel-button"
+                job-id=${this.jobId}
+                token=${this.token ?? nothing}
+                endpoint=${endpoint ?? nothing}
+                label=${label ?? nothing}
+                .connection=${this.connection}
+                .announceInitial=${true}
+                ?cancelable=${this.cancelable}
+              ></backjob-progress>
+              ${this.showLog
+                ? html`<backjob-log
+                    part="log"
+                    exportparts="base: log-base, line, empty, error: log-error"
+                    job-id=${this.jobId}
+                    token=${this.token ?? nothing}
+                    endpoint=${endpoint ?? nothing}
+                    label=${label ? this.localize.format('logOf', label).text : nothing}
+                    live=${this.logLive}
+                    .connection=${this.connection}
+                  ></backjob-log>`
+                : nothing}
+            </div>`
           : nothing}
       </div>
     `;

@@ -13,11 +13,11 @@ export const logStyles = [
       padding: 0.5rem 0.75rem;
       color: var(--_text);
       background: var(--_background);
-      border: 1px solid var(--_track);
+      border: 1px solid var(--_frame);
       border-radius: var(--_radius);
       font-family: var(--backjob-log-font, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace);
-      font-size: 0.875em;
-      line-height: 1.4;
+      font-size: var(--_size-detail);
+      line-height: 1.5;
     }
 
     [part='line'] {
@@ -28,11 +28,14 @@ export const logStyles = [
     [part='empty'],
     [part='error'] {
       color: var(--_muted);
+      font-family: system-ui, sans-serif;
       font-style: italic;
     }
 
     [part='error'] {
       color: var(--_failed);
+      font-style: normal;
+      font-weight: 600;
     }
   `,
 ];

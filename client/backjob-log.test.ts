@@ -2,7 +2,9 @@ import { emulateMedia, sendKeys } from '@web/test-runner-commands';
 import './backjob-log.js';
 import type { BackjobLog } from './backjob-log.js';
 import { FakeConnection } from './testing/fake-connection.js';
+import { announcer } from './announcer.js';
 import { cleanup, equal, expectAccessible, mount, nextFrame, ok, waitFor } from './testing/helpers.js';
+import { recordSpeech } from './testing/speech.js';
 
 const region = (element: BackjobLog) => element.shadowRoot!.querySelector<HTMLElement>('[role="log"]')!;
 const shownLines = (element: BackjobLog) =>
@@ -21,6 +23,7 @@ async function settle(element: BackjobLog) {
 describe('<backjob-log>', () => {
   afterEach(async () => {
     cleanup();
+    document.documentElement.style.removeProperty('color-scheme');
     await emulateMedia({ colorScheme: 'light' });
   });
 
@@ -90,12 +93,12 @@ describe('<backjob-log>', () => {
 
   it("is named after its job by default, so two logs on a page don't share a name", async () => {
     const connection = new FakeConnection();
-    connection.snapshot('job1', { name: 'reports/broken' });
+    connection.snapshot('job1', { name: 'reports/broken', title: 'Broken report' });
     connection.snapshot('job2', { name: 'archive/rebuild' });
     const first = await mountLog(connection);
     const second = await mount('backjob-log', { 'job-id': 'job2' }, { connection });
-    equal(region(first).getAttribute('aria-label'), 'Log of reports/broken');
-    equal(region(second).getAttribute('aria-label'), 'Log of archive/rebuild');
+    equal(region(first).getAttribute('aria-label'), 'Log of Broken report', "the job's title");
+    equal(region(second).getAttribute('aria-label'), 'Log of Archive rebuild', 'or its name made readable');
     const unknown = await mount('backjob-log', { 'job-id': 'job3' }, { connection });
     equal(region(unknown).getAttribute('aria-label'), 'Job log', 'before the job is known');
   });
@@ -111,6 +114,8 @@ describe('<backjob-log>', () => {
     } as const;
     for (const [state, snapshot] of Object.entries(states)) {
       it(`shows its lines while ${state} (${scheme}) and passes axe`, async () => {
+        // A page that follows the OS (the elements follow the page): dark when the OS is.
+        document.documentElement.style.setProperty('color-scheme', 'light dark');
         await emulateMedia({ colorScheme: scheme });
         const connection = new FakeConnection();
         connection.snapshot('job1', snapshot);
@@ -209,11 +214,46 @@ describe('<backjob-log>', () => {
     ok(atBottom(log), "shows the new job's newest line");
   });
 
+  it('says "No output" for an ended job that wrote nothing, not "No output yet"', async () => {
+    const connection = new FakeConnection();
+    connection.snapshot('job1', { status: 'running' });
+    const element = await mountLog(connection);
+    const empty = () => element.shadowRoot!.querySelector('[part="empty"]')?.textContent;
+    equal(empty(), 'No output yet');
+    connection.snapshot('job1', { status: 'failed', error: 'Broke' });
+    await element.updateComplete;
+    equal(empty(), 'No output');
+    await expectAccessible(element);
+  });
+
+  it('in summary mode reads no line, and says how many came through the page announcer', async () => {
+    announcer.clear();
+    announcer.interval = 600;
+    const speech = recordSpeech();
+    try {
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running' });
+      const element = await mountLog(connection, { live: 'summary' });
+      equal(region(element).getAttribute('aria-live'), 'off', 'the region itself reads nothing');
+      connection.log('job1', 'one');
+      await waitFor(() => speech.heard.length === 1, 'the first summary');
+      connection.log('job1', 'two', 'three');
+      connection.log('job1', 'four');
+      await waitFor(() => speech.heard.length === 2, 'the second summary');
+      equal(speech.heard.map((h) => h.text), ['1 new log line', '3 new log lines']);
+      equal(element.text, ['one', 'two', 'three', 'four']);
+    } finally {
+      speech.stop();
+      announcer.clear();
+      announcer.interval = 5_000;
+    }
+  });
+
   it('shows why a job cannot be watched', async () => {
     const connection = new FakeConnection();
     connection.refuse('job1', 'BACKJOB_ERR_NOT_FOUND', 'No such job');
     const element = await mountLog(connection);
-    equal(element.shadowRoot!.querySelector('[part="error"]')!.textContent, 'No such job');
+    equal(element.shadowRoot!.querySelector('[part="error"]')!.textContent, 'No such job, or not yours to watch');
     await expectAccessible(element);
   });
 

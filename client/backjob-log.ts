@@ -1,8 +1,12 @@
 import { LitElement, html, nothing, type PropertyValues } from 'lit';
 import { customElement, property, query, state } from 'lit/decorators.js';
 import { repeat } from 'lit/directives/repeat.js';
+import { isEnded } from '../shared/protocol.js';
+import { announcer } from './announcer.js';
 import { logStyles } from './backjob-log.styles.js';
 import { JobWatchController } from './job-watch-controller.js';
+import { LocalizeController, type LocalizedTerm } from './localize.js';
+import { jobTitle } from './names.js';
 import type { Connection, WatchUpdate } from './types.js';
 
 /** How close to the bottom (px) still counts as "at the tail". */
@@ -24,16 +28,17 @@ interface LogLine {
  *
  * @csspart base - The scrolling region (`role="log"`, focusable to scroll by keyboard).
  * @csspart line - One log line.
- * @csspart empty - Shown while there is no line yet.
+ * @csspart empty - Shown while there is no line ("No output yet", or "No output" once the job ended).
  * @csspart error - Why the job can't be watched.
  *
  * @cssproperty [--backjob-log-height=12rem] - Height of the scrolling region.
  * @cssproperty [--backjob-log-font=ui-monospace, monospace] - Font family of the lines.
  * @cssproperty [--backjob-background=#ffffff] - Background (dark: `#161b22`).
  * @cssproperty [--backjob-text-color=#1f2328] - Text colour (dark: `#e6edf3`).
- * @cssproperty [--backjob-muted-color=#57606a] - Placeholder text (dark: `#9da7b3`).
- * @cssproperty [--backjob-track-color=#d0d7de] - Frame (dark: `#30363d`).
+ * @cssproperty [--backjob-muted-color=#59636e] - Placeholder text (dark: `#9da7b3`).
+ * @cssproperty [--backjob-frame-color=#d1d9e0] - Frame (dark: `#3d444d`).
  * @cssproperty [--backjob-focus-color=#0969da] - Focus ring (dark: `#4493f8`).
+ * @cssproperty [--backjob-spacing=0.75rem] - Space after the element when another follows it.
  */
 @customElement('backjob-log')
 export class BackjobLog extends LitElement {
@@ -48,17 +53,22 @@ export class BackjobLog extends LitElement {
   /** Most lines kept; older ones are dropped from the top. */
   @property({ type: Number, attribute: 'max-lines' }) maxLines = 1000;
 
-  /** Accessible label of the log region. Default: "Log of ‹job name›" ("Job log" until the name is known). */
+  /** Accessible label of the log region. Default: "Log of ‹job title›" ("Job log" until the job is known). */
   @property() label?: string;
 
   /**
-   * Whether a screen reader reads new lines as they arrive: `polite` (the
-   * default of `role="log"`) or `off`, for a chatty log next to a
-   * `<backjob-progress>` that already announces milestones and the end. The
-   * lines stay readable either way. Lines the job had before the element
-   * watched it (its history, on opening a page) are shown without being read.
+   * What a screen reader hears as lines arrive: `polite` (the default of
+   * `role="log"`) reads each line; `summary` says now and then how many came
+   * ("12 new log lines"), through the page's shared announcer, throttled with
+   * everything else it says; `off` says nothing, for a log next to a
+   * `<backjob-progress>` that already tells the job's story (the launcher's
+   * default). The lines stay readable either way. Lines the job had before
+   * the element watched it (its history, on opening a page) are never read.
    */
-  @property() live: 'polite' | 'off' = 'polite';
+  @property() live: 'polite' | 'summary' | 'off' = 'polite';
+
+  /** `light` or `dark` forces a theme; default: the page's `color-scheme` (which may follow the OS). */
+  @property({ reflect: true }) theme?: 'light' | 'dark';
 
   /** WebSocket URL of the live channel. Default: `/backjob/ws` on this page's host. */
   @property() endpoint?: string;
@@ -81,6 +91,9 @@ export class BackjobLog extends LitElement {
   @query('[part="base"]') private region?: HTMLElement;
 
   private readonly watch = new JobWatchController(this, (update) => this.receive(update));
+  private readonly localize = new LocalizeController(this);
+  /** New lines not yet told in `summary` mode. */
+  private untold = 0;
   /** Highest seq shown: a line at or below it was already delivered. */
   private lastSeq = 0;
   /** Seq of the first snapshot of this watch: lines up to it are history, not news. Unset until one came. */
@@ -158,11 +171,26 @@ export class BackjobLog extends LitElement {
     }
     if (!fresh.length) return;
     this.lines = this.trim([...this.lines, ...fresh]);
+    if (!history && this.live === 'summary') this.summarize(fresh.length);
     if (history) {
       // More history (the server sends it page by page): wait for this page to be painted too.
       this.stopUnmute();
       this.replaying = true;
     }
+  }
+
+  /** Counts new lines for the next "N new log lines", said through the shared announcer when its turn comes. */
+  private summarize(count: number): void {
+    const jobId = this.jobId;
+    if (!jobId) return;
+    this.untold += count;
+    announcer.announce({
+      key: `${jobId}:log`,
+      group: jobId,
+      lang: this.localize.langOf('announceNewLines'),
+      text: () => (this.untold && this.jobId === jobId ? this.localize.format('announceNewLines', this.untold, this.localize.number(this.untold)).text : ''),
+      onSpoken: () => (this.untold = 0),
+    });
   }
 
   private stopUnmute(): void {
@@ -179,6 +207,7 @@ export class BackjobLog extends LitElement {
   private clear(): void {
     this.lines = [];
     this.lastSeq = 0;
+    this.untold = 0;
   }
 
   private onScroll(): void {
@@ -189,12 +218,16 @@ export class BackjobLog extends LitElement {
 
   protected override render() {
     const error = this.watch.error;
-    const name = this.watch.snapshot?.name;
-    const label = this.label || (name ? `Log of ${name}` : 'Job log');
+    const snapshot = this.watch.snapshot;
+    const label = this.label || (snapshot?.name ? this.localize.format('logOf', jobTitle(snapshot)).text : this.localize.term('jobLog').text);
+    const problem: LocalizedTerm | undefined = error ? (this.localize.error(error.code) ?? { text: error.message, lang: 'en' }) : undefined;
+    // An ended job that wrote nothing has no output, rather than none "yet".
+    const empty = this.localize.term(snapshot && isEnded(snapshot.status) ? 'noOutput' : 'noOutputYet');
+    const live = this.live === 'polite' && !this.replaying ? 'polite' : 'off';
     return html`
-      <div part="base" role="log" aria-label=${label} aria-live=${this.live === 'off' || this.replaying ? 'off' : 'polite'} tabindex="0" @scroll=${this.onScroll}>
-        ${error ? html`<div part="error">${error.message}</div>` : nothing}
-        ${this.lines.length === 0 && !error ? html`<div part="empty">No output yet</div>` : nothing}
+      <div part="base" role="log" aria-label=${label} aria-live=${live} tabindex="0" @scroll=${this.onScroll}>
+        ${problem ? html`<div part="error">${this.localize.show(problem)}</div>` : nothing}
+        ${this.lines.length === 0 && !error ? html`<div part="empty">${this.localize.show(empty)}</div>` : nothing}
         ${repeat(
           this.lines,
           (line) => line.seq,

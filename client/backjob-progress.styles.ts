@@ -7,6 +7,12 @@ export const progressStyles = [
   css`
     :host {
       --_height: var(--backjob-track-height, 0.5rem);
+      /* Which way "forward" is: the indeterminate sweep runs with the text. */
+      --_forward: 1;
+    }
+
+    :host(:dir(rtl)) {
+      --_forward: -1;
     }
 
     [part='base'] {
@@ -14,11 +20,11 @@ export const progressStyles = [
       display: grid;
       /* One column that may shrink below its content: a long word wraps instead of widening the element. */
       grid-template-columns: minmax(0, 1fr);
-      gap: 0.375rem;
-      padding: 0.75rem;
+      gap: 0.5rem;
+      padding: 0.75rem 1rem;
       color: var(--_text);
       background: var(--_background);
-      border: 1px solid var(--_track);
+      border: 1px solid var(--_frame);
       border-radius: var(--_radius);
     }
 
@@ -27,6 +33,7 @@ export const progressStyles = [
       display: flex;
       flex-wrap: wrap;
       justify-content: space-between;
+      align-items: baseline;
       gap: 0.25rem 1rem;
     }
 
@@ -41,13 +48,32 @@ export const progressStyles = [
     }
 
     [part='label'] {
+      font-size: var(--_size-label);
       font-weight: 600;
     }
 
-    [part='status'],
-    [part='time'],
-    [part='text'] {
+    [part='status'] {
+      display: inline-flex;
+      align-items: center;
+      gap: 0.375rem;
+      font-size: var(--_size-status);
+      font-weight: 500;
       color: var(--_muted);
+      font-variant-numeric: tabular-nums;
+    }
+
+    .details {
+      font-size: var(--_size-detail);
+      color: var(--_muted);
+    }
+
+    [part='time'] {
+      font-variant-numeric: tabular-nums;
+      margin-inline-start: auto;
+    }
+
+    :host([status='running']) [part='status'] {
+      color: var(--_text);
     }
 
     :host([status='completed']) [part='status'] {
@@ -63,6 +89,13 @@ export const progressStyles = [
 
     [part='error'] {
       margin: 0;
+      font-size: var(--_size-status);
+    }
+
+    /* Why a job was canceled is information, not an error. */
+    :host([status='canceled']) [part='error'] {
+      color: var(--_muted);
+      font-weight: 400;
     }
 
     [part='track'] {
@@ -70,13 +103,15 @@ export const progressStyles = [
       height: var(--_height);
       overflow: hidden;
       background: var(--_track);
-      border-radius: calc(var(--_height) / 2);
+      /* The track's extent, ≥ 3:1 against the background; the fill is ≥ 3:1 against the empty track. */
+      border: 1px solid var(--_track-border);
+      border-radius: calc(var(--_height) / 2 + 1px);
     }
 
     [part='indicator'] {
       height: 100%;
       background: var(--_indicator);
-      border-radius: inherit;
+      border-radius: calc(var(--_height) / 2);
       transition: width 200ms ease-out;
     }
 
@@ -95,15 +130,16 @@ export const progressStyles = [
 
     :host([indeterminate]) [part='indicator'] {
       width: 40% !important;
-      animation: slide 1.4s ease-in-out infinite;
+      animation: sweep 1.4s ease-in-out infinite;
     }
 
-    @keyframes slide {
+    /* From just before the start edge to just past the end edge, mirrored right to left. */
+    @keyframes sweep {
       from {
-        transform: translateX(-100%);
+        transform: translateX(calc(var(--_forward) * -100%));
       }
       to {
-        transform: translateX(250%);
+        transform: translateX(calc(var(--_forward) * 250%));
       }
     }
 
@@ -111,15 +147,28 @@ export const progressStyles = [
       [part='indicator'] {
         transition: none;
       }
+      /*
+       * Still, and still unmistakably "working, amount unknown": stripes over
+       * the whole track, never a solid bar that would read as done.
+       */
       :host([indeterminate]) [part='indicator'] {
         animation: none;
         width: 100% !important;
-        opacity: 0.5;
+        border-radius: 0;
+        background: repeating-linear-gradient(
+          -45deg,
+          var(--_indicator) 0 0.375rem,
+          transparent 0.375rem 0.75rem
+        );
+      }
+      :host([indeterminate]:dir(rtl)) [part='indicator'] {
+        background: repeating-linear-gradient(45deg, var(--_indicator) 0 0.375rem, transparent 0.375rem 0.75rem);
       }
     }
 
     [part='button'] {
       justify-self: start;
+      font-size: var(--_size-status);
     }
 
     /*
@@ -141,6 +190,12 @@ export const progressStyles = [
       :host([status='canceled']) [part='indicator'],
       :host([disconnected]) [part='indicator'] {
         background: GrayText;
+      }
+    }
+
+    @media (forced-colors: active) and (prefers-reduced-motion: reduce) {
+      :host([indeterminate]) [part='indicator'] {
+        background: repeating-linear-gradient(-45deg, Highlight 0 0.375rem, transparent 0.375rem 0.75rem);
       }
     }
   `,

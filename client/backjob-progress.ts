@@ -1,25 +1,19 @@
 import { LitElement, html, nothing, type PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import { isEnded, type JobSnapshot, type JobStatus } from '../shared/protocol.js';
+import { announcer } from './announcer.js';
 import { progressStyles } from './backjob-progress.styles.js';
 import { emit } from './events.js';
+import { icon, type IconName } from './icons.js';
 import { JobWatchController } from './job-watch-controller.js';
+import { LocalizeController, type LocalizedTerm } from './localize.js';
+import { jobTitle } from './names.js';
 import type { Connection } from './types.js';
 
 /** Progress milestones announced to screen readers, in percent. */
 const MILESTONE_STEP = 25;
-/** Least time between two polite announcements, so a fast job does not flood the reader. */
-const ANNOUNCE_INTERVAL_MS = 3000;
 
-const STATUS_WORDS: Record<JobStatus, string> = {
-  waiting: 'Waiting',
-  running: 'Running',
-  completed: 'Completed',
-  failed: 'Failed',
-  canceled: 'Canceled',
-};
-
-/** `m:ss`, or `h:mm:ss` from an hour on. */
+/** `m:ss`, or `h:mm:ss` from an hour on (English digits; the elements format through their language). */
 export function formatDuration(ms: number): string {
   const total = Math.max(0, Math.round(ms / 1000));
   const hours = Math.floor(total / 3600);
@@ -28,31 +22,34 @@ export function formatDuration(ms: number): string {
   return hours ? `${hours}:${String(minutes).padStart(2, '0')}:${seconds}` : `${minutes}:${seconds}`;
 }
 
-/** Why the job ended, unless the reason only repeats the status ("canceled" under "Canceled"). */
-function endReason(snapshot: JobSnapshot): string | undefined {
-  return snapshot.error && snapshot.error.toLowerCase() !== snapshot.status ? snapshot.error : undefined;
-}
-
 /** The job's progress as a whole percentage within 0–100 (0 while unknown). */
 function percent(snapshot: JobSnapshot): number {
   return Math.round(Math.min(100, Math.max(0, snapshot.progress ?? 0)));
 }
 
 /**
- * @summary Shows a server job's progress live: a bar, the status text,
- * elapsed time and an estimate of time left, and how it ended, in words.
+ * @summary Shows a server job's progress live: a bar, the state in words with
+ * an icon, the status text, elapsed time and an estimate of time left, and
+ * how it ended.
  *
- * @fires backjob-progress - Progress or status text changed. `detail`: `{ jobId, progress, text, snapshot }`.
- * @fires backjob-completed - The job completed. `detail`: `{ jobId, result, snapshot }`.
- * @fires backjob-failed - The job failed. `detail`: `{ jobId, reason, code, snapshot }`.
- * @fires backjob-canceled - The job was canceled. `detail`: `{ jobId, reason, snapshot }`.
+ * Speaks through the page's shared announcer (`announcer.ts`): the start,
+ * the 25/50/75 % milestones (throttled, read as the value they have when
+ * they go out), a lost and a restored connection, and the end at once.
+ * Words and numbers follow the nearest `lang` (`localize.ts`).
+ *
+ * @fires {CustomEvent<BackjobProgressDetail>} backjob-progress - Progress or status text changed.
+ * @fires {CustomEvent<BackjobCompletedDetail>} backjob-completed - The job completed.
+ * @fires {CustomEvent<BackjobFailedDetail>} backjob-failed - The job failed.
+ * @fires {CustomEvent<BackjobCanceledDetail>} backjob-canceled - The job was canceled.
  *
  * @csspart base - The container.
  * @csspart label - The accessible label, shown above the bar.
- * @csspart status - The state in words (Waiting, 42%, Completed, Failed, …).
+ * @csspart status - The state in words with its icon (Waiting, 42 %, Completed, Failed, …).
+ * @csspart icon - The state's icon.
  * @csspart track - The bar's track (the `progressbar`).
  * @csspart indicator - The filled part of the bar.
- * @csspart text - The job's status text.
+ * @csspart details - The row of status text and time.
+ * @csspart text - The job's status text (while it waits or runs).
  * @csspart time - Elapsed time and estimated time left.
  * @csspart error - Failure or cancel reason, or why the job can't be watched.
  * @csspart button - The cancel button.
@@ -60,14 +57,16 @@ function percent(snapshot: JobSnapshot): number {
  * @cssproperty [--backjob-background=#ffffff] - Background (dark: `#161b22`).
  * @cssproperty [--backjob-text-color=#1f2328] - Text colour (dark: `#e6edf3`).
  * @cssproperty [--backjob-muted-color=#57606a] - Secondary text (dark: `#9da7b3`).
- * @cssproperty [--backjob-border-color=#8c959f] - Button border (dark: `#6e7681`).
- * @cssproperty [--backjob-track-color=#d0d7de] - Track and frame (dark: `#30363d`).
+ * @cssproperty [--backjob-border-color=#8c959f] - Button border and the card's frame (dark: `#6e7681`).
+ * @cssproperty [--backjob-track-color=#eaeef2] - Fill of the empty track (dark: `#262c36`).
+ * @cssproperty [--backjob-track-border-color=#6e7781] - Outline of the track, ≥ 3:1 against the background (dark: `#8b949e`).
  * @cssproperty [--backjob-indicator-color=#0969da] - Filled bar while running (dark: `#4493f8`).
  * @cssproperty [--backjob-completed-color=#1a7f37] - Bar and word when completed (dark: `#3fb950`).
  * @cssproperty [--backjob-failed-color=#cf222e] - Bar and word when failed (dark: `#ff7b72`).
  * @cssproperty [--backjob-focus-color=#0969da] - Focus ring (dark: `#4493f8`).
  * @cssproperty [--backjob-radius=6px] - Corner radius.
  * @cssproperty [--backjob-track-height=0.5rem] - Height of the bar.
+ * @cssproperty [--backjob-spacing=0.75rem] - Space after the element when another follows it.
  */
 @customElement('backjob-progress')
 export class BackjobProgress extends LitElement {
@@ -82,7 +81,7 @@ export class BackjobProgress extends LitElement {
   /** Shows a cancel button while the job waits or runs. */
   @property({ type: Boolean }) cancelable = false;
 
-  /** Accessible label of the bar. Default: "Progress of ‹job name›". */
+  /** Accessible label of the bar. Default: the job's title (`define(name, fn, { title })`), else its name made readable. */
   @property() label?: string;
 
   /** WebSocket URL of the live channel. Default: `/backjob/ws` on this page's host. */
@@ -91,6 +90,9 @@ export class BackjobProgress extends LitElement {
   /** A connection to use instead of the page's shared one (frameworks, tests). */
   @property({ attribute: false }) connection?: Connection;
 
+  /** `light` or `dark` forces a theme; default: the page's `color-scheme` (which may follow the OS). */
+  @property({ reflect: true }) theme?: 'light' | 'dark';
+
   /** The job's state, reflected for styling. Read-only. */
   @property({ reflect: true }) status?: JobStatus;
 
@@ -98,8 +100,8 @@ export class BackjobProgress extends LitElement {
   @property({ type: Boolean, reflect: true }) indeterminate = false;
 
   /**
-   * Also announces what the first snapshot already shows (its milestone, or
-   * how the job ended). Off by default: a page opened on jobs that ended long
+   * Also announces what the first snapshot already shows (that it started,
+   * or how it ended). Off by default: a page opened on jobs that ended long
    * ago must not read each one out; only changes seen while watching are
    * news. `<backjob-launcher>` sets it, since the job it just started is news
    * from its very first state (a quick one may have ended by then).
@@ -110,21 +112,27 @@ export class BackjobProgress extends LitElement {
   @property({ type: Boolean, reflect: true }) disconnected = false;
 
   @state() private now = Date.now();
-  @state() private announcement = '';
   @state() private cancelError?: string;
   @state() private canceling = false;
   /** The cancel request under way, for the job shown when it was made; dropped when the job changes. */
   private cancelRequest?: { jobId?: string };
 
   private readonly watch = new JobWatchController(this);
+  private readonly localize = new LocalizeController(this);
   private clock?: ReturnType<typeof setInterval>;
   /**
    * What was already told (events, announcements), so each is told once per
    * job; `seen` once the job's first snapshot set the baseline.
    */
-  private told: { jobId?: string; progressKey?: string; ended?: boolean; milestone: number; seen?: boolean } = { milestone: 0 };
-  private lastAnnouncedAt = 0;
-  private pendingAnnouncement?: ReturnType<typeof setTimeout>;
+  private told: {
+    jobId?: string;
+    progressKey?: string;
+    ended?: boolean;
+    started?: boolean;
+    disconnected?: boolean;
+    milestone: number;
+    seen?: boolean;
+  } = { milestone: 0 };
   private pendingEvents: Array<() => void> = [];
   /** Whether the cancel button had focus before this render. */
   private cancelHadFocus = false;
@@ -139,14 +147,14 @@ export class BackjobProgress extends LitElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.stopClock();
-    clearTimeout(this.pendingAnnouncement);
+    if (this.told.jobId) announcer.withdraw(`${this.told.jobId}:progress`);
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('jobId')) {
+      // A milestone of the job no longer shown stays unsaid.
+      if (this.told.jobId) announcer.withdraw(`${this.told.jobId}:progress`);
       this.told = { jobId: this.jobId, milestone: 0 };
-      this.announcement = '';
-      clearTimeout(this.pendingAnnouncement); // a milestone of the job no longer shown
       this.cancelError = undefined;
       this.canceling = false;
       this.cancelRequest = undefined; // its outcome is about the previous job
@@ -164,8 +172,10 @@ export class BackjobProgress extends LitElement {
   }
 
   protected override updated(): void {
-    const button = this.renderRoot.querySelector<HTMLElement>('[part="button"]');
+    // The fill's width goes through the CSSOM, not a `style` attribute, which a strict CSP (`style-src 'self'`) refuses.
     const snapshot = this.watch.snapshot;
+    this.renderRoot.querySelector<HTMLElement>('[part="indicator"]')?.style.setProperty('width', `${snapshot ? percent(snapshot) : 0}%`);
+    const button = this.renderRoot.querySelector<HTMLElement>('[part="button"]');
     const ended = Boolean(snapshot && snapshot.id === this.jobId && isEnded(snapshot.status));
     if (this.cancelHadFocus && !button) {
       // The focused cancel button went away because the job ended: focus stays
@@ -194,24 +204,71 @@ export class BackjobProgress extends LitElement {
     // already shows is on screen, not news for the live region (events still fire).
     const quiet = !told.seen && !this.announceInitial;
     told.seen = true;
-    const progressKey = `${snapshot.progress}|${snapshot.text}`;
-    if (progressKey !== told.progressKey && !isEnded(snapshot.status)) {
+    const jobId = snapshot.id;
+    const ended = isEnded(snapshot.status);
+    if (!ended && !told.started) {
+      told.started = true;
+      // Waiting, then running: the same key, so a quick start is said once, as "started".
+      if (!quiet) this.say(jobId, snapshot.status === 'waiting' ? 'announceWaiting' : 'announceStarted');
+    } else if (!ended && told.started && snapshot.status === 'running' && told.progressKey?.startsWith('waiting')) {
+      this.say(jobId, 'announceStarted');
+    }
+    const progressKey = `${snapshot.status}|${snapshot.progress}|${snapshot.text}`;
+    if (progressKey !== told.progressKey && !ended) {
+      const textChanged = progressKey.slice(progressKey.indexOf('|')) !== told.progressKey?.slice(told.progressKey.indexOf('|'));
       told.progressKey = progressKey;
-      this.pendingEvents.push(() =>
-        emit(this, 'backjob-progress', { jobId: snapshot.id, progress: snapshot.progress, text: snapshot.text, snapshot }),
-      );
+      if (textChanged) {
+        this.pendingEvents.push(() =>
+          emit(this, 'backjob-progress', { jobId, progress: snapshot.progress, text: snapshot.text, snapshot }),
+        );
+      }
       const milestone = Math.floor((snapshot.progress ?? 0) / MILESTONE_STEP) * MILESTONE_STEP;
       if (milestone > told.milestone && milestone < 100) {
         told.milestone = milestone;
-        if (!quiet) this.announce(`${this.accessibleLabel}: ${milestone}%`, false);
+        if (!quiet) {
+          // Read when it goes out: the value then, not the milestone that queued it.
+          announcer.announce({
+            key: `${jobId}:progress`,
+            group: jobId,
+            lang: this.localize.langOf('announceProgress'),
+            text: () => {
+              const now = this.watch.snapshot;
+              if (!this.isConnected || now?.id !== jobId || now.status !== 'running' || now.progress === null) return '';
+              return this.localize.format('announceProgress', this.accessibleLabel, this.localize.percent(percent(now))).text;
+            },
+          });
+        }
       }
     }
-    if (isEnded(snapshot.status) && !told.ended) {
+    if (!ended && told.seen && this.disconnected !== Boolean(told.disconnected)) {
+      // Said once per page however many elements share the connection (the announcer drops repeats).
+      const lost = this.localize.term('announceConnectionLost');
+      if (this.disconnected) {
+        announcer.announce({ key: 'connection', text: lost.text, lang: lost.lang });
+      } else if (told.disconnected) {
+        // A loss not said yet when the connection is back was a blip: neither is said.
+        announcer.withdraw('connection', lost.text);
+        const restored = this.localize.term('announceConnectionRestored');
+        announcer.announce({ key: 'connection', text: () => (announcer.said('connection') === lost.text ? restored.text : ''), lang: restored.lang });
+      }
+      told.disconnected = this.disconnected;
+    }
+    if (ended && !told.ended) {
       told.ended = true;
       this.canceling = false;
-      if (!quiet) this.announce(`${this.accessibleLabel}: ${this.endWords(snapshot)}`, true);
+      if (!quiet) {
+        const status = this.localize.term(snapshot.status).text.toLowerCase();
+        const term = this.localize.format('announceEnded', this.accessibleLabel, status, this.endReason(snapshot)?.text ?? '');
+        announcer.announce({ key: `${jobId}:progress`, group: jobId, end: true, text: term.text, lang: term.lang });
+      }
       this.pendingEvents.push(() => this.emitEnd(snapshot));
     }
+  }
+
+  /** Announces that the job waits or started (one key with its milestones: the latest wins). */
+  private say(jobId: string, term: 'announceStarted' | 'announceWaiting'): void {
+    const words = this.localize.format(term, this.accessibleLabel);
+    announcer.announce({ key: `${jobId}:progress`, group: jobId, text: words.text, lang: words.lang });
   }
 
   private emitEnd(snapshot: JobSnapshot): void {
@@ -222,21 +279,6 @@ export class BackjobProgress extends LitElement {
     } else {
       emit(this, 'backjob-canceled', { jobId: snapshot.id, reason: snapshot.error ?? '', snapshot });
     }
-  }
-
-  /**
-   * Puts a message in the polite live region. Milestones wait for the
-   * throttle interval (the latest one wins); the end is told at once.
-   */
-  private announce(message: string, immediately: boolean): void {
-    clearTimeout(this.pendingAnnouncement);
-    const wait = immediately ? 0 : this.lastAnnouncedAt + ANNOUNCE_INTERVAL_MS - Date.now();
-    if (wait <= 0) {
-      this.lastAnnouncedAt = Date.now();
-      this.announcement = message;
-      return;
-    }
-    this.pendingAnnouncement = setTimeout(() => this.announce(message, true), wait);
   }
 
   private startClock(): void {
@@ -250,32 +292,48 @@ export class BackjobProgress extends LitElement {
   }
 
   private get accessibleLabel(): string {
-    return this.label || (this.watch.snapshot?.name ? `Progress of ${this.watch.snapshot.name}` : 'Job progress');
+    const snapshot = this.watch.snapshot;
+    return this.label || (snapshot?.name ? jobTitle(snapshot) : this.localize.term('jobProgress').text);
   }
 
-  private endWords(snapshot: JobSnapshot): string {
-    const words = STATUS_WORDS[snapshot.status].toLowerCase();
-    const reason = endReason(snapshot);
-    return reason ? `${words}: ${reason}` : words;
+  /**
+   * Why the job ended, unless the reason only repeats the status ("canceled"
+   * under "Canceled"). A reason the server wrote for a known code is told in
+   * the element's language; an app's own reason is shown as the app wrote it.
+   */
+  private endReason(snapshot: JobSnapshot): LocalizedTerm | undefined {
+    const known = this.localize.error(snapshot.errorCode);
+    if (known) return known;
+    if (!snapshot.error || snapshot.error.toLowerCase() === snapshot.status) return undefined;
+    return { text: snapshot.error, lang: this.localize.lang() };
   }
 
-  private statusWords(snapshot: JobSnapshot | undefined): string {
-    if (this.watch.error) return 'Unavailable';
-    if (!snapshot) return this.watch.disconnected ? 'Reconnecting…' : 'Connecting…';
-    if (this.disconnected) return 'Reconnecting…';
-    if (snapshot.status === 'running') return this.indeterminate ? 'Running' : `${percent(snapshot)}%`;
-    return STATUS_WORDS[snapshot.status];
+  /** The state in words, and the icon beside them. */
+  private statusWords(snapshot: JobSnapshot | undefined): { words: LocalizedTerm; icon?: IconName } {
+    const t = (key: Parameters<LocalizeController['term']>[0]) => this.localize.term(key);
+    if (!this.jobId) return { words: t('noJob') };
+    if (this.watch.error) return { words: t('unavailable'), icon: 'failed' };
+    if (!snapshot) return this.watch.disconnected ? { words: t('reconnecting'), icon: 'disconnected' } : { words: t('connecting') };
+    if (this.disconnected) return { words: t('reconnecting'), icon: 'disconnected' };
+    if (snapshot.status === 'running' && !this.indeterminate) {
+      return { words: { text: this.localize.percent(percent(snapshot)), lang: this.localize.lang() }, icon: 'running' };
+    }
+    return { words: t(snapshot.status), icon: snapshot.status };
   }
 
-  private timeWords(snapshot: JobSnapshot | undefined): string {
-    if (!snapshot?.startedAt) return '';
+  private timeWords(snapshot: JobSnapshot | undefined): Array<string | ReturnType<LocalizeController['show']>> {
+    if (!snapshot?.startedAt) return [];
     // `startedAt` is the server's clock: measure it against the server's now, not the browser's.
     const elapsed = snapshot.endedAt !== undefined ? snapshot.endedAt - snapshot.startedAt : this.watch.serverNow() - snapshot.startedAt;
-    let words = `Elapsed ${formatDuration(elapsed)}`;
+    // Each sentence's values in the sentence's language: an English fallback gets English units, not Arabic ones.
+    const words = [this.localize.show(this.localize.format('elapsed', this.localize.clock(elapsed, this.localize.langOf('elapsed'))))];
     const progress = snapshot.progress;
-    if (snapshot.status === 'running' && progress !== null && progress > 0 && progress < 100 && elapsed > 0) {
-      // Linear extrapolation from the rate so far: crude, but honest about being an estimate.
-      words += ` · about ${formatDuration((elapsed * (100 - progress)) / progress)} left`;
+    // No estimate while updates can't arrive: the job may have moved on, and the guess would only grow.
+    if (snapshot.status === 'running' && !this.disconnected && progress !== null && progress > 0 && progress < 100 && elapsed >= 1000) {
+      // Linear extrapolation from the rate so far: crude, so told roughly ("about 2 minutes").
+      const left = (elapsed * (100 - progress)) / progress;
+      const duration = this.localize.roughDuration(left, this.localize.langOf('timeLeft'));
+      words.push(' · ', this.localize.show(this.localize.format('timeLeft', duration)));
     }
     return words;
   }
@@ -301,39 +359,51 @@ export class BackjobProgress extends LitElement {
     const snapshot = this.watch.snapshot;
     const ended = snapshot ? isEnded(snapshot.status) : false;
     const value = snapshot ? percent(snapshot) : 0;
-    const words = this.statusWords(snapshot);
-    // No known progress (not yet, or never reported, in any state): no number at all, not "0%".
+    const { words, icon: iconName } = this.statusWords(snapshot);
+    // No known progress (not yet, or never reported, in any state): no number at all, not "0 %".
     const unknown = !snapshot || snapshot.progress === null;
-    // While running the words are the percentage already: said once, not "42%, 42%".
-    const valueText = unknown || words === `${value}%` ? words : `${value}%, ${words}`;
+    const valuePercent = this.localize.percent(value);
+    // While running the words are the percentage already: said once, not "42 %, 42 %".
+    const valueText = unknown || words.text === valuePercent ? words.text : `${valuePercent}, ${words.text}`;
     // A refusal is news to announce now; an end reason is already in the polite announcement.
-    const problem = this.watch.error?.message ?? this.cancelError;
-    const reason = ended && snapshot ? endReason(snapshot) : undefined;
+    const refusal = this.watch.error;
+    const problem: LocalizedTerm | undefined = refusal
+      ? (this.localize.error(refusal.code) ?? { text: refusal.message, lang: 'en' })
+      : this.cancelError
+        ? { text: this.cancelError, lang: 'en' }
+        : undefined;
+    const reason = ended && snapshot ? this.endReason(snapshot) : undefined;
+    const labelled = this.label || snapshot?.name ? { text: this.accessibleLabel, lang: this.localize.lang() } : this.localize.term('jobProgress');
+    // Once ended, the last status text ("Totalling Jaffa (20 of 20)") is history: the state says what is true.
+    const text = snapshot && !ended ? snapshot.text : '';
+    const time = this.timeWords(snapshot);
     return html`
       <div part="base">
         <div class="header">
-          <span part="label" id="label">${this.accessibleLabel}</span>
-          <span part="status">${words}</span>
+          <span part="label" id="label">${this.localize.show(labelled)}</span>
+          <span part="status">${iconName ? icon(iconName) : nothing}<span>${this.localize.show(words)}</span></span>
         </div>
         <div
           part="track"
           role="progressbar"
           tabindex="-1"
           aria-labelledby="label"
-          aria-describedby="status-text"
+          aria-describedby="details"
           aria-valuemin="0"
           aria-valuemax="100"
           aria-valuenow=${unknown ? nothing : value}
           aria-valuetext=${valueText}
         >
-          <div part="indicator" style="width: ${value}%"></div>
+          <div part="indicator"></div>
         </div>
-        <div class="details" id="status-text">
-          <span part="text">${snapshot?.text ?? ''}</span>
-          <span part="time">${this.timeWords(snapshot)}</span>
-        </div>
-        ${problem ? html`<p part="error" role="alert">${problem}</p>` : nothing}
-        ${reason && !problem ? html`<p part="error">${reason}</p>` : nothing}
+        ${text || time.length
+          ? html`<div part="details" class="details" id="details">
+              <span part="text">${text}</span>
+              <span part="time">${time}</span>
+            </div>`
+          : nothing}
+        ${problem ? html`<p part="error" role="alert">${this.localize.show(problem)}</p>` : nothing}
+        ${reason && !problem ? html`<p part="error">${this.localize.show(reason)}</p>` : nothing}
         ${this.cancelable && snapshot && !ended
           ? html`<button
               part="button"
@@ -342,10 +412,9 @@ export class BackjobProgress extends LitElement {
               aria-disabled=${this.canceling ? 'true' : 'false'}
               @click=${this.onCancel}
             >
-              ${this.canceling ? 'Canceling…' : 'Cancel'}
+              ${this.localize.show(this.localize.term(this.canceling ? 'canceling' : 'cancel'))}
             </button>`
           : nothing}
-        <div class="visually-hidden" aria-live="polite" aria-atomic="true">${this.announcement}</div>
       </div>
     `;
   }

@@ -18,7 +18,7 @@ import {
   type TicketReply,
 } from '../shared/protocol.js';
 import { extraHeaders } from './config.js';
-import type { Connection, ConnectionState, WatchListener, WatchUpdate } from './types.js';
+import type { Connection, ConnectionState, JobList, ListPage, ListRequest, ListUpdate, WatchListener, WatchUpdate } from './types.js';
 
 export type { Connection, ConnectionState, WatchListener, WatchUpdate } from './types.js';
 
@@ -118,6 +118,14 @@ interface WatchedJob {
   retries: number;
 }
 
+/** A page asked for and not yet answered. */
+interface PendingPage {
+  request: ListRequest;
+  sent: boolean;
+  resolve: (page: ListPage) => void;
+  reject: (error: Error) => void;
+}
+
 interface PendingCancel {
   job: string;
   token?: string;
@@ -139,6 +147,10 @@ export class SharedConnection implements Connection {
   private opening = false;
   private readonly jobs = new Map<string, WatchedJob>();
   private readonly cancels = new Map<string, PendingCancel>();
+  private readonly lists = new Set<(update: ListUpdate) => void>();
+  private readonly pages = new Map<string, PendingPage>();
+  /** A socket was open before: the next open is a reconnect, after which lists read their pages again. */
+  private wasOpen = false;
   private socket: WebSocketLike | null = null;
   private currentState: ConnectionState = 'closed';
   private offset = 0;
@@ -241,11 +253,45 @@ export class SharedConnection implements Connection {
     });
   }
 
+  listJobs(listener: (update: ListUpdate) => void): JobList {
+    clearTimeout(this.idleTimer);
+    this.lists.add(listener);
+    if (!this.socket) this.connect();
+    let open = true;
+    return {
+      page: (request = {}) => this.requestPage(request),
+      close: () => {
+        if (!open) return;
+        open = false;
+        this.lists.delete(listener);
+        if (this.lists.size === 0 && this.socket?.readyState === OPEN) this.send({ type: 'unlist' });
+        this.idleIfUnused();
+      },
+    };
+  }
+
+  private requestPage(request: ListRequest): Promise<ListPage> {
+    return new Promise<ListPage>((resolve, reject) => {
+      const ref = `l${this.nextRef++}`;
+      this.pages.set(ref, { request, sent: false, resolve: (page) => (this.pages.delete(ref), resolve(page)), reject: (error) => (this.pages.delete(ref), reject(error)) });
+      if (this.socket?.readyState === OPEN) this.sendPage(ref);
+      else this.connect();
+    });
+  }
+
+  private sendPage(ref: string): void {
+    const pending = this.pages.get(ref);
+    if (!pending) return;
+    this.send({ type: 'list', ref, ...pending.request }, () => (pending.sent = true));
+  }
+
   /** Closes the socket now and forgets every job; watchers get `connection: 'closed'`. */
   close(): void {
     clearTimeout(this.idleTimer);
     this.cancelReconnect();
     for (const pending of this.cancels.values()) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection closed'));
+    for (const pending of this.pages.values()) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection closed'));
+    this.lists.clear();
     const socket = this.socket;
     this.socket = null;
     this.resetOutbox();
@@ -264,12 +310,17 @@ export class SharedConnection implements Connection {
     this.idleIfUnused();
   }
 
+  /** Whether anything needs the socket: a watched job, a pending cancel, a list. */
+  private inUse(): boolean {
+    return this.jobs.size > 0 || this.cancels.size > 0 || this.lists.size > 0;
+  }
+
   /** Nobody watches and no cancel is pending: close the socket after a grace period. */
   private idleIfUnused(): void {
-    if (this.jobs.size > 0 || this.cancels.size > 0) return;
+    if (this.inUse()) return;
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
-      if (this.jobs.size > 0 || this.cancels.size > 0) return;
+      if (this.inUse()) return;
       this.cancelReconnect();
       const socket = this.socket;
       this.socket = null;
@@ -285,7 +336,7 @@ export class SharedConnection implements Connection {
     void this.fetchTicket().then((ticket) => {
       this.opening = false;
       // Everyone left (or close() came) while the ticket was on its way.
-      if (this.jobs.size === 0 && this.cancels.size === 0) return this.setState('closed');
+      if (!this.inUse()) return this.setState('closed');
       this.open(ticket);
     });
   }
@@ -330,6 +381,10 @@ export class SharedConnection implements Connection {
       this.setState('open');
       for (const [jobId, job] of this.jobs) if (!job.refused) this.subscribe(jobId, job);
       for (const [ref, pending] of this.cancels) if (!pending.sent) this.sendCancel(ref);
+      for (const [ref, pending] of this.pages) if (!pending.sent) this.sendPage(ref);
+      // Changes while the socket was down were missed: lists read their pages again (which registers them anew).
+      if (this.wasOpen) for (const listener of this.lists) this.deliverList(listener, { resync: true });
+      this.wasOpen = true;
     };
     socket.onmessage = (event) => {
       if (this.socket !== socket || typeof event.data !== 'string') return;
@@ -350,7 +405,9 @@ export class SharedConnection implements Connection {
       for (const pending of this.cancels.values()) {
         if (pending.sent) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection lost before the server answered'));
       }
-      if (this.jobs.size > 0 || this.cancels.size > 0) this.scheduleReconnect();
+      // A page on the wire is asked again on the next socket.
+      for (const pending of this.pages.values()) pending.sent = false;
+      if (this.inUse()) this.scheduleReconnect();
       else this.setState('closed');
     };
   }
@@ -361,7 +418,7 @@ export class SharedConnection implements Connection {
     this.attempts += 1;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      if (this.jobs.size > 0 || this.cancels.size > 0) this.connect();
+      if (this.inUse()) this.connect();
       else this.setState('closed');
     }, delay);
   }
@@ -439,6 +496,12 @@ export class SharedConnection implements Connection {
       case 'canceled':
         if (message.ref) this.cancels.get(message.ref)?.resolve();
         return;
+      case 'list':
+        if (message.ref) this.pages.get(message.ref)?.resolve(message.next === undefined ? { jobs: message.jobs } : { jobs: message.jobs, next: message.next });
+        return;
+      case 'list:changed':
+        for (const listener of this.lists) this.deliverList(listener, { changed: message.jobs });
+        return;
       case 'error':
         return this.onError(message);
       case 'hello':
@@ -492,7 +555,7 @@ export class SharedConnection implements Connection {
   }
 
   private onError(message: Extract<ServerMessage, { type: 'error' }>): void {
-    const pending = message.ref ? this.cancels.get(message.ref) : undefined;
+    const pending = message.ref ? (this.cancels.get(message.ref) ?? this.pages.get(message.ref)) : undefined;
     if (pending) return pending.reject(new BackjobConnectionError(message.code, message.message));
     if (!message.job && message.code === 'BACKJOB_ERR_RATE_LIMITED') return this.retryUnanswered();
     const job = message.job ? this.jobs.get(message.job) : undefined;
@@ -530,6 +593,17 @@ export class SharedConnection implements Connection {
     if (state === this.currentState) return;
     this.currentState = state;
     for (const job of this.jobs.values()) this.notify(job, { connection: state });
+    for (const listener of this.lists) this.deliverList(listener, { connection: state });
+  }
+
+  private deliverList(listener: (update: ListUpdate) => void, update: ListUpdate): void {
+    try {
+      listener(update);
+    } catch (error) {
+      setTimeout(() => {
+        throw error;
+      });
+    }
   }
 
   private notify(job: WatchedJob, update: WatchUpdate): void {

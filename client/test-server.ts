@@ -2,15 +2,15 @@
  * The real server the element integration tests talk to: Express, the
  * BackJob HTTP API and WebSocket hub, a memory backend and a few test jobs.
  * Started by web-test-runner.config.mjs as a child process; prints
- * `listening on PORT`. Origins allowed on the WebSocket come from
- * `BACKJOB_TEST_ORIGINS` (comma-separated).
+ * `listening on PORT`. The test pages' origins, allowed on the HTTP API and
+ * the WebSocket, come from `BACKJOB_TEST_ORIGINS` (comma-separated).
  *
  * Test hooks under `/test/`: `POST /test/drop-sockets` cuts every open
  * WebSocket mid-stream (the client must resume without losing or doubling a
  * line), `POST /test/release/:id` lets a `gated` job finish, `GET /test/info`
  * says where the WebSocket is.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import express from 'express';
 import { createBackJob, memory } from '../server/index.js';
@@ -28,7 +28,20 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
-const backjob = createBackJob({ backend: memory(), merge: true });
+const allowedOrigins = (process.env.BACKJOB_TEST_ORIGINS ?? '').split(',').filter(Boolean);
+// The test pages live on the test runner's origin: allowed on both doors, the HTTP API (through the
+// runner's proxy) and the WebSocket (opened directly).
+/**
+ * Who asks: the `user` cookie on the HTTP API (the test pages set it on their own origin, and the runner's
+ * proxy passes it on), or `?user=` on the WebSocket, which the pages open straight to this server's origin,
+ * where they cannot set a cookie.
+ */
+function userOf(req: IncomingMessage): string | null {
+  const fromQuery = new URL(req.url ?? '/', 'http://test').searchParams.get('user');
+  return fromQuery ?? /(?:^|;\s*)user=([\w-]+)/.exec(req.headers.cookie ?? '')?.[1] ?? null;
+}
+
+const backjob = createBackJob({ backend: memory(), merge: true, allowedOrigins, identify: userOf });
 
 /** Logs `lines` numbered lines with progress, `delayMs` apart, then completes. */
 backjob.define(
@@ -43,7 +56,7 @@ backjob.define(
     }
     return { lines };
   },
-  { launchable: true },
+  { launchable: true, title: 'Counting lines' },
 );
 
 const gates = new Map<string, () => void>();
@@ -105,8 +118,7 @@ server.on('upgrade', (_req, socket: Socket) => {
   upgraded.add(socket);
   socket.once('close', () => upgraded.delete(socket));
 });
-const allowedOrigins = (process.env.BACKJOB_TEST_ORIGINS ?? '').split(',').filter(Boolean);
-backjob.attach(server, { allowedOrigins, heartbeat: 5_000 });
+backjob.attach(server, { heartbeat: 5_000 });
 
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();

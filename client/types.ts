@@ -2,7 +2,7 @@
  * The contract between the shared WebSocket connection (`connection.ts`)
  * and the elements that watch jobs through it.
  */
-import type { ErrorCode, JobEvent, JobSnapshot } from '../shared/protocol.js';
+import type { ErrorCode, JobEvent, JobSnapshot, JobStatus } from '../shared/protocol.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -21,6 +21,41 @@ export interface WatchUpdate {
 }
 
 export type WatchListener = (update: WatchUpdate) => void;
+
+/** Which page of the user's own jobs to read: newest first. */
+export interface ListRequest {
+  /** Only jobs in these states. Default all. */
+  status?: JobStatus[];
+  /** Jobs per page, 1–100. Default 20. */
+  limit?: number;
+  /** The page after this one: the `next` of an earlier page. */
+  before?: string;
+}
+
+/** A page of the user's own jobs. */
+export interface ListPage {
+  jobs: JobSnapshot[];
+  /** Where the next page starts; absent on the last page. */
+  next?: string;
+}
+
+/** One notification to a list listener. */
+export interface ListUpdate {
+  /** The user's jobs that were created, progressed or ended (whatever the list's filter). */
+  changed?: JobSnapshot[];
+  /** The shared socket's state changed. */
+  connection?: ConnectionState;
+  /** The socket was lost and is back: changes in between were missed, so read the pages again. */
+  resync?: boolean;
+}
+
+/** A live list of the user's own jobs, from {@link Connection.listJobs}. */
+export interface JobList {
+  /** Reads a page; rejects with the server's reason (`BACKJOB_ERR_UNAUTHORIZED` for nobody). */
+  page(request?: ListRequest): Promise<ListPage>;
+  /** Stops the updates; the socket closes when nobody watches anything. */
+  close(): void;
+}
 
 /**
  * One WebSocket per endpoint, shared by every element on the page and
@@ -43,4 +78,6 @@ export interface Connection {
   watch(jobId: string, token: string | undefined, listener: WatchListener): () => void;
   /** Asks the server to cancel a job; rejects with the server's reason. */
   cancel(jobId: string, token?: string): Promise<void>;
+  /** Follows the page's user's own jobs: pages on request, then every change pushed by the server. */
+  listJobs(listener: (update: ListUpdate) => void): JobList;
 }

@@ -32,7 +32,7 @@ export function defineDemoJobs(backjob: BackJob, { stepMs }: DemoTiming): void {
       return { pages: 12, regions: REGIONS.length };
     },
     // Re-run after a crash: the demo shows a page recovering from a server restart mid-job.
-    { launchable: true, retries: 1 },
+    { launchable: true, retries: 1, title: 'Quarterly report' },
   );
 
   backjob.define(
@@ -45,7 +45,7 @@ export function defineDemoJobs(backjob: BackJob, { stepMs }: DemoTiming): void {
       }
       throw new Error(`Upstream ledger returned malformed CSV at row ${STEPS.broken + 1}`);
     },
-    { launchable: true },
+    { launchable: true, title: 'Broken report' },
   );
 
   backjob.define(
@@ -57,7 +57,7 @@ export function defineDemoJobs(backjob: BackJob, { stepMs }: DemoTiming): void {
         job.log(`Batch ${batch} archived`);
       }
     },
-    { launchable: true },
+    { launchable: true, title: 'Archive rebuild' },
   );
 
   // Not launchable: only the server starts it (while rendering /rendered).
@@ -69,7 +69,7 @@ export function defineDemoJobs(backjob: BackJob, { stepMs }: DemoTiming): void {
       job.update({ progress: (item / STEPS.digest) * 100, text: `Summarising story ${item} of ${STEPS.digest}` });
       job.log(`Story ${item} summarised`);
     }
-  });
+  }, { title: 'Daily digest' });
 }
 
 /**

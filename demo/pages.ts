@@ -90,7 +90,7 @@ export function asYouPage(ctx: PageContext): string {
     <section class="card" aria-labelledby="as-you-h">
       <h2 id="as-you-h">As ${name ?? 'whoever is signed in'}</h2>
       ${name ? null : html`<p class="note"><a href="/login">Sign in</a> first — launched while signed out, the route refuses.</p>`}
-      <backjob-launcher id="team-report" route="/jobs/team-report" show-log>Build my team report</backjob-launcher>
+      <backjob-launcher id="team-report" route="/jobs/team-report" label="Team report" show-log>Build my team report</backjob-launcher>
     </section>
     <section class="card" aria-labelledby="anon-h">
       <h2 id="anon-h">Anonymously</h2>
@@ -139,7 +139,7 @@ Grace Hopper, grace@example.org
 Katherine Johnson, katherine@example.org
 Alan Turing, alan@example.org</textarea>
       </form>
-      <backjob-launcher id="import" route="/jobs/import" method="POST" show-log>Import rows</backjob-launcher>
+      <backjob-launcher id="import" route="/jobs/import" method="POST" label="Contact import" show-log>Import rows</backjob-launcher>
     </section>
     <script type="module">
       // Keep the launcher's body in step with the form.
@@ -161,12 +161,12 @@ export function renderedPage(ctx: PageContext, job: { id: string; token: string 
       job's id and watch token in the HTML. Nothing else is needed.</p>
     <section class="card" aria-labelledby="digest-h">
       <h2 id="digest-h">Daily digest</h2>
-      <backjob-progress job-id="${job.id}" token="${job.token}" label="Daily digest"></backjob-progress>
-      <backjob-log job-id="${job.id}" token="${job.token}" label="Digest log"></backjob-log>
+      <backjob-progress job-id="${job.id}" token="${job.token}"></backjob-progress>
+      <backjob-log job-id="${job.id}" token="${job.token}" live="summary"></backjob-log>
     </section>
     <section class="card" aria-labelledby="rendered-markup-h">
       <h2 id="rendered-markup-h">The markup the server wrote</h2>
-      <pre><code>${`<backjob-progress job-id="${job.id}" token="…"></backjob-progress>\n<backjob-log job-id="${job.id}" token="…"></backjob-log>`}</code></pre>
+      <pre><code>${`<backjob-progress job-id="${job.id}" token="…"></backjob-progress>\n<backjob-log job-id="${job.id}" token="…" live="summary"></backjob-log>`}</code></pre>
     </section>`,
   );
 }
@@ -178,45 +178,21 @@ export function watchPage(ctx: PageContext, job: JobRecord, token: string): stri
     `Job ${job.name}`,
     html`<section class="card" aria-labelledby="watch-h">
       <h2 id="watch-h">${job.name} <small>(${job.id})</small></h2>
-      <backjob-progress job-id="${job.id}" token="${token}" label="${job.name}" cancelable></backjob-progress>
-      <backjob-log job-id="${job.id}" token="${token}" label="Log of ${job.name}"></backjob-log>
+      <backjob-progress job-id="${job.id}" token="${token}" cancelable></backjob-progress>
+      <backjob-log job-id="${job.id}" token="${token}" live="summary"></backjob-log>
     </section>
     <p><a href="/jobs">All your jobs</a></p>`,
   );
 }
 
-function time(ms: number | undefined): string {
-  return ms ? new Date(ms).toLocaleTimeString('en-GB') : '—';
-}
-
-/** The signed-in user's recent jobs with their states. */
-export function jobsPage(ctx: PageContext, jobs: JobRecord[]): string {
-  const table = jobs.length
-    ? html`<div class="table-scroll" role="region" aria-labelledby="jobs-caption" tabindex="0">
-      <table>
-        <caption id="jobs-caption">Your ${jobs.length} most recent jobs, newest first</caption>
-        <thead><tr><th scope="col">Job</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Started</th><th scope="col">Ended</th><th scope="col">Detail</th></tr></thead>
-        <tbody>
-          ${jobs.map(
-            (job) => html`<tr data-job-id="${job.id}">
-              <td><a href="/watch/${job.id}">${job.name}</a></td>
-              <td><span class="state state-${job.status}">${job.status}</span></td>
-              <td>${job.progress === null ? '…' : `${Math.round(job.progress)} %`}</td>
-              <td>${time(job.startedAt ?? job.createdAt)}</td>
-              <td>${time(job.endedAt)}</td>
-              <td>${job.error ?? job.text}</td>
-            </tr>`,
-          )}
-        </tbody>
-      </table>
-      </div>`
-    : html`<p>No jobs yet. <a href="/">Launch one</a>.</p>`;
+/** The signed-in user's jobs, live: `<backjob-jobs>` lists them over the shared connection and the server pushes every change. */
+export function jobsPage(ctx: PageContext): string {
   return layout(
     ctx,
     'Your jobs',
     ctx.user
-      ? html`<p class="lead">Jobs you started, from <code>backjob.list({ owner })</code>. Other users' jobs never show here.</p>
-        <p><a class="button secondary" href="/jobs">Refresh</a></p>${table}`
+      ? html`<p class="lead">Jobs you started, live from <code>&lt;backjob-jobs&gt;</code>: new jobs, progress and ends arrive as they happen. Other users' jobs never show here.</p>
+        <backjob-jobs href="/watch/{id}"></backjob-jobs>`
       : html`<p class="lead"><a href="/login">Sign in</a> to see the jobs you started.</p>`,
   );
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { memory } from './backends/memory.js';
+import { toSnapshot } from './backends/records.js';
 import { sqlite } from './backends/sqlite.js';
 import { BackJobServer, createBackJob } from './core.js';
 import { BackjobError } from './errors.js';
@@ -223,6 +224,17 @@ describe('lifecycle', () => {
     }
   });
 
+  it("gives a job its definition's title, which its snapshot shows; an untitled job has none", async () => {
+    const backjob = make();
+    backjob.define('reports/quarterly', () => 1, { title: 'Quarterly report' });
+    backjob.define('reports/plain', () => 2);
+    const titled = await backjob.start({ name: 'reports/quarterly' });
+    const plain = await backjob.start({ name: 'reports/plain' });
+    assert.equal((await ended(backjob, titled.id)).title, 'Quarterly report');
+    assert.equal(toSnapshot((await backjob.status(titled.id))!).title, 'Quarterly report');
+    assert.equal((await ended(backjob, plain.id)).title, undefined);
+  });
+
   it('refuses unknown job names with a 404 code', async () => {
     const backjob = make();
     await assert.rejects(backjob.start({ name: 'nope' }), (error: BackjobError) => {
@@ -364,6 +376,8 @@ describe('options', () => {
     assert.throws(() => backjob.define('x', 'nope' as never), /Expected `handler` to be a function/);
     assert.throws(() => backjob.define('x', () => 1, { timeout: 30 * 86_400 }), /Expected `timeout` to be a number of seconds from 0 \(none\) to 2147483/);
     assert.throws(() => backjob.define('x', () => 1, { errorTimeout: -5 }), /Expected `errorTimeout` to be a number of seconds/);
+    assert.throws(() => backjob.define('x', () => 1, { title: '  ' }), /Expected `title` to be a non-empty string of at most 200 characters/);
+    assert.throws(() => backjob.define('x', () => 1, { title: 42 as never }), /Expected `title` to be a non-empty string/);
     backjob.define('x', () => 1, { timeout: 2_147_483 });
     backjob.define('y', () => 1);
     assert.throws(() => backjob.define('y', () => 2), /already defined/);

@@ -42,6 +42,7 @@ import type {
   JobRecord,
   JobSpec,
   JobStatus,
+  ListFilter,
   NewJob,
   ResolvedOptions,
   RouteTarget,
@@ -174,8 +175,11 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     }
     if (typeof handler !== 'function') throw invalidOption('handler', 'a function (job, params) => result', handler);
     if (this.definitions.has(name)) throw new BackjobError('BACKJOB_ERR_INVALID', `A job named "${name}" is already defined`);
-    const { launchable, retries, timeout, errorTimeout } = options;
+    const { launchable, title, retries, timeout, errorTimeout } = options;
     if (launchable !== undefined && typeof launchable !== 'boolean') throw invalidOption('launchable', 'a boolean', launchable);
+    if (title !== undefined && !(typeof title === 'string' && title.trim().length > 0 && title.length <= 200)) {
+      throw invalidOption('title', 'a non-empty string of at most 200 characters', title);
+    }
     if (retries !== undefined && !(Number.isSafeInteger(retries) && retries >= 0)) {
       throw invalidOption('retries', 'a non-negative integer', retries);
     }
@@ -224,6 +228,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
       job = {
         ...common,
         name: spec.name,
+        ...(definition.options.title === undefined ? {} : { title: definition.options.title }),
         kind: 'handler',
         params: spec.params,
         mergeKey: merge ? mergeKeyOf(['handler', spec.name, spec.params ?? null, owner]) : null,
@@ -279,7 +284,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     return result?.events.some((event) => event.type === 'job:canceled') ?? false;
   }
 
-  async list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number } = {}): Promise<JobRecord[]> {
+  async list(filter: ListFilter = {}): Promise<JobRecord[]> {
     await this.ready;
     const { owner, status, limit } = filter;
     if (owner !== undefined && owner !== null && typeof owner !== 'string') throw invalidOption('owner', 'a principal (string) or null', owner);

@@ -7,31 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { createBackJob, memory, sqlite } from './index.js';
+import { describe, it } from 'node:test';
+import { createBackJob } from './index.js';
 import { redis } from './backends/redis.js';
-import { startTestRedis, type TestRedis } from './backends/redis-test-server.js';
+import { everyBackend } from './backends/test-backends.js';
 import { startTestApp } from './http-test-app.js';
-import { tempDir, waitFor } from './test-helpers.js';
-import type { Backend, BackJob, JobRecord } from './types.js';
+import { waitFor } from './test-helpers.js';
+import type { BackJob, JobRecord } from './types.js';
 
-let redisServer: TestRedis;
-const temp = tempDir('backjob-fair-');
-before(async () => {
-  redisServer = await startTestRedis();
-});
-after(async () => {
-  await redisServer?.stop();
-  temp.remove();
-});
-
-let files = 0;
-const BACKENDS: Record<string, () => Backend> = {
-  memory: () => memory(),
-  sqlite: () => sqlite({ file: join(temp.dir, `fair-${++files}.db`) }),
-  redis: () => redis({ url: redisServer.url, prefix: `fair-${randomUUID()}` }),
-};
+const { backends: BACKENDS, redisUrl } = everyBackend('fair');
 
 const FLOOD = 200;
 
@@ -188,8 +172,8 @@ describe('fair queue (redis, two workers)', () => {
     const prefix = `fair-workers-${randomUUID()}`;
     const key = 'fair-workers-key-0123456789abcdef';
     const define = (backjob: BackJob) => backjob.define('work', () => new Promise((resolve) => setTimeout(resolve, 5)), { launchable: true });
-    const web = await startTestApp({ backend: redis({ url: redisServer.url, prefix }), key, worker: false, maxWaitingPerOwner: 0, appRoutes: (_app, b) => define(b) });
-    const workers = [0, 1].map(() => createBackJob({ backend: redis({ url: redisServer.url, prefix }), key, concurrency: 1 }));
+    const web = await startTestApp({ backend: redis({ url: redisUrl(), prefix }), key, worker: false, maxWaitingPerOwner: 0, appRoutes: (_app, b) => define(b) });
+    const workers = [0, 1].map(() => createBackJob({ backend: redis({ url: redisUrl(), prefix }), key, concurrency: 1 }));
     workers.forEach(define);
     try {
       await Promise.all(workers.map((w) => w.ready));

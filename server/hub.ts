@@ -26,6 +26,7 @@ import {
   type ServerMessage,
 } from '../shared/protocol.js';
 import { toSnapshot } from './backends/records.js';
+import { JobLists } from './job-lists.js';
 import { normalizeOrigin } from './origin.js';
 import { TICKET_TTL_MS, readTicket } from './tickets.js';
 import type { Access, AttachOptions, BackJob, BusNotice, Hub } from './types.js';
@@ -163,6 +164,7 @@ export class LiveHub implements Hub {
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly stopBus: () => void;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head);
+  private readonly lists: JobLists;
   private maxSocketBuffered = 0;
   private closing: Promise<void> | null = null;
 
@@ -195,6 +197,7 @@ export class LiveHub implements Hub {
     });
     server.on('upgrade', this.onUpgrade);
     hubsOf.set(server, [...(hubsOf.get(server) ?? []), this]);
+    this.lists = new JobLists(backjob.backend.store);
     this.stopBus = backjob.backend.bus.subscribe((message) => this.onBus(message));
     this.heartbeatTimer = setInterval(() => this.beat(), heartbeat);
     this.heartbeatTimer.unref();
@@ -222,6 +225,7 @@ export class LiveHub implements Hub {
     hubsOf.set(this.server, (hubsOf.get(this.server) ?? []).filter((hub) => hub !== this));
     clearInterval(this.heartbeatTimer);
     this.stopBus();
+    this.lists.close();
     const closed = [...this.clients].map(
       (client) =>
         new Promise<void>((resolve) => {
@@ -342,6 +346,7 @@ export class LiveHub implements Hub {
     ws.on('error', () => ws.terminate());
     ws.on('close', () => {
       this.clients.delete(client);
+      this.lists.unwatch(client);
       for (const sub of client.subscriptions.values()) this.drop(sub);
     });
     this.send(client, { type: 'hello', version: PROTOCOL_VERSION, time: Date.now(), rateLimit: this.rateLimit });
@@ -373,7 +378,8 @@ export class LiveHub implements Hub {
     const message = parseClientMessage(text);
     if (message.type === 'error') return this.send(client, message);
     this.handle(client, message).catch((error: unknown) => {
-      this.send(client, { type: 'error', ref: message.ref, job: message.job, code: 'BACKJOB_ERR_INTERNAL', message: String((error as Error)?.message ?? error) });
+      const job = 'job' in message ? message.job : undefined;
+      this.send(client, { type: 'error', ref: message.ref, job, code: 'BACKJOB_ERR_INTERNAL', message: String((error as Error)?.message ?? error) });
     });
   }
 
@@ -458,6 +464,10 @@ export class LiveHub implements Hub {
       }
       case 'cancel':
         return this.cancel(client, message);
+      case 'list':
+        return this.list(client, message);
+      case 'unlist':
+        return this.lists.unwatch(client);
     }
   }
 
@@ -539,11 +549,21 @@ export class LiveHub implements Hub {
     this.send(client, { type: 'error', ref, job: jobId, code: 'BACKJOB_ERR_ENDED', message: 'The job has already ended' });
   }
 
+  private async list(client: Client, message: Extract<ClientMessage, { type: 'list' }>): Promise<void> {
+    const { ref } = message;
+    if (client.principal === null) {
+      return this.send(client, { type: 'error', ref, code: 'BACKJOB_ERR_UNAUTHORIZED', message: 'Listing jobs needs a signed-in user' });
+    }
+    const page = await this.lists.watch(client, client.principal, (m) => this.send(client, m), message);
+    this.send(client, { type: 'list', ref, ...page });
+  }
+
   // ───────────────────────────── streaming ─────────────────────────────
 
   private onBus(message: BusNotice): void {
     if (message.type === 'resync') return this.resync();
     if (message.events.length === 0) return;
+    this.lists.changed(message.jobId);
     const subs = this.byJob.get(message.jobId);
     if (!subs) return;
     const first = message.events[0].seq;

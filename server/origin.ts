@@ -11,12 +11,9 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import proxyaddr from 'proxy-addr';
 import { invalidOption } from './options.js';
+import type { TrustProxy } from './types.js';
 
-/** Whether the proxy at `address`, `hop` steps from the server (0: the direct peer), is trusted: Express's `trust proxy fn`. */
-export type TrustProxy = (address: string, hop: number) => boolean;
-
-/** The `trustProxy` option, as Express's `trust proxy` setting takes it. */
-export type TrustProxySetting = boolean | number | string | string[] | TrustProxy;
+export type { TrustProxy, TrustProxySetting } from './types.js';
 
 /** What decides whether an `Origin` may drive BackJob. */
 export interface OriginPolicy {

@@ -7,31 +7,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { memory, sqlite } from './index.js';
-import { redis } from './backends/redis.js';
-import { startTestRedis, type TestRedis } from './backends/redis-test-server.js';
+import { describe, it } from 'node:test';
+import { memory } from './index.js';
+import { everyBackend } from './backends/test-backends.js';
 import { startTestApp, type TestApp } from './http-test-app.js';
-import { tempDir } from './test-helpers.js';
-import type { Backend, BackJobOptions } from './types.js';
+import type { BackJobOptions } from './types.js';
 
-let redisServer: TestRedis;
-const temp = tempDir('backjob-quota-');
-before(async () => {
-  redisServer = await startTestRedis();
-});
-after(async () => {
-  await redisServer?.stop();
-  temp.remove();
-});
-
-let files = 0;
-const BACKENDS: Record<string, () => Backend> = {
-  memory: () => memory(),
-  sqlite: () => sqlite({ file: join(temp.dir, `quota-${++files}.db`) }),
-  redis: () => redis({ url: redisServer.url, prefix: `quota-${randomUUID()}` }),
-};
+const { backends: BACKENDS } = everyBackend('quota');
 
 interface Reply {
   status: number;

@@ -5,7 +5,6 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
-import type { TrustProxy, TrustProxySetting } from './origin.js';
 
 export type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
 
@@ -81,6 +80,22 @@ export interface AppendResult {
  * several processes cannot corrupt a job. Every implementation passes the
  * shared contract suite in `server/backends/store-contract.ts`.
  */
+/** Which jobs `list` returns, newest first. */
+export interface ListFilter {
+  /** Jobs of this principal; `null`: jobs nobody owns; absent: everyone's. */
+  owner?: string | null;
+  status?: JobStatus | JobStatus[];
+  limit?: number;
+  /** The page after this job: what the last job of the previous page was (see {@link JobCursor}). */
+  before?: JobCursor;
+}
+
+/** Where a page of a list ended: its last job's creation time and id. */
+export interface JobCursor {
+  createdAt: number;
+  id: string;
+}
+
 export interface JobStore {
   /**
    * Creates a job with its `job:created` event (seq 1). When `mergeKey` is set
@@ -107,7 +122,7 @@ export interface JobStore {
   /** Events with seq > `afterSeq`, ascending, at most `limit`. */
   eventsAfter(id: string, afterSeq: number, limit: number): Promise<JobEvent[]>;
   /** Newest first. */
-  list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number }): Promise<JobRecord[]>;
+  list(filter: ListFilter): Promise<JobRecord[]>;
   /** Reads and deletes a job's stored credentials (once). An end deletes them too, in the same write: they never outlive the job. */
   takeCredentials(id: string): Promise<string | null>;
   /**
@@ -231,6 +246,8 @@ export type JobHandler<P = any> = (job: JobContext, params: P) => unknown | Prom
 export interface DefineOptions {
   /** Browsers may start it through the HTTP API / `<backjob-launcher>`. Default false. */
   launchable?: boolean;
+  /** What people call the job ("Quarterly report"): the elements' default label. Default: the name, made readable. */
+  title?: string;
   /** Re-run this many times after an interrupted run (crash, lost worker). Default 0. */
   retries?: number;
   /** Max run time in seconds. Default: the shim's `timeout`. */
@@ -270,6 +287,12 @@ export interface StartResult {
 export type JobSpec =
   | { name: string; params?: unknown }
   | ({ route: string } & Partial<Omit<RouteTarget, 'path'>>);
+
+/** Whether the proxy at `address`, `hop` steps from the server (0: the direct peer), is trusted: Express's `trust proxy fn`. */
+export type TrustProxy = (address: string, hop: number) => boolean;
+
+/** The `trustProxy` option, as Express's `trust proxy` setting takes it. */
+export type TrustProxySetting = boolean | number | string | string[] | TrustProxy;
 
 /** Options of `createBackJob`. Invalid values throw at construction. */
 export interface BackJobOptions {
@@ -399,7 +422,7 @@ export interface BackJob {
   status(id: string): Promise<JobRecord | null>;
   /** Cancels a waiting or running job wherever it runs. False if it is unknown or already ended. */
   cancel(id: string, reason?: string): Promise<boolean>;
-  list(filter?: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number }): Promise<JobRecord[]>;
+  list(filter?: ListFilter): Promise<JobRecord[]>;
 
   on<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this;
   off<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this;

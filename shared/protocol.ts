@@ -68,8 +68,10 @@ export type JobEvent = JobEventData & {
  */
 export interface JobSnapshot {
   id: string;
-  /** Handler name, or `METHOD /path` for a route job: a label, not an address. */
+  /** Handler name, or `METHOD /path` for a route job: an address, not a label. */
   name: string;
+  /** What people call the job ("Quarterly report"), when `define` gave it a `title`. */
+  title?: string;
   status: JobStatus;
   /** 0–100, or `null` while indeterminate. */
   progress: number | null;
@@ -152,7 +154,17 @@ export type ClientMessage =
    */
   | { type: 'subscribe'; ref?: string; job: string; token?: string; after?: number }
   | { type: 'unsubscribe'; ref?: string; job: string }
-  | { type: 'cancel'; ref?: string; job: string; token?: string };
+  | { type: 'cancel'; ref?: string; job: string; token?: string }
+  /**
+   * Watch the socket's own jobs (its principal's; never anyone else's):
+   * the server replies with a `list` page, newest first, `limit` per page
+   * (1–100, default 20), of the given statuses (default all), after
+   * `before` (the `next` of an earlier page); then `list:changed` whenever
+   * any of the principal's jobs is created, progresses or ends. One list per
+   * socket: a new `list` replaces it.
+   */
+  | { type: 'list'; ref?: string; status?: JobStatus[]; limit?: number; before?: string }
+  | { type: 'unlist'; ref?: string };
 
 /** Server → client. */
 export type ServerMessage =
@@ -178,6 +190,14 @@ export type ServerMessage =
    */
   | { type: 'events'; job: string; events: JobEvent[] }
   | { type: 'canceled'; ref?: string; job: string }
+  /** A page of the socket's own jobs; `next` is the cursor of the page after it, absent on the last. */
+  | { type: 'list'; ref?: string; jobs: JobSnapshot[]; next?: string }
+  /**
+   * The principal's jobs that were created, progressed or ended since the
+   * last push (a few per second at most), whatever the list's filter: a page
+   * adds a new one, updates one it shows, or drops one no longer matching.
+   */
+  | { type: 'list:changed'; jobs: JobSnapshot[] }
   | { type: 'error'; ref?: string; job?: string; code: ErrorCode; message: string };
 
 export type ErrorCode =
@@ -190,6 +210,8 @@ export type ErrorCode =
   | 'BACKJOB_ERR_FORBIDDEN'
   | 'BACKJOB_ERR_NOT_FOUND'
   | 'BACKJOB_ERR_ENDED'
+  /** A `list` from a socket that speaks for nobody: there are no "own jobs" to show. */
+  | 'BACKJOB_ERR_UNAUTHORIZED'
   | 'BACKJOB_ERR_INTERNAL';
 
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -222,6 +244,8 @@ function checkClientMessage(value: unknown): ClientMessage | Extract<ServerMessa
   const m = value as Record<string, unknown>;
   const ref = typeof m.ref === 'string' && m.ref.length <= 64 ? m.ref : undefined;
   const bad = (message: string) => ({ type: 'error', ref, code: 'BACKJOB_ERR_BAD_FRAME', message }) as const;
+  if (m.type === 'list') return checkList(m, ref);
+  if (m.type === 'unlist') return { type: 'unlist', ref };
   if (m.type !== 'subscribe' && m.type !== 'unsubscribe' && m.type !== 'cancel') {
     return { type: 'error', ref, code: 'BACKJOB_ERR_UNKNOWN_TYPE', message: `Unknown message type ${describeType(m.type)}` };
   }
@@ -237,6 +261,36 @@ function checkClientMessage(value: unknown): ClientMessage | Extract<ServerMessa
   }
   if (m.type === 'cancel') return { type: 'cancel', ref, job: m.job, token: m.token as string | undefined };
   return { type: 'unsubscribe', ref, job: m.job };
+}
+
+/** Largest page of a `list`. */
+export const MAX_LIST_PAGE = 100;
+
+function checkList(m: Record<string, unknown>, ref: string | undefined): ClientMessage | Extract<ServerMessage, { type: 'error' }> {
+  const bad = (message: string) => ({ type: 'error', ref, code: 'BACKJOB_ERR_BAD_FRAME', message }) as const;
+  const { status, limit, before } = m;
+  if (status !== undefined && !(Array.isArray(status) && status.length <= JOB_STATUSES.length && status.every((s) => JOB_STATUSES.includes(s as JobStatus)))) {
+    return bad(`Expected \`status\` to be a list of ${JOB_STATUSES.join(', ')}`);
+  }
+  if (limit !== undefined && !(Number.isSafeInteger(limit) && (limit as number) >= 1 && (limit as number) <= MAX_LIST_PAGE)) {
+    return bad(`Expected \`limit\` to be an integer from 1 to ${MAX_LIST_PAGE}`);
+  }
+  if (before !== undefined && !(typeof before === 'string' && parseListCursor(before))) return bad('Expected `before` to be the `next` of a page');
+  const message: Extract<ClientMessage, { type: 'list' }> = { type: 'list', ref };
+  if (status !== undefined) message.status = status as JobStatus[];
+  if (limit !== undefined) message.limit = limit as number;
+  if (before !== undefined) message.before = before as string;
+  return message;
+}
+
+/** A list cursor, `<createdAt>.<id>` of a page's last job. */
+export function listCursor(job: { createdAt: number; id: string }): string {
+  return `${job.createdAt}.${job.id}`;
+}
+
+export function parseListCursor(cursor: string): { createdAt: number; id: string } | null {
+  const match = /^(\d{1,15})\.([A-Za-z0-9_-]{1,64})$/.exec(cursor);
+  return match ? { createdAt: Number(match[1]), id: match[2]! } : null;
 }
 
 // ───────────────────────────── HTTP API shapes ─────────────────────────────

@@ -5,7 +5,7 @@
  * gets everything known so far, as the real connection promises.
  */
 import { initialSnapshot, type JobEvent, type JobSnapshot } from '../../shared/protocol.js';
-import type { Connection, ConnectionState, WatchListener, WatchUpdate } from '../types.js';
+import type { Connection, ConnectionState, JobList, ListPage, ListRequest, ListUpdate, WatchListener, WatchUpdate } from '../types.js';
 
 interface Watched {
   snapshot?: JobSnapshot;
@@ -22,6 +22,14 @@ export class FakeConnection implements Connection {
   readonly cancels: Array<{ jobId: string; token?: string }> = [];
   /** Makes the next cancels reject with this message. */
   cancelFailure?: string;
+
+  /** The user's jobs, newest first, as the server would list them; pages are cut from it. */
+  listed: JobSnapshot[] = [];
+  /** Every page asked for, in order. */
+  readonly pageRequests: ListRequest[] = [];
+  /** Makes the next pages reject with this code (e.g. `BACKJOB_ERR_UNAUTHORIZED`). */
+  listFailure?: string;
+  private readonly listListeners = new Set<(update: ListUpdate) => void>();
 
   private readonly jobs = new Map<string, Watched>();
   private readonly listeners = new Map<string, Set<WatchListener>>();
@@ -43,6 +51,37 @@ export class FakeConnection implements Connection {
   async cancel(jobId: string, token?: string): Promise<void> {
     this.cancels.push({ jobId, token });
     if (this.cancelFailure) throw new Error(this.cancelFailure);
+  }
+
+  listJobs(listener: (update: ListUpdate) => void): JobList {
+    this.listListeners.add(listener);
+    return {
+      page: async (request: ListRequest = {}): Promise<ListPage> => {
+        this.pageRequests.push(request);
+        if (this.listFailure) throw Object.assign(new Error(this.listFailure), { code: this.listFailure });
+        const matching = this.listed.filter((job) => !request.status || request.status.includes(job.status));
+        const from = request.before ? matching.findIndex((job) => `${job.createdAt}.${job.id}` === request.before) + 1 : 0;
+        const jobs = matching.slice(from, from + (request.limit ?? 20));
+        const more = from + jobs.length < matching.length;
+        return more ? { jobs, next: `${jobs.at(-1)!.createdAt}.${jobs.at(-1)!.id}` } : { jobs };
+      },
+      close: () => this.listListeners.delete(listener),
+    };
+  }
+
+  /** Pushes a change to every list, as the server's `list:changed` does (and updates `listed`). */
+  pushList(...changed: JobSnapshot[]): void {
+    for (const job of changed) {
+      const at = this.listed.findIndex((known) => known.id === job.id);
+      if (at === -1) this.listed.unshift(job);
+      else this.listed[at] = job;
+    }
+    for (const listener of [...this.listListeners]) listener({ changed });
+  }
+
+  /** How many lists are open right now. */
+  lists(): number {
+    return this.listListeners.size;
   }
 
   /** How many elements watch `jobId` right now. */
@@ -74,6 +113,7 @@ export class FakeConnection implements Connection {
   setState(state: ConnectionState): void {
     this.state = state;
     for (const jobId of this.listeners.keys()) this.send(jobId, { connection: state });
+    for (const listener of [...this.listListeners]) listener({ connection: state });
   }
 
   /** The server refused the job. */

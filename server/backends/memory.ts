@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isEnded } from '../../shared/protocol.js';
-import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, NewJob } from '../types.js';
+import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../types.js';
 import { localBackend } from './local.js';
 import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from './records.js';
 
@@ -82,7 +82,7 @@ export class MemoryStore implements JobStore {
     return clone(events.slice(Math.max(0, afterSeq), Math.max(0, afterSeq) + Math.max(0, limit)));
   }
 
-  async list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number }): Promise<JobRecord[]> {
+  async list(filter: ListFilter): Promise<JobRecord[]> {
     const statuses = filter.status === undefined ? null : new Set([filter.status].flat());
     const found: JobRecord[] = [];
     const all = [...this.jobs.values()];
@@ -94,7 +94,15 @@ export class MemoryStore implements JobStore {
       found.push(job);
     }
     found.sort((a, b) => b.createdAt - a.createdAt);
-    return clone(filter.limit === undefined ? found : found.slice(0, filter.limit));
+    const { before } = filter;
+    // After the cursor's job; when it is gone, after every job created at or before its time (same-ms ties then also go).
+    let from = 0;
+    if (before) {
+      const at = found.findIndex((job) => job.id === before.id);
+      from = at !== -1 ? at + 1 : found.findIndex((job) => job.createdAt < before.createdAt);
+      if (from === -1) from = found.length;
+    }
+    return clone(found.slice(from, filter.limit === undefined ? undefined : from + filter.limit));
   }
 
   async takeCredentials(id: string): Promise<string | null> {

@@ -92,6 +92,7 @@ export function toSnapshot(job: JobRecord): JobSnapshot {
     logLines: job.logLines,
     attempt: job.attempt,
   };
+  if (job.title !== undefined) snapshot.title = job.title;
   if (job.result !== undefined) snapshot.result = job.result;
   if (job.error !== undefined) snapshot.error = job.error;
   if (job.errorCode !== undefined) snapshot.errorCode = job.errorCode;

@@ -20,7 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isEnded } from '../../shared/protocol.js';
-import type { AppendResult, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, NewJob } from '../types.js';
+import type { AppendResult, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../types.js';
 import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from './records.js';
 
 /** Redis key names under one prefix. */
@@ -454,13 +454,19 @@ export class RedisJobStore implements JobStore {
     return parseEntries(entries);
   }
 
-  async list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number }): Promise<JobRecord[]> {
+  async list(filter: ListFilter): Promise<JobRecord[]> {
     const limit = filter.limit ?? Infinity;
     const statuses = filter.status === undefined ? null : new Set(Array.isArray(filter.status) ? filter.status : [filter.status]);
     const index = filter.owner === undefined ? this.keys.all : this.keys.owner(filter.owner);
     const out: JobRecord[] = [];
     const page = Number.isFinite(limit) ? Math.max(limit, 100) : 1000;
-    for (let start = 0; out.length < limit; start += page) {
+    let first = 0;
+    if (filter.before) {
+      // The page after the cursor's job in the index's order; when it is gone, after its creation time.
+      const rank = await this.#redis.zrevrank(index, filter.before.id);
+      first = rank !== null ? rank + 1 : await this.#redis.zcount(index, filter.before.createdAt * 1000, '+inf');
+    }
+    for (let start = first; out.length < limit; start += page) {
       const ids = await this.#redis.zrevrange(index, start, start + page - 1);
       if (ids.length === 0) break;
       const rows = await this.#redis.mget(...ids.map((id) => this.keys.row(id)));

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { END_STATUSES, isEnded } from '../../shared/protocol.js';
-import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, NewJob } from '../types.js';
+import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../types.js';
 import { localBackend } from './local.js';
 import { appendToRecord, createRecord, overQuota, queueKeyOf } from './records.js';
 
@@ -185,7 +185,7 @@ export class SqliteStore implements JobStore {
     return this.statements.eventsAfter.all(id, afterSeq, limit).map((row) => JSON.parse(row.event) as JobEvent);
   }
 
-  async list(filter: { owner?: string | null; status?: JobStatus | JobStatus[]; limit?: number }): Promise<JobRecord[]> {
+  async list(filter: ListFilter): Promise<JobRecord[]> {
     const where: string[] = [];
     const args: Array<string | number> = [];
     if (filter.owner === null) where.push('owner IS NULL');
@@ -197,6 +197,11 @@ export class SqliteStore implements JobStore {
       const statuses = [filter.status].flat();
       where.push(`status IN (${statuses.map(() => '?').join(', ')})`);
       args.push(...statuses);
+    }
+    if (filter.before) {
+      // The page after the cursor's job, in the order below; when it is gone, after its creation time.
+      where.push('(created_at < ? OR (created_at = ? AND rowid < COALESCE((SELECT rowid FROM jobs WHERE id = ?), 0)))');
+      args.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
     }
     let sql = 'SELECT record FROM jobs';
     if (where.length) sql += ` WHERE ${where.join(' AND ')}`;

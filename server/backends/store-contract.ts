@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isBackjobError } from '../errors.js';
-import type { JobEventData, JobStore, NewJob } from '../types.js';
+import type { JobEventData, JobRecord, JobStore, NewJob } from '../types.js';
 import { QUOTA_RETRY_AFTER_SECONDS, toSnapshot } from './records.js';
 
 let counter = 0;
@@ -77,6 +77,18 @@ export function runStoreContract(name: string, open: () => Promise<{ store: JobS
       assert.deepEqual(await store.get(input.id), job);
       const events = await store.eventsAfter(input.id, 0, 10);
       assert.deepEqual(events, [{ type: 'job:created', jobId: input.id, seq: 1, at: input.createdAt }]);
+    });
+
+    it("keeps a job's title through its changes, and shows it in the snapshot", async () => {
+      const input = sampleJob({ title: 'Quarterly report' });
+      await store.create(input);
+      await append(input.id, [{ type: 'job:start', attempt: 1 }, { type: 'job:progress', progress: 50 }]);
+      const job = (await store.get(input.id))!;
+      assert.equal(job.title, 'Quarterly report');
+      assert.equal(toSnapshot(job).title, 'Quarterly report');
+      const untitled = sampleJob();
+      await store.create(untitled);
+      assert.equal('title' in toSnapshot((await store.get(untitled.id))!), false, 'no title key when none was given');
     });
 
     it('returns null for an unknown job', async () => {
@@ -256,6 +268,28 @@ export function runStoreContract(name: string, open: () => Promise<{ store: JobS
       assert.deepEqual(ids(await store.list({ owner: 'carol' })), []);
       const [listed] = await store.list({ owner: 'alice', status: 'running' });
       assert.deepEqual(listed, await store.get(a.id), 'list returns whole records');
+    });
+
+    it('pages a list after a cursor, same-millisecond jobs included, and after a cursor whose job is gone', async () => {
+      const t = Date.now() - 20_000;
+      const jobs: JobRecord[] = [];
+      // Two jobs in each millisecond: ties must neither repeat nor vanish across pages.
+      for (let i = 0; i < 10; i++) jobs.push((await store.create(sampleJob({ owner: 'pager', createdAt: t + Math.floor(i / 2) }))).job);
+      const newestFirst = (await store.list({ owner: 'pager' })).map((j) => j.id);
+      assert.equal(newestFirst.length, 10);
+      const seen: string[] = [];
+      let before: { createdAt: number; id: string } | undefined;
+      for (;;) {
+        const page = await store.list({ owner: 'pager', limit: 3, ...(before ? { before } : {}) });
+        if (page.length === 0) break;
+        seen.push(...page.map((j) => j.id));
+        const last = page.at(-1)!;
+        before = { createdAt: last.createdAt, id: last.id };
+      }
+      assert.deepEqual(seen, newestFirst, 'the pages together are the whole list, in order, once each');
+      const gone = { createdAt: t + 2, id: 'no-such-job' };
+      const after = (await store.list({ owner: 'pager', before: gone })).map((j) => j.id);
+      assert.deepEqual(after, newestFirst.filter((id) => jobs.find((j) => j.id === id)!.createdAt < t + 2));
     });
 
     it('hands out stored credentials once', async () => {

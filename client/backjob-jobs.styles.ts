@@ -1,0 +1,134 @@
+import { css } from 'lit';
+import { themeStyles } from './theme.styles.js';
+
+/** Styles of `<backjob-jobs>`: the shared theme, then a card with a table that scrolls on its own when narrow. */
+export const jobsStyles = [
+  themeStyles,
+  css`
+    [part='base'] {
+      display: grid;
+      grid-template-columns: minmax(0, 1fr);
+      gap: 0.75rem;
+      padding: 0.75rem 1rem;
+      color: var(--_text);
+      background: var(--_background);
+      border: 1px solid var(--_frame);
+      border-radius: var(--_radius);
+    }
+
+    .header {
+      display: flex;
+      flex-wrap: wrap;
+      justify-content: space-between;
+      align-items: baseline;
+      gap: 0.5rem 1rem;
+    }
+
+    h2 {
+      margin: 0;
+      font-size: var(--_size-label);
+      font-weight: 600;
+    }
+
+    .filter {
+      display: inline-flex;
+      align-items: baseline;
+      gap: 0.5rem;
+      color: var(--_muted);
+    }
+
+    select {
+      font: inherit;
+      color: var(--_text);
+      background: var(--_background);
+      border: 1px solid var(--_border);
+      border-radius: var(--_radius);
+      padding: 0.125rem 0.5rem;
+    }
+
+    select:focus-visible,
+    a:focus-visible {
+      outline: 2px solid var(--_focus);
+      outline-offset: 2px;
+    }
+
+    /* A wide table scrolls inside the card rather than widening the page (WCAG 1.4.10). */
+    .scroll {
+      overflow-x: auto;
+    }
+
+    table {
+      width: 100%;
+      border-collapse: collapse;
+    }
+
+    th,
+    td {
+      padding: 0.375rem 0.5rem;
+      text-align: start;
+      vertical-align: baseline;
+      border-block-end: 1px solid var(--_frame);
+    }
+
+    thead th {
+      font-size: var(--_size-detail);
+      font-weight: 600;
+      color: var(--_muted);
+    }
+
+    tbody th {
+      font-weight: 500;
+      overflow-wrap: anywhere;
+    }
+
+    tbody tr:last-child > * {
+      border-block-end: none;
+    }
+
+    a {
+      color: var(--_indicator);
+    }
+
+    .number {
+      font-variant-numeric: tabular-nums;
+      white-space: nowrap;
+    }
+
+    .status {
+      display: inline-flex;
+      align-items: center;
+      gap: 0.375rem;
+      white-space: nowrap;
+    }
+
+    .status.completed {
+      color: var(--_completed);
+    }
+
+    .status.failed {
+      color: var(--_failed);
+    }
+
+    .empty,
+    .note {
+      margin: 0;
+      color: var(--_muted);
+    }
+
+    .error {
+      margin: 0;
+      color: var(--_failed);
+    }
+
+    .more {
+      justify-self: start;
+    }
+
+    @media (forced-colors: active) {
+      .status.completed,
+      .status.failed {
+        color: CanvasText;
+      }
+    }
+  `,
+];

@@ -1,0 +1,197 @@
+// <backjob-jobs>: the table and its states, live changes, the filter,
+// pages, cancel, languages and axe, over a connection the test drives; then
+// against the real server, where another user's jobs never appear.
+import './index.js';
+import { initialSnapshot, type JobSnapshot, type JobStatus } from '../shared/protocol.js';
+import type { BackjobJobs } from './backjob-jobs.js';
+import { FakeConnection } from './testing/fake-connection.js';
+import { cleanup, equal, expectAccessible, mount, ok, waitFor } from './testing/helpers.js';
+
+const rows = (list: BackjobJobs) => [...list.shadowRoot!.querySelectorAll<HTMLTableRowElement>('tbody tr')];
+const cells = (row: HTMLTableRowElement) => [...row.children].map((cell) => cell.textContent!.replace(/\s+/g, ' ').trim());
+const part = (list: BackjobJobs, name: string) => list.shadowRoot!.querySelector<HTMLElement>(`[part~="${name}"]`);
+
+let clock = Date.now() - 3_600_000;
+function job(status: JobStatus, changes: Partial<JobSnapshot> = {}): JobSnapshot {
+  clock += 1_000;
+  const base = initialSnapshot(`job-${clock}`, 'reports/quarterly', clock);
+  const started = status === 'waiting' ? {} : { startedAt: clock + 100 };
+  const ended = status === 'completed' || status === 'failed' || status === 'canceled' ? { endedAt: clock + 65_100 } : {};
+  return { ...base, status, progress: status === 'completed' ? 100 : 40, seq: 3, ...started, ...ended, ...changes };
+}
+
+async function listWith(connection: FakeConnection, attributes: Record<string, string | boolean> = {}): Promise<BackjobJobs> {
+  const element = document.createElement('backjob-jobs');
+  element.connection = connection;
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value === true ? '' : String(value));
+  document.body.append(element);
+  await waitFor(() => connection.pageRequests.length > 0, 'the first page asked for');
+  await new Promise((resolve) => setTimeout(resolve));
+  await element.updateComplete;
+  return element;
+}
+
+describe('<backjob-jobs>', () => {
+  afterEach(() => {
+    cleanup();
+    document.documentElement.lang = 'en';
+  });
+
+  it('lists the jobs as a named table with column headers, each state in words beside its icon, and passes axe', async () => {
+    const connection = new FakeConnection();
+    connection.listed = [job('running', { title: 'Quarterly report', progress: 37 }), job('completed'), job('failed', { error: 'disk full' }), job('waiting')].reverse();
+    const list = await listWith(connection);
+    const table = part(list, 'table')!;
+    equal(table.getAttribute('aria-labelledby'), 'title');
+    equal(part(list, 'title')!.textContent, 'Your jobs');
+    equal([...table.querySelectorAll('thead th')].map((th) => th.textContent!.trim()), ['Job', 'Status', 'Progress', 'Started', 'Duration', 'Actions']);
+    const [waiting, failed, completed, running] = rows(list).map(cells);
+    equal(running![0], 'Quarterly report');
+    equal(running![1], 'Running');
+    equal(running![2], '37%');
+    equal(completed![1], 'Completed');
+    equal(completed![2], '100%');
+    equal(completed![4], '01:05');
+    equal(failed![2], '—');
+    equal(waiting![3], 'Not yet');
+    equal(waiting![0], 'Reports quarterly', 'a human name, not the internal one');
+    ok(rows(list).every((row) => row.querySelector('[part~="status"] svg[aria-hidden="true"]')), 'an icon beside every state');
+    equal(rows(list).filter((row) => row.querySelector('[part="cancel-button"]')).length, 2, 'cancel only where the job still waits or runs');
+    await expectAccessible(list);
+    list.setAttribute('theme', 'dark');
+    await list.updateComplete;
+    await expectAccessible(list);
+  });
+
+  it('shows what the server pushes: a new job on top, its progress, its end; no polling', async () => {
+    const connection = new FakeConnection();
+    connection.listed = [job('completed')];
+    const list = await listWith(connection);
+    equal(rows(list).length, 1);
+    const fresh = job('waiting', { title: 'Fresh export' });
+    connection.pushList(fresh);
+    await list.updateComplete;
+    equal(cells(rows(list)[0]!)[0], 'Fresh export');
+    connection.pushList({ ...fresh, status: 'running', startedAt: Date.now(), progress: 64, seq: 5 });
+    await list.updateComplete;
+    equal(cells(rows(list)[0]!).slice(1, 3), ['Running', '64%']);
+    connection.pushList({ ...fresh, status: 'completed', progress: 100, endedAt: Date.now(), seq: 9 });
+    await list.updateComplete;
+    equal(cells(rows(list)[0]!)[1], 'Completed');
+    equal(connection.pageRequests.length, 1, 'one page read; everything after came pushed');
+  });
+
+  it('filters by status: the page asked for, and a job that leaves the filter leaves the table', async () => {
+    const connection = new FakeConnection();
+    const running = job('running');
+    connection.listed = [running, job('completed'), job('failed')];
+    const list = await listWith(connection, { status: 'running' });
+    equal(connection.pageRequests[0]!.status, ['running']);
+    equal(rows(list).length, 1);
+    connection.pushList({ ...running, status: 'completed', endedAt: Date.now(), seq: 9 });
+    await list.updateComplete;
+    equal(rows(list).length, 0);
+    equal(part(list, 'empty')!.textContent!.trim(), 'No jobs');
+    const select = part(list, 'filter') as HTMLSelectElement;
+    select.value = 'failed';
+    select.dispatchEvent(new Event('change'));
+    await waitFor(() => connection.pageRequests.length === 2, 'the filtered page');
+    equal(connection.pageRequests[1]!.status, ['failed']);
+    await waitFor(() => rows(list).length === 1, 'the failed job');
+  });
+
+  it('pages: "Show more" reads the next page after the last one shown, until there is none', async () => {
+    const connection = new FakeConnection();
+    connection.listed = Array.from({ length: 25 }, () => job('completed')).reverse();
+    const list = await listWith(connection, { 'page-size': '10' });
+    equal(rows(list).length, 10);
+    part(list, 'more-button')!.click();
+    await waitFor(() => rows(list).length === 20, '20 rows');
+    ok(connection.pageRequests[1]!.before, 'the second page starts after the first');
+    part(list, 'more-button')!.click();
+    await waitFor(() => rows(list).length === 25, '25 rows');
+    await list.updateComplete;
+    equal(part(list, 'more-button'), null);
+    equal(new Set(rows(list).map((row) => row.querySelector('[part~="name"]')!.textContent)).size, 1, 'all the same name');
+    equal(list.jobs.map((j) => j.id), connection.listed.map((j) => j.id), 'every job once, newest first');
+  });
+
+  it('cancels from a row, with the job named in the button, and links a job when given an href', async () => {
+    const connection = new FakeConnection();
+    const running = job('running', { title: 'Big import' });
+    connection.listed = [running];
+    const list = await listWith(connection, { href: '/jobs/{id}' });
+    equal(part(list, 'name')!.getAttribute('href'), `/jobs/${running.id}`);
+    const cancel = part(list, 'cancel-button')!;
+    equal(cancel.getAttribute('aria-label'), 'Cancel Big import');
+    cancel.click();
+    await waitFor(() => connection.cancels.length === 1, 'the cancel');
+    equal(connection.cancels[0]!.jobId, running.id);
+  });
+
+  it('says so when nobody is signed in', async () => {
+    const connection = new FakeConnection();
+    connection.listFailure = 'BACKJOB_ERR_UNAUTHORIZED';
+    const list = await listWith(connection);
+    await waitFor(() => part(list, 'empty'), 'the note');
+    equal(part(list, 'empty')!.textContent!.trim(), 'Sign in to see your jobs');
+    await expectAccessible(list);
+  });
+
+  for (const [lang, title, header, status] of [
+    ['de', 'Ihre Aufträge', 'Auftrag', 'Abgeschlossen'],
+    ['fr', 'Vos tâches', 'Tâche', 'Terminée'],
+    ['es', 'Sus tareas', 'Tarea', 'Completada'],
+  ] as const) {
+    it(`speaks ${lang}: title, headers, states and dates, and passes axe`, async () => {
+      document.documentElement.lang = lang;
+      const connection = new FakeConnection();
+      connection.listed = [job('completed')];
+      const list = await listWith(connection);
+      equal(part(list, 'title')!.textContent, title);
+      equal(list.shadowRoot!.querySelector('thead th')!.textContent!.trim(), header);
+      const statusWord = cells(rows(list)[0]!)[1]!;
+      ok(statusWord.startsWith(status.slice(0, 6)), `${statusWord} in ${lang}`);
+      await expectAccessible(list);
+    });
+  }
+
+  it('stops listening when removed from the page', async () => {
+    const connection = new FakeConnection();
+    const list = await listWith(connection);
+    equal(connection.lists(), 1);
+    list.remove();
+    equal(connection.lists(), 0);
+  });
+});
+
+describe('<backjob-jobs> against the real server', function () {
+  this.timeout(60_000);
+  let endpoint = '';
+  before(async () => {
+    ({ endpoint } = await (await fetch('/test/info')).json());
+  });
+  afterEach(() => {
+    cleanup();
+    document.cookie = 'user=; max-age=0; path=/';
+  });
+
+  it("shows the user's own jobs live, and never another user's", async () => {
+    // The test server knows a socket's user by `?user=` (its pages cannot set cookies on the server's own origin).
+    const alice = await mount('backjob-jobs', { endpoint: `${endpoint}?user=alice-${Date.now()}` });
+    const bob = await mount('backjob-jobs', { endpoint: `${endpoint}?user=bob-${Date.now()}` });
+    const user = new URL(alice.endpoint!).searchParams.get('user')!;
+    document.cookie = `user=${user}; path=/`;
+    const started = await fetch('/backjob/jobs', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'count', params: { lines: 5, delayMs: 50, run: Math.random() } }),
+    });
+    equal(started.status, 202);
+    const { id } = await started.json();
+    await waitFor(() => alice.jobs.find((j) => j.id === id && j.status === 'completed'), "alice's job, pushed to its end");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    equal(bob.jobs.length, 0, "bob's list shows nothing of alice's");
+    await expectAccessible(alice);
+  });
+});

@@ -1,0 +1,312 @@
+import { LitElement, html, nothing, type PropertyValues } from 'lit';
+import { customElement, property, state } from 'lit/decorators.js';
+import { JOB_STATUSES, isEnded, type JobSnapshot, type JobStatus } from '../shared/protocol.js';
+import { jobsStyles } from './backjob-jobs.styles.js';
+import { getConnection } from './connection.js';
+import { icon } from './icons.js';
+import { LocalizeController } from './localize.js';
+import { jobTitle } from './names.js';
+import type { Connection, ConnectionState, JobList, ListUpdate } from './types.js';
+
+/** Whether a job belongs in a list filtered to `filter` ('' for every status). */
+function matches(job: JobSnapshot, filter: JobStatus | ''): boolean {
+  return filter === '' || job.status === filter;
+}
+
+/** The filter a `status` attribute asks for: a known status, else every status. */
+function filterOf(status: string | undefined): JobStatus | '' {
+  return JOB_STATUSES.includes(status as JobStatus) ? (status as JobStatus) : '';
+}
+
+/** Newest first, as the server lists them. */
+function newestFirst(a: JobSnapshot, b: JobSnapshot): number {
+  return b.createdAt - a.createdAt;
+}
+
+/**
+ * @summary A live table of the signed-in user's own jobs: name, status,
+ * progress, when each started and how long it ran, with cancel where it
+ * still can be. The server pushes every change (a new job, its progress,
+ * its end) over the page's shared connection, so nothing polls.
+ *
+ * Another user's jobs never appear: the server lists the socket's own
+ * principal's jobs only. A page nobody is signed in to shows a note instead.
+ * Words, dates and numbers follow the nearest `lang` (`localize.ts`).
+ *
+ * @csspart base - The container.
+ * @csspart header - The row above the table: its title and the filter.
+ * @csspart title - The list's name (its `label`).
+ * @csspart filter - The status filter (a `select`).
+ * @csspart table - The table.
+ * @csspart row - One job's row.
+ * @csspart name - A job's name, or its link.
+ * @csspart status - A job's state in words, with its icon.
+ * @csspart icon - A state's icon.
+ * @csspart cancel-button - A row's cancel button.
+ * @csspart more-button - Loads the next page.
+ * @csspart empty - The note when there is nothing to list, or nobody signed in.
+ * @csspart error - Why the list or a cancel failed.
+ *
+ * @cssproperty [--backjob-background=#ffffff] - Background (dark: `#161b22`).
+ * @cssproperty [--backjob-text-color=#1f2328] - Text colour (dark: `#e6edf3`).
+ * @cssproperty [--backjob-muted-color=#59636e] - Secondary text (dark: `#9da7b3`).
+ * @cssproperty [--backjob-frame-color=#d1d9e0] - The card's frame and the rules between rows (dark: `#3d444d`).
+ * @cssproperty [--backjob-completed-color=#1a7f37] - A completed job's word (dark: `#3fb950`).
+ * @cssproperty [--backjob-failed-color=#cf222e] - A failed job's word (dark: `#ff7b72`).
+ * @cssproperty [--backjob-focus-color=#0969da] - Focus ring (dark: `#4493f8`).
+ * @cssproperty [--backjob-radius=6px] - Corner radius.
+ */
+@customElement('backjob-jobs')
+export class BackjobJobs extends LitElement {
+  static override styles = jobsStyles;
+
+  /** Accessible name and title of the list. Default: "Your jobs", in the page's language. */
+  @property() label?: string;
+
+  /** Only jobs in this state at first (`waiting`, `running`, `completed`, `failed`, `canceled`); the user can change it. Default: all. */
+  @property() status?: JobStatus;
+
+  /** Jobs per page. Default 10, at most 100. */
+  @property({ type: Number, attribute: 'page-size' }) pageSize = 10;
+
+  /** A link for each job's name, with `{id}` standing for the job's id: `href="/jobs/{id}"`. Default: no link. */
+  @property() href?: string;
+
+  /** Offers a cancel button on jobs that wait or run. */
+  @property({ type: Boolean }) cancelable = true;
+
+  /** WebSocket URL of the live channel. Default: `/backjob/ws` on this page's host. */
+  @property() endpoint?: string;
+
+  /** A connection to use instead of the page's shared one (frameworks, tests). */
+  @property({ attribute: false }) connection?: Connection;
+
+  /** `light` or `dark` forces a theme; default: the page's `color-scheme`. */
+  @property({ reflect: true }) theme?: 'light' | 'dark';
+
+  /** The jobs shown, newest first. Read-only. */
+  @state() jobs: JobSnapshot[] = [];
+  @state() private filter: JobStatus | '' = '';
+  @state() private next?: string;
+  @state() private loading = false;
+  @state() private errorCode?: string;
+  @state() private connectionState?: ConnectionState;
+  @state() private now = Date.now();
+  @state() private canceling = new Set<string>();
+
+  private readonly localize = new LocalizeController(this);
+  private list?: { source: Connection; list: JobList };
+  /** Each load gets a number: an answer for an older one (the filter changed since) is dropped. */
+  private generation = 0;
+  private clock?: ReturnType<typeof setInterval>;
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.filter = filterOf(this.status);
+    this.open();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.list?.list.close();
+    this.list = undefined;
+    clearInterval(this.clock);
+    this.clock = undefined;
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    let reload = changed.has('pageSize') && this.hasUpdated;
+    if (changed.has('status') && filterOf(this.status) !== this.filter) {
+      this.filter = filterOf(this.status);
+      reload = true;
+    }
+    if ((changed.has('connection') || changed.has('endpoint')) && this.list && this.list.source !== this.source()) {
+      this.list.list.close();
+      this.list = undefined;
+      this.open(); // loads
+    } else if (reload) {
+      void this.load();
+    }
+    // Durations of running jobs tick; nothing ticks when nothing runs.
+    const running = this.jobs.some((job) => job.status === 'running');
+    if (running && !this.clock) this.clock = setInterval(() => (this.now = Date.now()), 1000);
+    if (!running && this.clock) {
+      clearInterval(this.clock);
+      this.clock = undefined;
+    }
+  }
+
+  private source(): Connection {
+    return this.connection ?? getConnection(this.endpoint);
+  }
+
+  private open(): void {
+    if (this.list) return;
+    const source = this.source();
+    this.list = { source, list: source.listJobs((update) => this.onUpdate(update)) };
+    void this.load();
+  }
+
+  /** Reads the first page (or as many jobs as are shown, after a reconnect) for the current filter. */
+  private async load(keep = false): Promise<void> {
+    if (!this.list) return;
+    const generation = ++this.generation;
+    const limit = Math.min(100, Math.max(1, keep ? Math.max(this.jobs.length, this.pageSize) : this.pageSize));
+    this.loading = true;
+    try {
+      const page = await this.list.list.page({ limit, ...(this.filter ? { status: [this.filter] } : {}) });
+      if (generation !== this.generation) return;
+      this.jobs = page.jobs;
+      this.next = page.next;
+      this.errorCode = undefined;
+    } catch (error) {
+      if (generation === this.generation) this.errorCode = (error as { code?: string }).code ?? 'BACKJOB_ERR_INTERNAL';
+    } finally {
+      if (generation === this.generation) this.loading = false;
+    }
+  }
+
+  private async more(): Promise<void> {
+    if (!this.list || !this.next) return;
+    const generation = this.generation;
+    this.loading = true;
+    try {
+      const page = await this.list.list.page({ limit: Math.min(100, this.pageSize), before: this.next, ...(this.filter ? { status: [this.filter] } : {}) });
+      if (generation !== this.generation) return;
+      const known = new Set(this.jobs.map((job) => job.id));
+      this.jobs = [...this.jobs, ...page.jobs.filter((job) => !known.has(job.id))];
+      this.next = page.next;
+    } catch (error) {
+      this.errorCode = (error as { code?: string }).code ?? 'BACKJOB_ERR_INTERNAL';
+    } finally {
+      if (generation === this.generation) this.loading = false;
+    }
+  }
+
+  private onUpdate(update: ListUpdate): void {
+    if (update.connection) this.connectionState = update.connection;
+    if (update.resync) void this.load(true);
+    if (!update.changed) return;
+    let jobs = this.jobs;
+    const oldest = jobs.at(-1);
+    for (const job of update.changed) {
+      const at = jobs.findIndex((known) => known.id === job.id);
+      if (at !== -1) {
+        jobs = matches(job, this.filter) ? jobs.map((known, i) => (i === at ? job : known)) : jobs.filter((_, i) => i !== at);
+      } else if (matches(job, this.filter) && (!this.next || !oldest || job.createdAt >= oldest.createdAt)) {
+        // New (or newly matching) and within what is shown: beyond the last row it belongs to a later page.
+        jobs = [...jobs, job].sort(newestFirst);
+      }
+    }
+    this.jobs = jobs;
+  }
+
+  private async cancel(job: JobSnapshot): Promise<void> {
+    if (!this.list) return;
+    this.canceling = new Set(this.canceling).add(job.id);
+    try {
+      await this.list.source.cancel(job.id);
+    } catch (error) {
+      this.errorCode = (error as { code?: string }).code ?? 'BACKJOB_ERR_INTERNAL';
+    } finally {
+      const canceling = new Set(this.canceling);
+      canceling.delete(job.id);
+      this.canceling = canceling;
+    }
+  }
+
+  private onFilter(event: Event): void {
+    const value = (event.target as HTMLSelectElement).value;
+    this.filter = JOB_STATUSES.includes(value as JobStatus) ? (value as JobStatus) : '';
+    this.next = undefined;
+    void this.load();
+  }
+
+  override render() {
+    const l = this.localize;
+    const label = this.label || l.term('yourJobs').text;
+    const lang = this.label ? nothing : l.differs(l.langOf('yourJobs')) ? l.langOf('yourJobs') : nothing;
+    return html`<section part="base" aria-labelledby="title" aria-busy=${this.loading ? 'true' : 'false'}>
+      <div part="header" class="header">
+        <h2 part="title" id="title" lang=${lang}>${label}</h2>
+        <label class="filter">
+          ${l.show(l.term('filterLabel'))}
+          <select part="filter" .value=${this.filter} @change=${this.onFilter}>
+            <option value="">${l.term('allJobs').text}</option>
+            ${JOB_STATUSES.map((status) => html`<option value=${status} ?selected=${this.filter === status}>${l.term(status).text}</option>`)}
+          </select>
+        </label>
+      </div>
+      ${this.renderBody()}
+    </section>`;
+  }
+
+  private renderBody() {
+    const l = this.localize;
+    if (this.errorCode === 'BACKJOB_ERR_UNAUTHORIZED') return html`<p part="empty" class="empty">${l.show(l.term('signInForJobs'))}</p>`;
+    const error = this.errorCode ? (l.error(this.errorCode) ?? l.term('unavailable')) : undefined;
+    return html`
+      ${error ? html`<p part="error" class="error" role="alert">${l.show(error)}</p>` : nothing}
+      ${this.connectionState === 'reconnecting' ? html`<p class="note" role="status">${l.show(l.term('reconnecting'))}</p>` : nothing}
+      ${this.jobs.length === 0 && !this.loading
+        ? html`<p part="empty" class="empty">${l.show(l.term('noJobs'))}</p>`
+        : html`<div class="scroll">
+            <table part="table" aria-labelledby="title">
+              <thead>
+                <tr>
+                  ${(['columnJob', 'columnStatus', 'columnProgress', 'columnStarted', 'columnDuration'] as const).map(
+                    (key) => html`<th scope="col">${l.show(l.term(key))}</th>`,
+                  )}
+                  ${this.cancelable ? html`<th scope="col"><span class="visually-hidden">${l.show(l.term('columnActions'))}</span></th>` : nothing}
+                </tr>
+              </thead>
+              <tbody>
+                ${this.jobs.map((job) => this.renderRow(job))}
+              </tbody>
+            </table>
+          </div>`}
+      ${this.next ? html`<button part="more-button" class="more" ?disabled=${this.loading} @click=${() => void this.more()}>${l.show(l.term('showMore'))}</button>` : nothing}
+    `;
+  }
+
+  private renderRow(job: JobSnapshot) {
+    const l = this.localize;
+    const title = jobTitle(job);
+    const offset = this.list?.source.clockOffset ?? 0;
+    const ranFor = job.startedAt === undefined ? undefined : (job.endedAt ?? this.now + offset) - job.startedAt;
+    const progress = job.status === 'completed' ? 100 : job.progress;
+    const link = this.href ? this.href.replaceAll('{id}', encodeURIComponent(job.id)) : undefined;
+    const started = job.startedAt === undefined ? undefined : new Date(job.startedAt);
+    return html`<tr part="row" data-job-id=${job.id} data-status=${job.status}>
+      <th scope="row">${link ? html`<a part="name" href=${link}>${title}</a>` : html`<span part="name">${title}</span>`}</th>
+      <td><span part="status" class="status ${job.status}">${icon(job.status)}${l.show(l.term(job.status))}</span></td>
+      <td class="number">${progress === null || isEnded(job.status) && job.status !== 'completed' ? '—' : l.percent(progress)}</td>
+      <td>
+        ${started
+          ? html`<time datetime=${started.toISOString()}>${new Intl.DateTimeFormat(l.lang(), { dateStyle: 'medium', timeStyle: 'short' }).format(started)}</time>`
+          : l.show(l.term('notStarted'))}
+      </td>
+      <td class="number">${ranFor === undefined ? '—' : l.clock(ranFor)}</td>
+      ${this.cancelable
+        ? html`<td>
+            ${isEnded(job.status)
+              ? nothing
+              : html`<button
+                  part="cancel-button"
+                  aria-label=${l.format('cancelJob', title).text}
+                  ?disabled=${this.canceling.has(job.id)}
+                  @click=${() => void this.cancel(job)}
+                >
+                  ${l.show(l.term(this.canceling.has(job.id) ? 'canceling' : 'cancel'))}
+                </button>`}
+          </td>`
+        : nothing}
+    </tr>`;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'backjob-jobs': BackjobJobs;
+  }
+}
