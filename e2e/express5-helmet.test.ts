@@ -105,9 +105,8 @@ test("under helmet's default policy the bars are as wide as their values, and no
   assert.match(policy, /script-src-attr 'none'/);
 });
 
-// TODO(elements): the bar's width is an inline style attribute on main, which this policy blocks (the bar
-// reads full). Branch `elements` sets it through the CSSOM; with it merged this test passes. Unskip then.
-test("under helmet's policy with style-src 'self' (no 'unsafe-inline'), the same", { skip: 'TODO(elements): needs the CSSOM width of branch elements' }, async () => {
+// A policy that blocks inline style attributes: a bar whose width were one would read full.
+test("under helmet's policy with style-src 'self' (no 'unsafe-inline'), the same", async () => {
   const strict = createApp({
     clientDir,
     backend: sqlite({ file: join(temp.dir, 'strict.db') }),

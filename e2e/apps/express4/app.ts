@@ -32,8 +32,8 @@ export interface AppOptions {
 export function createApp({ clientDir, backend }: AppOptions): { server: http.Server; backjob: BackJob } {
   const backjob = createBackJob({
     backend,
-    // The session is there because the router runs after express-session.
-    identify: (req) => (req as Request).session.user,
+    // The session is there because the router runs after express-session; an upgrade without a ticket has none.
+    identify: (req) => (req as Request).session?.user,
   });
   defineJobs(backjob);
 

@@ -36,7 +36,7 @@ export interface ApiOptions {
 export function createApi({ devOrigin, backend }: ApiOptions): { server: http.Server; backjob: BackJob } {
   const backjob = createBackJob({
     backend,
-    identify: (req) => (req as Request).session.user,
+    identify: (req) => (req as Request).session?.user,
     allowedOrigins: devOrigin ? [devOrigin] : undefined,
   });
   defineJobs(backjob);
