@@ -8,13 +8,17 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { Browser } from 'playwright-core';
+import { build } from 'vite';
 import { createBackJob, memory } from '../server/index.js';
 import type { BackJob } from '../server/types.js';
-import { E2E_TIMEOUT, buildClientBundle, launchBrowser, tempDir } from './harness.js';
+import { E2E_TIMEOUT, launchBrowser, tempDir } from './harness.js';
 
+const root = fileURLToPath(new URL('..', import.meta.url));
 const temp = tempDir();
 let backjob: BackJob;
 let server: Server;
@@ -22,7 +26,12 @@ let browser: Browser;
 let url: string;
 
 before(async () => {
-  await buildClientBundle(temp.dir);
+  await build({
+    root,
+    configFile: join(root, 'vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir: temp.dir, emptyOutDir: true, sourcemap: false },
+  });
   backjob = createBackJob({ backend: memory() });
   backjob.define(
     'count',
