@@ -64,6 +64,8 @@ export async function checkProperty<Ts extends [unknown, ...unknown[]]>(
   options: { runs: number; runTimeoutMs?: number; timeLimitMs?: number },
 ): Promise<void> {
   const numRuns = runsFor(options.runs);
+  // Also on stderr at once: a run that blocks the event loop never gets to print its diagnostics.
+  process.stderr.write(`${t.name}: FUZZ_SEED=${FUZZ_SEED} FUZZ_RUNS=${numRuns}\n`);
   t.diagnostic(`FUZZ_SEED=${FUZZ_SEED} FUZZ_RUNS=${numRuns}`);
   const started = performance.now();
   const plugins = [fc.timeout(options.runTimeoutMs ?? 15_000)];
