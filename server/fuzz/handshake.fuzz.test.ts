@@ -110,7 +110,7 @@ async function resetAfter(client: RawClient, delayMs: number): Promise<void> {
 
 test(
   'no handshake, however malformed or wherever it is reset, ends the process, goes unanswered, or stops the server serving',
-  { timeout: timeoutFor(150, 60_000) },
+  { timeout: timeoutFor(250, 60_000) },
   async (t) => {
     const run = fc.asyncProperty(handshake, async (h) => {
       const mark = guard.mark();
@@ -139,7 +139,7 @@ test(
       await until(released, 2_000, { guard, mark });
       guard.assertNone(mark, 'after the run');
     });
-    await checkProperty(t, run, { runs: 150, runTimeoutMs: 20_000, timeLimitMs: timeoutFor(150, 50_000) });
+    await checkProperty(t, run, { runs: 250, runTimeoutMs: 20_000, timeLimitMs: timeoutFor(250, 50_000) });
   },
 );
 

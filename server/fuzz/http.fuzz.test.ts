@@ -164,7 +164,7 @@ function send(port: number, r: { method: string; path: string; headers: Record<s
 
 test(
   'no request to the HTTP API ends the process or gets a 5xx, and every API failure is a 4xx with a BACKJOB_ERR_ code',
-  { timeout: timeoutFor(400, 60_000) },
+  { timeout: timeoutFor(1_000, 60_000) },
   async (t) => {
     const port = fuzz.portOf('default');
     const run = fc.asyncProperty(requestOf(fuzz.jobs), async (r) => {
@@ -200,7 +200,7 @@ test(
         assert.notEqual(typeof reply.error, 'object', `${what} answered ${answer.status} with an error body`); // a snapshot's `error` is a reason string
       }
     });
-    await checkProperty(t, run, { runs: 400, runTimeoutMs: 20_000, timeLimitMs: timeoutFor(400, 50_000) });
+    await checkProperty(t, run, { runs: 1_000, runTimeoutMs: 20_000, timeLimitMs: timeoutFor(1_000, 50_000) });
     await fuzz.assertStillServes();
   },
 );

@@ -203,7 +203,7 @@ function assertValidReplies(client: RawClient, actions: Action[]): void {
 
 test(
   'no sequence of frames, pings, resets or broken frames ends the process, gets an invalid reply or stops the server serving',
-  { timeout: timeoutFor(150, 60_000) },
+  { timeout: timeoutFor(250, 60_000) },
   async (t) => {
     const run = fc.asyncProperty(
       fc.constantFrom('default' as const, 'default' as const, 'large' as const),
@@ -260,7 +260,7 @@ test(
         }
       },
     );
-    await checkProperty(t, run, { runs: 150, runTimeoutMs: 20_000, timeLimitMs: timeoutFor(150, 50_000) });
+    await checkProperty(t, run, { runs: 250, runTimeoutMs: 20_000, timeLimitMs: timeoutFor(250, 50_000) });
   },
 );
 
