@@ -280,6 +280,19 @@ export class FuzzServer {
     return entry && entry.at >= since ? entry : undefined;
   }
 
+  /**
+   * Waits until the server closed its side of `client`'s connection, so
+   * that whatever the server does with the socket (an error a reset raises
+   * included) happens within the run that made it. A connection reset before
+   * the server accepted it may never show up: after `unseenMs` that counts
+   * as released.
+   */
+  async released(client: RawClient, guard: { guard: ProcessGuard; mark: number }, timeoutMs = 5_000, unseenMs = 1_000): Promise<boolean> {
+    const seen = await until(() => this.serverSocket(client.port, client.startedAt) !== undefined, unseenMs, guard);
+    if (!seen) return true;
+    return until(() => this.serverSocket(client.port, client.startedAt)!.closed, timeoutMs, guard);
+  }
+
   /** Open server-side sockets, of both servers. */
   openSockets(): number {
     return [...this.sockets.values()].filter((s) => !s.closed).length;
@@ -507,6 +520,11 @@ export function upgradeRequest(path: string, port: number, headers: Record<strin
 }
 
 // ───────────────────────────── client text ─────────────────────────────
+
+/** `arbitrary`'s value one time in `oneIn`, else `absent` (`fc.option`'s `freq` counts the other way round). */
+export function sometimes<T, A = undefined>(arbitrary: fc.Arbitrary<T>, oneIn: number, absent?: A): fc.Arbitrary<T | A> {
+  return fc.oneof({ weight: oneIn - 1, arbitrary: fc.constant(absent as A) }, { weight: 1, arbitrary });
+}
 
 /**
  * A string a client sends, shown in a failure report by a short label (a
