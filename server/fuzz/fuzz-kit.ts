@@ -259,7 +259,8 @@ export class FuzzServer {
   private async listen(server: Server): Promise<Server> {
     server.on('connection', (socket: Socket) => {
       const entry = { at: performance.now(), socket, closed: false };
-      this.sockets.set(socket.remotePort!, entry);
+      if (socket.remotePort === undefined) return; // reset before Node looked at it: nothing of ours can touch it
+      this.sockets.set(socket.remotePort, entry);
       socket.once('close', () => {
         entry.closed = true;
         setImmediate(changed);
@@ -290,7 +291,7 @@ export class FuzzServer {
   async released(client: RawClient, guard: { guard: ProcessGuard; mark: number }, timeoutMs = 5_000, unseenMs = 1_000): Promise<boolean> {
     const seen = await until(() => this.serverSocket(client.port, client.startedAt) !== undefined, unseenMs, guard);
     if (!seen) return true;
-    return until(() => this.serverSocket(client.port, client.startedAt)!.closed, timeoutMs, guard);
+    return until(() => this.serverSocket(client.port, client.startedAt)?.closed ?? true, timeoutMs, guard);
   }
 
   /** Open server-side sockets, of both servers. */
@@ -405,8 +406,12 @@ export class RawClient {
   readonly startedAt: number;
   private buffer = Buffer.alloc(0);
 
-  private constructor(readonly socket: Socket, startedAt: number) {
+  /** The local port: what the server sees as the peer's port (kept: a destroyed socket forgets it). */
+  readonly port: number;
+
+  private constructor(readonly socket: Socket, startedAt: number, port: number) {
     this.startedAt = startedAt;
+    this.port = port;
     socket.on('data', (chunk) => this.onData(chunk));
     socket.on('end', () => {
       this.ended = true;
@@ -424,14 +429,8 @@ export class RawClient {
     const startedAt = performance.now();
     const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     socket.setNoDelay(true);
-    const client = new RawClient(socket, startedAt);
     await within(once(socket, 'connect'), 5_000, 'connecting');
-    return client;
-  }
-
-  /** The local port: what the server sees as the peer's port. */
-  get port(): number {
-    return this.socket.localPort!;
+    return new RawClient(socket, startedAt, socket.localPort!);
   }
 
   get upgraded(): boolean {
