@@ -76,7 +76,9 @@ export async function checkProperty<Ts extends [unknown, ...unknown[]]>(
     const report = fc.defaultReportMessage(details) ?? `Property failed (seed ${FUZZ_SEED})`;
     const error = details.errorInstance;
     const got = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    throw new Error(`${report.replace(/\n\nHint: .*$/s, '')}\nGot ${got}`);
+    // Bounded: the test runner's reporter chokes on a counterexample of many kilobytes, and the seed replays it anyway.
+    const shown = report.replace(/\n\nHint: .*$/s, '').replace(/^(Counterexample: .{1500}).+$/m, '$1… (cut; replay the seed for all of it)');
+    throw new Error(`${shown}\nGot ${got.slice(0, 3_000)}`);
   }
   t.diagnostic(details.interrupted ? `interrupted after ${details.numRuns} of ${numRuns} runs (${ms} ms)` : `${details.numRuns} runs in ${ms} ms`);
 }

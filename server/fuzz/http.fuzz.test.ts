@@ -91,13 +91,25 @@ const startBody = fc
     }),
   );
 
+/** A request body, shown in a failure report as text (or hex) up to 200 characters, with its size. */
+interface Body {
+  bytes: Buffer;
+}
+
+function body(bytes: Buffer): Body {
+  const text = bytes.toString('utf8');
+  const printable = Buffer.from(text).equals(bytes) ? JSON.stringify(text.slice(0, 200)) : `hex ${bytes.subarray(0, 100).toString('hex')}`;
+  const label = `${printable}${bytes.length > 200 ? '…' : ''} (${bytes.length} bytes)`;
+  return { bytes, [fc.toStringMethod]: () => label } as Body;
+}
+
 const bodyOf = fc.oneof(
   { weight: 2, arbitrary: fc.constant(undefined) },
-  { weight: 4, arbitrary: startBody.map((text) => Buffer.from(text)) },
-  { weight: 2, arbitrary: jsonText.map(({ text }) => Buffer.from(text)) },
-  { weight: 1, arbitrary: startBody.chain((text) => fc.nat(text.length).map((n) => Buffer.from(text.slice(0, n)))) },
-  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)) },
-  { weight: 1, arbitrary: fc.constantFrom(17 * 1024, 64 * 1024).map((n) => Buffer.from(`{"name":"fuzz/echo","params":{"pad":"${'x'.repeat(n)}"}}`)) },
+  { weight: 4, arbitrary: startBody.map((text) => body(Buffer.from(text))) },
+  { weight: 2, arbitrary: jsonText.map(({ text }) => body(Buffer.from(text))) },
+  { weight: 1, arbitrary: startBody.chain((text) => fc.nat(text.length).map((n) => body(Buffer.from(text.slice(0, n))))) },
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => body(Buffer.from(b))) },
+  { weight: 1, arbitrary: fc.constantFrom(17 * 1024, 64 * 1024).map((n) => body(Buffer.from(`{"name":"fuzz/echo","params":{"pad":"${'x'.repeat(n)}"}}`))) },
 );
 
 const contentType = fc.option(
@@ -177,7 +189,7 @@ test(
       if (r.user !== undefined) headers['x-user'] = r.user;
       if (r.token !== undefined) headers['x-backjob-token'] = r.token;
       const { method, path, endpoint } = r.target;
-      const body = method === 'HEAD' ? undefined : r.body;
+      const body = method === 'HEAD' ? undefined : r.body?.bytes;
       // Framed, whatever the method: Node's client sends a GET body raw, which the server would read as the next request.
       if (body !== undefined) headers['content-length'] = String(body.length);
       const what = `${method} ${path}${r.query}`;
