@@ -294,3 +294,16 @@ describe('one origin policy for the HTTP API and the WebSocket', () => {
     assert.throws(() => createBackJob({ backend: memory(), trustProxy: ['not an address'] }), /Expected `trustProxy`/);
   });
 });
+
+test('a path that is not valid percent-encoding is a 400 with a code, not a 500', async () => {
+  const t = await startTestApp();
+  try {
+    for (const path of ['/backjob/jobs/%E0%A4%A', '/backjob/jobs/%/cancel']) {
+      const res = await fetch(`${t.url}${path}`, { method: path.endsWith('cancel') ? 'POST' : 'GET' });
+      assert.equal(res.status, 400, path);
+      assert.equal(((await res.json()) as ErrorReply).error.code, 'BACKJOB_ERR_INVALID');
+    }
+  } finally {
+    await t.close();
+  }
+});

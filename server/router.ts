@@ -136,6 +136,10 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
   } else if (parserError?.type === 'entity.parse.failed') {
     status = 400;
     reply = { error: { code: 'BACKJOB_ERR_INVALID', message: 'The request body is not valid JSON' } };
+  } else if (error instanceof URIError) {
+    // A path the router could not decode (`/jobs/%E0%A4%A`): the client's fault, and nothing to show of it.
+    status = 400;
+    reply = { error: { code: 'BACKJOB_ERR_INVALID', message: 'The request path is not valid percent-encoding' } };
   } else if (parserError?.expose === true && Number(parserError.status) >= 400 && Number(parserError.status) < 500) {
     // The client's fault, as the body parser saw it (an unsupported charset or encoding, a corrupt gzip body).
     status = parserError.status!;

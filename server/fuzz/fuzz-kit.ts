@@ -567,7 +567,7 @@ export function nearMessageText(jobs: readonly KnownJob[]): fc.Arbitrary<ClientT
   const ids = jobs.map((j) => j.id);
   const tokens = jobs.map((j) => j.token);
   const typeText = fc.oneof(
-    { weight: 4, arbitrary: fc.constantFrom('subscribe', 'unsubscribe', 'cancel').map((t) => JSON.stringify(t)) },
+    { weight: 4, arbitrary: fc.constantFrom('subscribe', 'unsubscribe', 'cancel', 'list', 'unlist').map((t) => JSON.stringify(t)) },
     fc.constantFrom('Subscribe', 'subscribe ', 'hello', 'snapshot', 'error', '', '__proto__', 'constructor').map((t) => JSON.stringify(t)),
     oddValue,
   );

@@ -175,7 +175,7 @@ function bytesOf(action: Action): { bytes: Buffer; inStep: boolean } {
   }
 }
 
-const SERVER_TYPES = new Set(['hello', 'snapshot', 'events', 'canceled', 'error']);
+const SERVER_TYPES = new Set(['hello', 'snapshot', 'events', 'canceled', 'list', 'list:changed', 'error']);
 
 /** Fails unless every frame the server sent is a valid reply (and any close has a proper code). */
 function assertValidReplies(client: RawClient, actions: Action[]): void {

@@ -28,12 +28,18 @@ function assertWellFormed(result: ReturnType<typeof parseClientMessage>): void {
     JSON.stringify(result); // the hub serializes the reply: it must be serializable as is
     return;
   }
-  assert.ok(['subscribe', 'unsubscribe', 'cancel'].includes(result.type), `type ${String(result.type)}`);
-  assert.ok(typeof result.job === 'string' && JOB_ID.test(result.job), 'job is a job id');
+  assert.ok(['subscribe', 'unsubscribe', 'cancel', 'list', 'unlist'].includes(result.type), `type ${String(result.type)}`);
+  assert.equal(Object.getPrototypeOf(result), Object.prototype, 'a plain object (no prototype carried over from __proto__)');
   assert.ok(result.ref === undefined || (typeof result.ref === 'string' && result.ref.length <= 64), 'ref is a short string');
+  if (result.type === 'list') {
+    assert.ok(result.limit === undefined || (Number.isSafeInteger(result.limit) && result.limit >= 1 && result.limit <= 100), 'limit within bounds');
+    assert.ok(result.status === undefined || (Array.isArray(result.status) && result.status.length <= 5), 'status a short list');
+    return;
+  }
+  if (result.type === 'unlist') return;
+  assert.ok(typeof result.job === 'string' && JOB_ID.test(result.job), 'job is a job id');
   if (result.type !== 'unsubscribe') assert.ok(result.token === undefined || (typeof result.token === 'string' && result.token.length <= 128), 'token is a short string');
   if (result.type === 'subscribe') assert.ok(result.after === undefined || (Number.isSafeInteger(result.after) && result.after >= 0), 'after is a seq');
-  assert.equal(Object.getPrototypeOf(result), Object.prototype, 'a plain object (no prototype carried over from __proto__)');
 }
 
 /** Calls the parser, turning a throw into a failure that names it. */
