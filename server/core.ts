@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server } from 'node:http';
 import https from 'node:https';
 import { hostname } from 'node:os';
-import type { Router } from 'express';
+import type { Request, Router } from 'express';
 import { nanoid } from 'nanoid';
 import { JOB_STATUSES, isEnded } from '../shared/protocol.js';
 import { sqlite } from './backends/sqlite.js';
@@ -344,7 +344,8 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
 
   async identify(req: IncomingMessage): Promise<string | null> {
     if (!this.identifyRequest) return null;
-    const principal: unknown = await this.identifyRequest(req);
+    // An Express request, except a live-channel upgrade without a ticket: see `BackJobOptions.identify`.
+    const principal: unknown = await this.identifyRequest(req as Request);
     if (typeof principal === 'string') return principal === '' ? null : principal;
     // Session ids are often numbers: read as "nobody", every user's jobs would merge and share tokens.
     if ((typeof principal === 'number' && Number.isFinite(principal)) || typeof principal === 'bigint') return String(principal);
