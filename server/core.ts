@@ -125,7 +125,9 @@ interface Batch {
  * Typed events fire in the process that wrote the event (the one running the
  * job); the bus tells the other processes.
  */
-export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJob, ContextHost {
+// A plain EventEmitter, typed by the overrides of `on`, `off` and `once` below: the published types
+// then compile against any @types/node an app has (newer ones type EventEmitter<T> incompatibly).
+export class BackJobServer extends EventEmitter implements BackJob, ContextHost {
   readonly options: ResolvedOptions;
   readonly backend: Backend;
   readonly ready: Promise<void>;
@@ -434,7 +436,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
 
   // ───────────────────────────── group commit ─────────────────────────────
 
-  /** @internal Queues events for the next group commit ({@link ContextHost.write}). */
+  /** Queues events for the next group commit ({@link ContextHost.write}); for job contexts. */
   write(jobId: string, events: JobEventData[], runner?: string | null): Promise<Map<string, AppendResult>> {
     if (!this.batch) {
       const done = deferred<Map<string, AppendResult>>();
@@ -464,7 +466,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     return this.batch.done.promise;
   }
 
-  /** @internal Queues a job's end, silencing every context of the job at once ({@link ContextHost.end}). */
+  /** Queues a job's end, silencing every context of the job at once ({@link ContextHost.end}); for job contexts. */
   end(jobId: string, event: EndEventData): Promise<Map<string, AppendResult>> {
     for (const context of this.contexts.get(jobId) ?? []) context.markEnded();
     return this.writeEnd(jobId, event);
