@@ -152,6 +152,16 @@ describe('the packed tarballs', () => {
     });
   }
 
+  test('the repository installs what each package depends on, in the same range, so its tests run against it', () => {
+    const rootManifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    const rootRanges = { ...rootManifest.devDependencies, ...rootManifest.dependencies };
+    for (const which of ['client', 'server']) {
+      const manifest = JSON.parse(readFileSync(join(root, 'packages', which, 'package.json'), 'utf8'));
+      for (const [name, range] of Object.entries(manifest.dependencies ?? {})) assert.equal(rootRanges[name], range, `${which}: ${name}`);
+      for (const name of Object.keys(manifest.peerDependencies ?? {})) assert.ok(rootRanges[name], `${which}: peer ${name} is not installed for the tests`);
+    }
+  });
+
   test('both ship the same client bundle', () => {
     const bundle = (which: string) => readFileSync(join(root, 'packages', which, 'dist', 'bundle.js'));
     assert.ok(bundle('client').equals(bundle('server')));
