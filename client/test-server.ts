@@ -28,7 +28,9 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
-const backjob = createBackJob({ backend: memory(), merge: true });
+// The test pages' origins, for both doors: their HTTP calls come through the runner's proxy, their sockets directly.
+const allowedOrigins = (process.env.BACKJOB_TEST_ORIGINS ?? '').split(',').filter(Boolean);
+const backjob = createBackJob({ backend: memory(), merge: true, allowedOrigins });
 
 /** Logs `lines` numbered lines with progress, `delayMs` apart, then completes. */
 backjob.define(
@@ -105,8 +107,7 @@ server.on('upgrade', (_req, socket: Socket) => {
   upgraded.add(socket);
   socket.once('close', () => upgraded.delete(socket));
 });
-const allowedOrigins = (process.env.BACKJOB_TEST_ORIGINS ?? '').split(',').filter(Boolean);
-backjob.attach(server, { allowedOrigins, heartbeat: 5_000 });
+backjob.attach(server, { heartbeat: 5_000 });
 
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
