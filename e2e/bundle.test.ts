@@ -1,37 +1,27 @@
 /**
- * The single-file bundle as a plain-HTML page meets it: `vite build` (the
- * project's own config, into a temp folder), served beside an ordinary
- * Express app with BackJob embedded, and a page whose only script is
- * `<script type="module" src="…/backjob.js">`.
+ * The single-file bundle as a plain-HTML page meets it: an ordinary Express
+ * app with BackJob embedded, and a page whose only script is the one the
+ * router serves, `<script type="module" src="/backjob/client.js">` (bundled
+ * from the sources here, as a run from the repository does; the packed
+ * package's prebuilt copy is checked by e2e/packages.test.ts).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { Browser } from 'playwright-core';
-import { build } from 'vite';
 import { createBackJob, memory } from '../server/index.js';
 import type { BackJob } from '../server/types.js';
-import { E2E_TIMEOUT, launchBrowser, tempDir } from './harness.js';
+import { E2E_TIMEOUT, launchBrowser } from './harness.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const temp = tempDir();
 let backjob: BackJob;
 let server: Server;
 let browser: Browser;
 let url: string;
 
 before(async () => {
-  await build({
-    root,
-    configFile: join(root, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir: temp.dir, emptyOutDir: true, sourcemap: false },
-  });
   backjob = createBackJob({ backend: memory() });
   backjob.define(
     'count',
@@ -49,10 +39,9 @@ before(async () => {
 
   const app = express();
   app.use(backjob.router());
-  app.use('/assets', express.static(temp.dir));
   const page = (body: string) =>
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Plain page</title>` +
-    `<script type="module" src="/assets/backjob.js"></script></head><body><main>${body}</main></body></html>`;
+    `<script type="module" src="/backjob/client.js"></script></head><body><main>${body}</main></body></html>`;
   app.get('/launch', (_req, res) => {
     res.type('html').send(page('<backjob-launcher name="count" params=\'{"lines": 8}\' show-log>Count</backjob-launcher>'));
   });
@@ -73,7 +62,6 @@ after(async () => {
   await backjob?.close();
   server?.closeAllConnections();
   await new Promise((resolve) => server?.close(resolve));
-  temp.remove();
 });
 
 test('a plain page with one script tag watches a job the server started while rendering', async () => {

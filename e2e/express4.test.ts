@@ -3,13 +3,12 @@
  * express-session, pages server-rendered, the client bundle from the app's origin.
  */
 import type { Server } from 'node:http';
-import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { sqlite, type BackJob } from 'backjob/server';
+import { sqlite, type BackJob } from 'backjob';
 import { createApp } from './apps/express4/app.js';
 import { defineAppTests, serverRenderedDriver } from './app-flows.js';
-import { buildClientBundle, closeServer, launchBrowser, listen, tempDir } from './harness.js';
+import { closeServer, launchBrowser, listen, tempDir } from './harness.js';
 
 const temp = tempDir();
 let server: Server;
@@ -18,9 +17,8 @@ let browser: Browser;
 let url: string;
 
 before(async () => {
-  const clientDir = join(temp.dir, 'client');
-  [, browser] = await Promise.all([buildClientBundle(clientDir), launchBrowser()]);
-  ({ server, backjob } = createApp({ clientDir, backend: sqlite({ file: temp.dbFile }) }));
+    browser = await launchBrowser();
+  ({ server, backjob } = createApp({ backend: sqlite({ file: temp.dbFile }) }));
   url = await listen(server);
 });
 

@@ -8,11 +8,11 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { sqlite } from 'backjob/server';
-import type { BackJob } from 'backjob/server';
+import { sqlite } from 'backjob';
+import type { BackJob } from 'backjob';
 import { createApp } from './apps/express5-helmet/app.js';
 import { defineAppTests, launch, serverRenderedDriver } from './app-flows.js';
-import { E2E_TIMEOUT, buildClientBundle, closeServer, launchBrowser, listen, tempDir } from './harness.js';
+import { E2E_TIMEOUT, closeServer, launchBrowser, listen, tempDir } from './harness.js';
 
 const temp = tempDir();
 let server: Server;
@@ -22,11 +22,10 @@ let url: string;
 
 const driver = serverRenderedDriver(() => url);
 
-const clientDir = join(temp.dir, 'client');
 
 before(async () => {
-  [, browser] = await Promise.all([buildClientBundle(clientDir), launchBrowser()]);
-  ({ server, backjob } = createApp({ clientDir, backend: sqlite({ file: temp.dbFile }) }));
+  browser = await launchBrowser();
+  ({ server, backjob } = createApp({ backend: sqlite({ file: temp.dbFile }) }));
   url = await listen(server);
 });
 
@@ -108,7 +107,6 @@ test("under helmet's default policy the bars are as wide as their values, and no
 // A policy that blocks inline style attributes: a bar whose width were one would read full.
 test("under helmet's policy with style-src 'self' (no 'unsafe-inline'), the same", async () => {
   const strict = createApp({
-    clientDir,
     backend: sqlite({ file: join(temp.dir, 'strict.db') }),
     contentSecurityPolicy: { directives: { 'style-src': ["'self'"] } },
   });

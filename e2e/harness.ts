@@ -108,20 +108,6 @@ export async function closeServer(server: Server | undefined): Promise<void> {
   await new Promise((resolve) => server.close(resolve));
 }
 
-/**
- * Builds the single-file client bundle `backjob.js` (the project's own vite
- * config) into `outDir`, as `npm run build` does for the package.
- */
-export async function buildClientBundle(outDir: string): Promise<void> {
-  const { build } = await import('vite');
-  await build({
-    root,
-    configFile: join(root, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir, emptyOutDir: true, sourcemap: false },
-  });
-}
-
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 /**

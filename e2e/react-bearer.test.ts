@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
-import { sqlite, type BackJob } from 'backjob/server';
+import { sqlite, type BackJob } from 'backjob';
 import { createApi } from './apps/react-bearer/server.js';
 import { defineAppTests, launch, listJobsIn, type AppDriver } from './app-flows.js';
 import { E2E_TIMEOUT, closeServer, launchBrowser, listen, tempDir } from './harness.js';

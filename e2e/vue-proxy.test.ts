@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import WebSocket from 'ws';
-import { sqlite, type BackJob } from 'backjob/server';
+import { sqlite, type BackJob } from 'backjob';
 import { SUBPROTOCOL, TICKET_PROTOCOL_PREFIX } from '../shared/protocol.js';
 import { createApi } from './apps/vue-proxy/api.js';
 import { defineAppTests, launch, listJobsIn, type AppDriver } from './app-flows.js';

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server } from 'node:http';
 import https from 'node:https';
 import { hostname } from 'node:os';
-import type { Router } from 'express';
+import type { Request, Router } from 'express';
 import { nanoid } from 'nanoid';
 import { JOB_STATUSES, isEnded } from '../shared/protocol.js';
 import { sqlite } from './backends/sqlite.js';
@@ -126,7 +126,9 @@ interface Batch {
  * Typed events fire in the process that wrote the event (the one running the
  * job); the bus tells the other processes.
  */
-export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJob, ContextHost {
+// A plain EventEmitter, typed by the overrides of `on`, `off` and `once` below: the published types
+// then compile against any @types/node an app has (newer ones type EventEmitter<T> incompatibly).
+export class BackJobServer extends EventEmitter implements BackJob, ContextHost {
   readonly options: ResolvedOptions;
   readonly backend: Backend;
   readonly ready: Promise<void>;
@@ -349,7 +351,8 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
 
   async identify(req: IncomingMessage): Promise<string | null> {
     if (!this.identifyRequest) return null;
-    const principal: unknown = await this.identifyRequest(req);
+    // An Express request, except a live-channel upgrade without a ticket: see `BackJobOptions.identify`.
+    const principal: unknown = await this.identifyRequest(req as Request);
     if (typeof principal === 'string') return principal === '' ? null : principal;
     // Session ids are often numbers: read as "nobody", every user's jobs would merge and share tokens.
     if ((typeof principal === 'number' && Number.isFinite(principal)) || typeof principal === 'bigint') return String(principal);
@@ -438,7 +441,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
 
   // ───────────────────────────── group commit ─────────────────────────────
 
-  /** @internal Queues events for the next group commit ({@link ContextHost.write}). */
+  /** Queues events for the next group commit ({@link ContextHost.write}); for job contexts. */
   write(jobId: string, events: JobEventData[], runner?: string | null): Promise<Map<string, AppendResult>> {
     if (!this.batch) {
       const done = deferred<Map<string, AppendResult>>();
@@ -468,7 +471,7 @@ export class BackJobServer extends EventEmitter<BackJobEvents> implements BackJo
     return this.batch.done.promise;
   }
 
-  /** @internal Queues a job's end, silencing every context of the job at once ({@link ContextHost.end}). */
+  /** Queues a job's end, silencing every context of the job at once ({@link ContextHost.end}); for job contexts. */
   end(jobId: string, event: EndEventData): Promise<Map<string, AppendResult>> {
     for (const context of this.contexts.get(jobId) ?? []) context.markEnded();
     return this.writeEnd(jobId, event);

@@ -5,11 +5,12 @@
  * routes untouched.
  */
 import express from 'express';
-import type { NextFunction, Request, Response, Router } from 'express';
+import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import type { ErrorReply, StartReply, StartRequest, TicketReply } from '../shared/protocol.js';
 import { JOB_STATUSES } from '../shared/protocol.js';
 import { learnBaseUrl, recognizeDispatch } from './dispatch.js';
 import { toSnapshot } from './backends/records.js';
+import { clientBundle } from './client-bundle.js';
 import { BackjobError, isBackjobError } from './errors.js';
 import { TICKET_TTL_MS, issueTicket } from './tickets.js';
 import type { Access, BackJob, JobRecord, JobSpec, JobStatus } from './types.js';
@@ -120,6 +121,56 @@ async function authorizedJob(backjob: BackJob, req: Request): Promise<JobRecord>
   return job;
 }
 
+/**
+ * The same handler on Express 4 and 5: Express 5 passes a rejected promise to
+ * the error handler, Express 4 drops it (the request hangs, and an unhandled
+ * rejection ends the process).
+ */
+function forwardErrors(handler: (req: Request, res: Response, next: NextFunction) => unknown): RequestHandler {
+  return (req, res, next) => {
+    try {
+      Promise.resolve(handler(req, res, next)).catch(next);
+    } catch (error) {
+      next(error);
+    }
+  };
+}
+
+/** `/client.js`, or `/client.<hash>.js`, and nothing else. */
+const CLIENT_PATH = /^\/client(?:\.([0-9a-f]{12}))?\.js$/;
+
+/**
+ * Serves the client bundle (see client-bundle.ts) under `basePath`, and no
+ * other file:
+ *
+ * - `/client.<hash>.js` is the bundle, cached for a year as `immutable`: its
+ *   URL changes with its content.
+ * - `/client.js` is the one line pages write. It is a one-statement module,
+ *   `export * from './client.<hash>.js'`, revalidated on every load
+ *   (`no-cache` and an ETag, so a 304 when nothing changed): a deploy reaches
+ *   every page at once, and pages that load either URL share one module, so
+ *   the elements are defined once.
+ *
+ * Another hash (an older or a newer version's) is not this bundle: it passes
+ * through, to the app's own 404.
+ */
+function serveClient(req: Request, res: Response, next: NextFunction): Promise<void> | void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+  const match = CLIENT_PATH.exec(req.path);
+  if (!match) return next();
+  return clientBundle().then(({ code, hash }) => {
+    if (match[1] !== undefined && match[1] !== hash) return next();
+    res.set({
+      'content-type': 'text/javascript; charset=utf-8',
+      'x-content-type-options': 'nosniff',
+      etag: `"${hash}"`,
+      'cache-control': match[1] === undefined ? 'no-cache' : 'public, max-age=31536000, immutable',
+    });
+    // res.send answers 304 when If-None-Match holds the ETag.
+    res.send(match[1] === undefined ? `export * from './client.${hash}.js';\n` : code);
+  });
+}
+
 /** Maps every error of the API (and of dispatch recognition) to its status and `{ error: { code, message } }`. */
 function replyWithError(error: unknown, _req: Request, res: Response, next: NextFunction): void {
   if (res.headersSent) return next(error);
@@ -168,6 +219,8 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
  *   own, newest first; 401 without a principal.
  * - `POST /tickets` (same origin) → `TicketReply`: a single-use ticket that
  *   opens the live channel as the caller (see tickets.ts).
+ * - `GET /client.js` → the browser side as one ES module, for
+ *   `<script type="module" src="/backjob/client.js">` (see {@link serveClient}).
  *
  * Every failure is `ErrorReply` with a `BACKJOB_ERR_…` code; an unknown job
  * and a forbidden one are the same 404. A start over the caller's quota of
@@ -190,25 +243,25 @@ export function createRouter(backjob: BackJob): Router {
     }
     next();
   };
-  api.post('/jobs', acceptStart, express.json({ limit: MAX_START_BODY }), async (req, res) => {
+  api.post('/jobs', acceptStart, express.json({ limit: MAX_START_BODY }), forwardErrors(async (req, res) => {
     const spec = parseStart(backjob, req.body);
     const started = await backjob.start(spec, { as: req });
     const job = await backjob.status(started.id);
     if (!job) throw new BackjobError('BACKJOB_ERR_NOT_FOUND', 'The job ended and was removed before it could be shown');
     const reply: StartReply = { ...started, snapshot: toSnapshot(job) };
     res.status(202).json(reply);
-  });
+  }));
 
   // A ticket for the live channel, issued here because this request went through the app's
   // middleware (its session, passport, bearer token) and the socket's upgrade does not: see tickets.ts.
-  api.post('/tickets', async (req, res) => {
+  api.post('/tickets', forwardErrors(async (req, res) => {
     requireAllowedOrigin(backjob, req);
     const principal = await backjob.identify(req);
     const reply: TicketReply = { ticket: issueTicket(backjob.key(), principal), expiresIn: TICKET_TTL_MS };
     res.json(reply);
-  });
+  }));
 
-  api.get('/jobs', async (req, res) => {
+  api.get('/jobs', forwardErrors(async (req, res) => {
     const principal = await backjob.identify(req);
     if (principal === null) throw new BackjobError('BACKJOB_ERR_UNAUTHORIZED', 'Listing jobs needs a signed-in user', { status: 401 });
     const status = req.query.status;
@@ -220,19 +273,19 @@ export function createRouter(backjob: BackJob): Router {
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw invalid('Expected `limit` to be an integer from 1 to 500');
     const jobs = await backjob.list({ owner: principal, status: statuses as JobStatus[] | undefined, limit });
     res.json({ jobs: jobs.map(toSnapshot) });
-  });
+  }));
 
-  api.get('/jobs/:id', async (req, res) => {
+  api.get('/jobs/:id', forwardErrors(async (req, res) => {
     res.json(toSnapshot(await authorizedJob(backjob, req)));
-  });
+  }));
 
-  api.post('/jobs/:id/cancel', async (req, res) => {
+  api.post('/jobs/:id/cancel', forwardErrors(async (req, res) => {
     requireAllowedOrigin(backjob, req);
     const job = await authorizedJob(backjob, req);
     const canceled = await backjob.cancel(job.id, 'canceled by user');
     const now = (await backjob.status(job.id)) ?? job;
     res.json({ canceled, snapshot: toSnapshot(now) });
-  });
+  }));
 
   const router = express.Router();
   router.use((req, _res, next) => {
@@ -241,8 +294,8 @@ export function createRouter(backjob: BackJob): Router {
     next();
   });
   router.use(learnBaseUrl(backjob));
-  router.use(recognizeDispatch(backjob));
-  router.use(backjob.options.basePath, api);
+  router.use(forwardErrors(recognizeDispatch(backjob)));
+  router.use(backjob.options.basePath, forwardErrors(serveClient), api);
   router.use(replyWithError);
   return router;
 }

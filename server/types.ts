@@ -4,6 +4,7 @@
  * public API. Implementations live elsewhere; this module has no code.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Request } from 'express';
 import type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
 
 export type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
@@ -306,8 +307,17 @@ export interface BackJobOptions {
   /**
    * The app's notion of who is asking (its session or token): a user id (a
    * number is taken as its string), or null/undefined for nobody. Default: nobody.
+   *
+   * `req` is an Express request that went through the app's middleware (its
+   * session, passport, a bearer token), as every route of the HTTP API and the
+   * ticket the live channel presents get it: `(req) => req.session?.user`.
+   * One exception: a WebSocket opened without a ticket (a non-browser client,
+   * a page of an older version) is identified from its bare upgrade request, an
+   * `http.IncomingMessage` with headers and cookies but nothing the app's
+   * middleware adds, so `req.session` is undefined there: read such fields
+   * with `?.`, as above, and the socket is nobody's.
    */
-  identify?: (req: IncomingMessage) => string | number | null | undefined | Promise<string | number | null | undefined>;
+  identify?: (req: Request) => string | number | null | undefined | Promise<string | number | null | undefined>;
   /** Mount point of the HTTP API and the WebSocket. Default `/backjob`. */
   basePath?: string;
   /**
@@ -464,7 +474,7 @@ export interface BackJob {
   contextFor(id: string, options: { signal: AbortSignal; onEnd?: () => void }): Promise<JobContext>;
 }
 
-// Here, with the types every entry exports, so an app that imports `backjob/server` sees `req.backjob` too.
+// Here, with the types every entry exports, so an app that imports `backjob` sees `req.backjob` too.
 declare global {
   namespace Express {
     interface Request {

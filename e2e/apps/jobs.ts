@@ -2,7 +2,7 @@
  * The jobs every example app defines, as an app's own `jobs.ts` would: a
  * short report to watch to the end, and a long import to cancel.
  */
-import type { BackJob } from 'backjob/server';
+import type { BackJob } from 'backjob';
 
 /** Milliseconds per step of the report: long enough to be watched live, short enough for a test. */
 const REPORT_STEP_MS = 150;

@@ -5,14 +5,14 @@
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** A whole page that loads the client bundle from `/assets/backjob.js`, on the app's own origin. */
+/** A whole page that loads the client from the shim's router (`/backjob/client.js`), on the app's own origin. */
 function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>${escapeHtml(title)}</title>
-  <script type="module" src="/assets/backjob.js"></script>
+  <script type="module" src="/backjob/client.js"></script>
 </head>
 <body>
   <main>

@@ -79,7 +79,11 @@ const ENDED_LIST = END_STATUSES.map((s) => `'${s}'`).join(', ');
  * that narrow window for group commits that cost no fsync each.
  */
 export class SqliteStore implements JobStore {
-  /** The open database, for tests and tools that want to look inside. */
+  /**
+   * The open database, for tests and tools that want to look inside.
+   * @internal Left out of the published types, which then name nothing of
+   * better-sqlite3's: an app compiles them without its type package.
+   */
   readonly db: Database.Database;
   private readonly statements;
   private readonly appendBatch;

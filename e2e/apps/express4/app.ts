@@ -7,9 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import express, { type Request, type RequestHandler } from 'express4';
+import express, { type RequestHandler } from 'express4';
 import session from 'express-session';
-import { createBackJob, type Backend, type BackJob } from 'backjob/server';
+import { createBackJob, type Backend, type BackJob } from 'backjob';
 import { defineJobs } from '../jobs.js';
 import { jobPage, launchersPage, signInPage } from '../pages.js';
 import { checkPassword } from '../users.js';
@@ -22,18 +22,16 @@ declare module 'express-session' {
 
 /** What the app needs from its environment. */
 export interface AppOptions {
-  /** Folder holding the client bundle `backjob.js`. */
-  clientDir: string;
   /** Where jobs live (BackJob's default is SQLite in the working directory). */
   backend?: Backend;
 }
 
 /** The app and its HTTP server, not yet listening. */
-export function createApp({ clientDir, backend }: AppOptions): { server: http.Server; backjob: BackJob } {
+export function createApp({ backend }: AppOptions = {}): { server: http.Server; backjob: BackJob } {
   const backjob = createBackJob({
     backend,
     // The session is there because the router runs after express-session; an upgrade without a ticket has none.
-    identify: (req) => (req as Request).session?.user,
+    identify: (req) => req.session?.user,
   });
   defineJobs(backjob);
 
@@ -42,7 +40,6 @@ export function createApp({ clientDir, backend }: AppOptions): { server: http.Se
   // `express`, which express-session's and BackJob's types refer to. An Express 4 app has only 4's.
   app.use(session({ secret: randomBytes(32).toString('hex'), resave: false, saveUninitialized: false, cookie: { httpOnly: true, sameSite: 'lax' } }) as unknown as RequestHandler);
   app.use(backjob.router() as unknown as RequestHandler);
-  app.use('/assets', express.static(clientDir));
   app.use(express.urlencoded({ extended: false }));
 
   app.get('/', (req, res) => {

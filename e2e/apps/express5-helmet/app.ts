@@ -7,10 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import express, { type Request } from 'express';
+import express from 'express';
 import session from 'express-session';
 import helmet, { type HelmetOptions } from 'helmet';
-import { createBackJob, type Backend, type BackJob } from 'backjob/server';
+import { createBackJob, type Backend, type BackJob } from 'backjob';
 import { defineJobs } from '../jobs.js';
 import { jobPage, launchersPage, signInPage } from '../pages.js';
 import { checkPassword } from '../users.js';
@@ -23,8 +23,6 @@ declare module 'express-session' {
 
 /** What the app needs from its environment. */
 export interface AppOptions {
-  /** Folder holding the client bundle `backjob.js`. */
-  clientDir: string;
   /** Where jobs live (BackJob's default is SQLite in the working directory). */
   backend?: Backend;
   /** helmet's `contentSecurityPolicy` option. Default: helmet's default policy. */
@@ -32,11 +30,11 @@ export interface AppOptions {
 }
 
 /** The app and its HTTP server, not yet listening. */
-export function createApp({ clientDir, backend, contentSecurityPolicy }: AppOptions): { server: http.Server; backjob: BackJob } {
+export function createApp({ backend, contentSecurityPolicy }: AppOptions = {}): { server: http.Server; backjob: BackJob } {
   const backjob = createBackJob({
     backend,
     // The session is there because the router runs after express-session; an upgrade without a ticket has none.
-    identify: (req) => (req as Request).session?.user,
+    identify: (req) => req.session?.user,
   });
   defineJobs(backjob);
 
@@ -44,7 +42,6 @@ export function createApp({ clientDir, backend, contentSecurityPolicy }: AppOpti
   app.use(helmet({ contentSecurityPolicy }));
   app.use(session({ secret: randomBytes(32).toString('hex'), resave: false, saveUninitialized: false, cookie: { httpOnly: true, sameSite: 'lax' } }));
   app.use(backjob.router());
-  app.use('/assets', express.static(clientDir));
   app.use(express.urlencoded({ extended: false }));
 
   app.get('/', (req, res) => {

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import express from 'express';
-import { createBackJob, type Backend, type BackJob } from 'backjob/server';
+import { createBackJob, type Backend, type BackJob } from 'backjob';
 import { defineJobs } from '../jobs.js';
 import { checkPassword } from '../users.js';
 

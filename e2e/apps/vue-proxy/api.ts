@@ -8,9 +8,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import express, { type Request } from 'express';
+import express from 'express';
 import session from 'express-session';
-import { createBackJob, type Backend, type BackJob } from 'backjob/server';
+import { createBackJob, type Backend, type BackJob } from 'backjob';
 import { defineJobs } from '../jobs.js';
 import { checkPassword } from '../users.js';
 
@@ -36,7 +36,7 @@ export interface ApiOptions {
 export function createApi({ devOrigin, backend }: ApiOptions): { server: http.Server; backjob: BackJob } {
   const backjob = createBackJob({
     backend,
-    identify: (req) => (req as Request).session?.user,
+    identify: (req) => req.session?.user,
     allowedOrigins: devOrigin ? [devOrigin] : undefined,
   });
   defineJobs(backjob);

@@ -15,5 +15,5 @@ export default defineConfig({
     },
   },
   // In an app of its own, `backjob/client` is the installed package; here it is the repository's source.
-  resolve: { alias: { 'backjob/client': fileURLToPath(new URL('../../../client/index.ts', import.meta.url)) } },
+  resolve: { alias: { '@backjob/client': fileURLToPath(new URL('../../../client/index.ts', import.meta.url)) } },
 });

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
-import 'backjob/client';
+import '@backjob/client';
+import type {} from '@backjob/client/react';
 import { signIn } from './auth.js';
 
 export function App() {

@@ -2,7 +2,7 @@
  * The page's sign-in: a bearer token kept in memory, sent on the page's own
  * calls and, once configured here, on every call BackJob's elements make.
  */
-import { configureBackjob } from 'backjob/client';
+import { configureBackjob } from '@backjob/client';
 
 let token: string | null = null;
 
