@@ -15,8 +15,11 @@ export function Report({ id, token }: { id: string; token: string }) {
       <backjob-progress jobId={42} />
       {/* @ts-expect-error the event's detail has no such field */}
       <backjob-progress onbackjob-completed={(event) => event.detail.nope} />
+      <backjob-jobs href="/jobs/{id}" pageSize={20} status="running" />
       {/* @ts-expect-error maxLines is a number */}
       <backjob-log maxLines="many" />
+      {/* @ts-expect-error status is a job status */}
+      <backjob-jobs status="sleeping" />
     </section>
   );
 }
