@@ -17,7 +17,7 @@ let browser: Browser;
 let url: string;
 
 before(async () => {
-    browser = await launchBrowser();
+  browser = await launchBrowser();
   ({ server, backjob } = createApp({ backend: sqlite({ file: temp.dbFile }) }));
   url = await listen(server);
 });
