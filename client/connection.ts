@@ -353,7 +353,8 @@ export class SharedConnection implements Connection {
       const response = await fetch(this.ticketUrl, {
         method: 'POST',
         headers: { ...(await extraHeaders()), accept: 'application/json' },
-        credentials: 'same-origin',
+        // The user's cookies go along to the page's own origin, and to another the server allows (it answers with CORS).
+        credentials: sameOrigin(this.ticketUrl) ? 'same-origin' : 'include',
       });
       if (!response.ok) return undefined;
       const reply = (await response.json()) as Partial<TicketReply> | null;
@@ -637,7 +638,7 @@ export function endpointUrl(url?: string): string {
   return resolved.href;
 }
 
-/** The ticket endpoint beside a socket endpoint: `wss://h/backjob/ws` → `https://h/backjob/tickets`; null when it is not `…/ws`. */
+/** The ticket endpoint beside a socket endpoint: `wss://h/backjob/ws?t=1` → `https://h/backjob/tickets?t=1`; null when it is not `…/ws`. */
 function ticketUrlOf(url: string): string | null {
   let parsed: URL;
   try {
@@ -647,9 +648,15 @@ function ticketUrlOf(url: string): string | null {
   }
   if (!/\/ws$/.test(parsed.pathname)) return null;
   parsed.protocol = parsed.protocol === 'wss:' ? 'https:' : 'http:';
+  // The query stays: an endpoint that needs one (a tenant, say) needs it for its tickets too.
   parsed.pathname = parsed.pathname.replace(/\/ws$/, '/tickets');
-  parsed.search = '';
   return parsed.href;
+}
+
+/** Whether `url` is on the page's own origin (outside a browser: taken as yes). */
+function sameOrigin(url: string): boolean {
+  const page = (globalThis as { location?: { origin: string } }).location;
+  return !page || new URL(url).origin === page.origin;
 }
 
 const shared = new Map<string, SharedConnection>();

@@ -254,6 +254,17 @@ export function createRouter(backjob: BackJob): Router {
 
   // A ticket for the live channel, issued here because this request went through the app's
   // middleware (its session, passport, bearer token) and the socket's upgrade does not: see tickets.ts.
+  // A page on another allowed origin (`allowedOrigins`) asks for its ticket across origins, with
+  // the user's cookies or token: CORS lets exactly those origins read the answer, nobody else.
+  api.use('/tickets', (req, res, next) => {
+    const origin = req.headers.origin;
+    if (origin === undefined || !backjob.originAllowed(origin, req)) return next();
+    res.set({ 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin' });
+    if (req.method !== 'OPTIONS') return next();
+    const asked = req.headers['access-control-request-headers'];
+    res.set({ 'access-control-allow-methods': 'POST', 'access-control-max-age': '600', ...(asked ? { 'access-control-allow-headers': asked } : {}) });
+    res.status(204).end();
+  });
   api.post('/tickets', forwardErrors(async (req, res) => {
     requireAllowedOrigin(backjob, req);
     const principal = await backjob.identify(req);

@@ -113,3 +113,32 @@ describe('connection tickets', () => {
     assert.equal(res.status, 403);
   });
 });
+
+describe('tickets across allowed origins', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp({ allowedOrigins: ['https://admin.example'] });
+  });
+  after(() => t.close());
+
+  test('an allowed origin may read its ticket with credentials (CORS, preflight included); any other origin gets no CORS and a 403', async () => {
+    const preflight = await fetch(`${t.url}/backjob/tickets`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://admin.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), 'https://admin.example');
+    assert.equal(preflight.headers.get('access-control-allow-credentials'), 'true');
+    assert.equal(preflight.headers.get('access-control-allow-headers'), 'authorization');
+    const allowed = await fetch(`${t.url}/backjob/tickets`, { method: 'POST', headers: { origin: 'https://admin.example' } });
+    assert.equal(allowed.status, 200);
+    assert.equal(allowed.headers.get('access-control-allow-origin'), 'https://admin.example');
+    assert.match(allowed.headers.get('vary') ?? '', /Origin/);
+
+    for (const method of ['OPTIONS', 'POST']) {
+      const foreign = await fetch(`${t.url}/backjob/tickets`, { method, headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+      assert.equal(foreign.headers.get('access-control-allow-origin'), null, method);
+      if (method === 'POST') assert.equal(foreign.status, 403);
+    }
+  });
+});
