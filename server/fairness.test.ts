@@ -181,7 +181,9 @@ describe('fair queue (redis, two workers)', () => {
       for (let i = 0; i < FLOOD; i += 20) flood.push(...(await Promise.all(Array.from({ length: 20 }, (_, j) => post(web.url, { i: i + j })))));
       const mine = await started(web.backjob, await post(web.url, { mine: true }, 'user=bob'));
       const overtaking = await startedBetween(web.backjob, flood, mine.createdAt, mine.startedAt!);
-      assert.ok(overtaking <= 2, `${overtaking} of the flood's jobs started between the user's start and the user's job (two slots)`);
+      // Counted by start time, so a job a slot had already picked when the user's job was created (its start
+      // landing just after) counts too: one such per slot, plus the other slot's turn while one takes the user's.
+      assert.ok(overtaking <= 3, `${overtaking} of the flood's jobs started between the user's start and the user's job (two slots)`);
       const runners = new Set((await web.backjob.list({ status: 'completed' })).map((job) => job.runner ?? 'gone'));
       assert.ok(runners.size >= 1);
     } finally {
