@@ -185,7 +185,7 @@ describe('the packed tarballs', () => {
     for (const path of paths) assert.ok(packed.client.includes(path), `the manifest names ${path}, which the package does not ship`);
 
     const elements = manifest.modules.flatMap((m: any) => m.declarations ?? []).filter((d: any) => d.customElement);
-    assert.deepEqual(elements.map((d: any) => d.tagName).sort(), ['backjob-launcher', 'backjob-log', 'backjob-progress']);
+    assert.deepEqual(elements.map((d: any) => d.tagName).sort(), ['backjob-jobs', 'backjob-launcher', 'backjob-log', 'backjob-progress']);
     const progress = elements.find((d: any) => d.tagName === 'backjob-progress');
     assert.deepEqual(
       progress.events.map((e: any) => [e.name, e.type?.text]),
