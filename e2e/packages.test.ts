@@ -135,7 +135,7 @@ describe('the packed tarballs', () => {
       const dir = join(root, 'packages', which);
       for (const required of ['LICENSE', 'README.md', 'package.json', 'dist/bundle.js']) assert.ok(files.includes(required), `${which} lacks ${required}`);
       assert.match(readFileSync(join(dir, 'LICENSE'), 'utf8'), /MIT License[\s\S]*Copyright \(c\) 2026 BackJob contributors/);
-      const strays = files.filter((f) => (/\.ts$/.test(f) && !f.endsWith('.d.ts')) || /test|contract|crash-child|tsconfig/.test(f));
+      const strays = files.filter((f) => (/\.ts$/.test(f) && !f.endsWith('.d.ts')) || /test|contract|crash-child|fuzz|tsconfig/.test(f));
       assert.deepEqual(strays, [], 'sources, tests and test support stay in the repository');
 
       const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
