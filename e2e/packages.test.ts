@@ -34,7 +34,10 @@ const SERVER_PACKAGES = ['better-sqlite3', 'express', 'ws', 'nanoid', 'proxy-add
 
 interface Ran {
   code: number | null;
+  /** stdout and stderr, interleaved: what a failure shows. */
   output: string;
+  /** stdout alone: what a `--json` command answers (npm writes its notices, an update available among them, to stderr). */
+  stdout: string;
   ms: number;
 }
 
@@ -49,10 +52,14 @@ function run(command: string, args: string[], cwd: string): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
+    let stdout = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      stdout += chunk;
+    });
     child.stderr.on('data', (chunk) => (output += chunk));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output, ms: Date.now() - started }));
+    child.on('close', (code) => resolve({ code, output, stdout, ms: Date.now() - started }));
   });
 }
 
@@ -117,8 +124,8 @@ const packed: Record<'client' | 'server', string[]> = { client: [], server: [] }
 
 before(async () => {
   await mustRun(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], root);
-  const { output } = await mustRun('npm', ['pack', '--json', '--pack-destination', temp.dir, './packages/client', './packages/server'], root);
-  const reports = JSON.parse(output.slice(output.indexOf('['))) as Array<{ name: string; filename: string; files: Array<{ path: string }> }>;
+  const { stdout } = await mustRun('npm', ['pack', '--json', '--pack-destination', temp.dir, './packages/client', './packages/server'], root);
+  const reports = JSON.parse(stdout) as Array<{ name: string; filename: string; files: Array<{ path: string }> }>;
   for (const report of reports) {
     const which = report.name === '@backjob/client' ? 'client' : 'server';
     tarballs[which] = join(temp.dir, report.filename);
