@@ -42,12 +42,16 @@ interface Ran {
 }
 
 /**
- * Runs a command to its end. npm's own variables are left out: run under
- * `npm test`, `npm_config_local_prefix` and the like would point the child npm
- * at this repository instead of the app.
+ * Runs a command to its end. What `npm test` says of this repository is left
+ * out (`npm_config_local_prefix` would point the child npm at it instead of
+ * the app, and `npm_package_*`, `npm_lifecycle_*` describe it); the user's npm
+ * configuration from the environment (`NPM_CONFIG_REGISTRY`, a cache, a proxy,
+ * a CA file) stays, so the child npm reaches the registry the way npm does.
  */
 function run(command: string, args: string[], cwd: string): Promise<Ran> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^npm_(config_local_prefix$|package_|lifecycle_|command$)/i.test(name)),
+  );
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
