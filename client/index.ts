@@ -1,6 +1,7 @@
 /**
  * The browser side of BackJob. Importing this module registers
- * `<backjob-progress>`, `<backjob-log>` and `<backjob-launcher>`; it also
+ * `<backjob-progress>`, `<backjob-log>`, `<backjob-launcher>` and
+ * `<backjob-jobs>`; it also
  * loads in Node (SSR, tests) without touching browser-only APIs.
  */
 export { BackjobProgress, formatDuration } from './backjob-progress.js';

@@ -34,25 +34,36 @@ const SERVER_PACKAGES = ['better-sqlite3', 'express', 'ws', 'nanoid', 'proxy-add
 
 interface Ran {
   code: number | null;
+  /** stdout and stderr, interleaved: what a failure shows. */
   output: string;
+  /** stdout alone: what a `--json` command answers (npm writes its notices, an update available among them, to stderr). */
+  stdout: string;
   ms: number;
 }
 
 /**
- * Runs a command to its end. npm's own variables are left out: run under
- * `npm test`, `npm_config_local_prefix` and the like would point the child npm
- * at this repository instead of the app.
+ * Runs a command to its end. What `npm test` says of this repository is left
+ * out (`npm_config_local_prefix` would point the child npm at it instead of
+ * the app, and `npm_package_*`, `npm_lifecycle_*` describe it); the user's npm
+ * configuration from the environment (`NPM_CONFIG_REGISTRY`, a cache, a proxy,
+ * a CA file) stays, so the child npm reaches the registry the way npm does.
  */
 function run(command: string, args: string[], cwd: string): Promise<Ran> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^npm_(config_local_prefix$|package_|lifecycle_|command$)/i.test(name)),
+  );
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
+    let stdout = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      stdout += chunk;
+    });
     child.stderr.on('data', (chunk) => (output += chunk));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output, ms: Date.now() - started }));
+    child.on('close', (code) => resolve({ code, output, stdout, ms: Date.now() - started }));
   });
 }
 
@@ -117,8 +128,8 @@ const packed: Record<'client' | 'server', string[]> = { client: [], server: [] }
 
 before(async () => {
   await mustRun(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], root);
-  const { output } = await mustRun('npm', ['pack', '--json', '--pack-destination', temp.dir, './packages/client', './packages/server'], root);
-  const reports = JSON.parse(output.slice(output.indexOf('['))) as Array<{ name: string; filename: string; files: Array<{ path: string }> }>;
+  const { stdout } = await mustRun('npm', ['pack', '--json', '--pack-destination', temp.dir, './packages/client', './packages/server'], root);
+  const reports = JSON.parse(stdout) as Array<{ name: string; filename: string; files: Array<{ path: string }> }>;
   for (const report of reports) {
     const which = report.name === '@backjob/client' ? 'client' : 'server';
     tarballs[which] = join(temp.dir, report.filename);
@@ -135,7 +146,7 @@ describe('the packed tarballs', () => {
       const dir = join(root, 'packages', which);
       for (const required of ['LICENSE', 'README.md', 'package.json', 'dist/bundle.js']) assert.ok(files.includes(required), `${which} lacks ${required}`);
       assert.match(readFileSync(join(dir, 'LICENSE'), 'utf8'), /MIT License[\s\S]*Copyright \(c\) 2026 BackJob contributors/);
-      const strays = files.filter((f) => (/\.ts$/.test(f) && !f.endsWith('.d.ts')) || /test|contract|crash-child|tsconfig/.test(f));
+      const strays = files.filter((f) => (/\.ts$/.test(f) && !f.endsWith('.d.ts')) || /test|contract|crash-child|fuzz|tsconfig/.test(f));
       assert.deepEqual(strays, [], 'sources, tests and test support stay in the repository');
 
       const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));

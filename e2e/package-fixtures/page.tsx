@@ -11,6 +11,7 @@ export function Report({ id, token }: { id: string; token: string }) {
       <backjob-launcher name="reports/build" params={{ month: '2026-01' }} showLog onbackjob-start={(event) => event.detail.request.name}>
         Build
       </backjob-launcher>
+      <backjob-jobs label="Mine" status="running" pageSize={20} />
       {/* @ts-expect-error jobId is a string */}
       <backjob-progress jobId={42} />
       {/* @ts-expect-error the event's detail has no such field */}
@@ -20,6 +21,8 @@ export function Report({ id, token }: { id: string; token: string }) {
       <backjob-log maxLines="many" />
       {/* @ts-expect-error status is a job status */}
       <backjob-jobs status="sleeping" />
+      {/* @ts-expect-error pageSize is a number */}
+      <backjob-jobs pageSize="many" />
     </section>
   );
 }

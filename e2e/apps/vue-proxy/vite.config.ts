@@ -14,6 +14,6 @@ export default defineConfig({
       '/backjob': { target: api, changeOrigin: true, ws: true },
     },
   },
-  // In an app of its own, `backjob/client` is the installed package; here it is the repository's source.
+  // In an app of its own, `@backjob/client` is the installed package; here it is the repository's source.
   resolve: { alias: { '@backjob/client': fileURLToPath(new URL('../../../client/index.ts', import.meta.url)) } },
 });
