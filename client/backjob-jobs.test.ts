@@ -156,6 +156,20 @@ describe('<backjob-jobs>', () => {
     });
   }
 
+  it('keeps no clock ticking once removed, even when a page it asked for arrives after', async () => {
+    const connection = new FakeConnection();
+    connection.listed = [job('running')];
+    const list = document.createElement('backjob-jobs');
+    list.connection = connection;
+    document.body.append(list);
+    list.remove(); // its first page is still on its way
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const renders = () => (list as unknown as { now: number }).now;
+    const before = renders();
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    equal(renders(), before, 'the removed list still re-renders every second');
+  });
+
   it('stops listening when removed from the page', async () => {
     const connection = new FakeConnection();
     const list = await listWith(connection);

@@ -129,7 +129,8 @@ export class BackjobJobs extends LitElement {
     }
     // Durations of running jobs tick; nothing ticks when nothing runs.
     const running = this.jobs.some((job) => job.status === 'running');
-    if (running && !this.clock) this.clock = setInterval(() => (this.now = Date.now()), 1000);
+    // A page that arrives after removal renders too: a removed list starts no clock (disconnectedCallback would never stop it).
+    if (running && !this.clock && this.isConnected) this.clock = setInterval(() => (this.now = Date.now()), 1000);
     if (!running && this.clock) {
       clearInterval(this.clock);
       this.clock = undefined;
