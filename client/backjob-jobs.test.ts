@@ -129,6 +129,15 @@ describe('<backjob-jobs>', () => {
     equal(connection.cancels[0]!.jobId, running.id);
   });
 
+  it('says why the list could not be read, and does not claim there are no jobs', async () => {
+    const connection = new FakeConnection();
+    connection.listFailure = 'BACKJOB_ERR_INTERNAL';
+    const list = await listWith(connection);
+    await waitFor(() => part(list, 'error'), 'the error');
+    equal(part(list, 'empty'), null, '"No jobs" beside the error');
+    await expectAccessible(list);
+  });
+
   it('says so when nobody is signed in', async () => {
     const connection = new FakeConnection();
     connection.listFailure = 'BACKJOB_ERR_UNAUTHORIZED';

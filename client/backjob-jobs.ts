@@ -250,7 +250,9 @@ export class BackjobJobs extends LitElement {
       ${error ? html`<p part="error" class="error" role="alert">${l.show(error)}</p>` : nothing}
       ${this.connectionState === 'reconnecting' ? html`<p class="note" role="status">${l.show(l.term('reconnecting'))}</p>` : nothing}
       ${this.jobs.length === 0 && !this.loading
-        ? html`<p part="empty" class="empty">${l.show(l.term('noJobs'))}</p>`
+        ? error
+          ? nothing // Unread is not empty: "No jobs" would be a guess.
+          : html`<p part="empty" class="empty">${l.show(l.term('noJobs'))}</p>`
         : html`<div class="scroll">
             <table part="table" aria-labelledby="title">
               <thead>
