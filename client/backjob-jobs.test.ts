@@ -138,6 +138,45 @@ describe('<backjob-jobs>', () => {
     await expectAccessible(list);
   });
 
+  it("keeps focus when the focused cancel button goes because the job ended: on the job's row, or the title when the row left", async () => {
+    const connection = new FakeConnection();
+    const [first, second] = [job('running'), job('running')];
+    connection.listed = [second, first];
+    const list = await listWith(connection, { status: 'running' });
+    const cancelOf = (j: JobSnapshot) => list.shadowRoot!.querySelector<HTMLElement>(`tr[data-job-id="${j.id}"] [part~="cancel-button"]`)!;
+    cancelOf(first).focus();
+    connection.pushList({ ...first, status: 'running', progress: 50, seq: 8 });
+    await list.updateComplete;
+    equal(list.shadowRoot!.activeElement, cancelOf(first), 'a progress change leaves focus alone');
+    list.status = undefined;
+    await waitFor(() => connection.pageRequests.length === 2, 'every status');
+    await list.updateComplete;
+    cancelOf(first).focus();
+    connection.pushList({ ...first, status: 'canceled', endedAt: Date.now(), seq: 9 });
+    await list.updateComplete;
+    equal(list.shadowRoot!.activeElement, list.shadowRoot!.querySelector(`tr[data-job-id="${first.id}"] th`), `focus went to ${document.activeElement?.tagName}`);
+    list.status = 'running';
+    await waitFor(() => connection.pageRequests.length === 3, 'running only');
+    await list.updateComplete;
+    cancelOf(second).focus();
+    connection.pushList({ ...second, status: 'completed', endedAt: Date.now(), seq: 9 });
+    await list.updateComplete;
+    equal(list.shadowRoot!.activeElement, part(list, 'title'), `focus went to ${document.activeElement?.tagName}`);
+    await expectAccessible(list);
+  });
+
+  it('keeps focus when "Show more" goes with the last page: on the first row it brought', async () => {
+    const connection = new FakeConnection();
+    connection.listed = Array.from({ length: 12 }, () => job('completed')).reverse();
+    const list = await listWith(connection, { 'page-size': '10' });
+    const more = part(list, 'more-button')!;
+    more.focus();
+    more.click();
+    await waitFor(() => rows(list).length === 12, '12 rows');
+    await list.updateComplete;
+    equal(list.shadowRoot!.activeElement, rows(list)[10]!.querySelector('th'), `focus went to ${document.activeElement?.tagName}`);
+  });
+
   it('says so when nobody is signed in', async () => {
     const connection = new FakeConnection();
     connection.listFailure = 'BACKJOB_ERR_UNAUTHORIZED';

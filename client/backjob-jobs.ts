@@ -99,6 +99,8 @@ export class BackjobJobs extends LitElement {
   /** Each load gets a number: an answer for an older one (the filter changed since) is dropped. */
   private generation = 0;
   private clock?: ReturnType<typeof setInterval>;
+  /** The button that had focus before this render, and where focus belongs if the render removes it. */
+  private focusBefore?: { button: Element; jobId?: string; rows: number };
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -115,6 +117,11 @@ export class BackjobJobs extends LitElement {
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
+    const focused = this.shadowRoot?.activeElement;
+    this.focusBefore =
+      focused?.matches('[part~="cancel-button"], [part~="more-button"]')
+        ? { button: focused, jobId: focused.closest('tr')?.dataset.jobId, rows: this.shadowRoot!.querySelectorAll('tbody tr').length }
+        : undefined;
     let reload = changed.has('pageSize') && this.hasUpdated;
     if (changed.has('status') && filterOf(this.status) !== this.filter) {
       this.filter = filterOf(this.status);
@@ -135,6 +142,16 @@ export class BackjobJobs extends LitElement {
       clearInterval(this.clock);
       this.clock = undefined;
     }
+  }
+
+  protected override updated(): void {
+    // A job that ends takes its cancel button, the last page "Show more": focus would fall to the page's body.
+    const before = this.focusBefore;
+    this.focusBefore = undefined;
+    if (!before || before.button.isConnected || this.shadowRoot!.activeElement) return;
+    const rows = [...this.shadowRoot!.querySelectorAll<HTMLTableRowElement>('tbody tr')];
+    const row = before.jobId ? rows.find((tr) => tr.dataset.jobId === before.jobId) : rows[before.rows];
+    (row?.querySelector('th') ?? this.shadowRoot!.getElementById('title'))?.focus();
   }
 
   private source(): Connection {
@@ -229,7 +246,7 @@ export class BackjobJobs extends LitElement {
     const lang = this.label ? nothing : l.differs(l.langOf('yourJobs')) ? l.langOf('yourJobs') : nothing;
     return html`<section part="base" aria-labelledby="title" aria-busy=${this.loading ? 'true' : 'false'}>
       <div part="header" class="header">
-        <h2 part="title" id="title" lang=${lang}>${label}</h2>
+        <h2 part="title" id="title" tabindex="-1" lang=${lang}>${label}</h2>
         <label class="filter">
           ${l.show(l.term('filterLabel'))}
           <select part="filter" .value=${this.filter} @change=${this.onFilter}>
@@ -281,7 +298,7 @@ export class BackjobJobs extends LitElement {
     const link = this.href ? this.href.replaceAll('{id}', encodeURIComponent(job.id)) : undefined;
     const started = job.startedAt === undefined ? undefined : new Date(job.startedAt);
     return html`<tr part="row" data-job-id=${job.id} data-status=${job.status}>
-      <th scope="row">${link ? html`<a part="name" href=${link}>${title}</a>` : html`<span part="name">${title}</span>`}</th>
+      <th scope="row" tabindex="-1">${link ? html`<a part="name" href=${link}>${title}</a>` : html`<span part="name">${title}</span>`}</th>
       <td><span part="status" class="status ${job.status}">${icon(job.status)}${l.show(l.term(job.status))}</span></td>
       <td class="number">${progress === null || isEnded(job.status) && job.status !== 'completed' ? '—' : l.percent(progress)}</td>
       <td>
