@@ -55,6 +55,8 @@ export const jobsStyles = [
     /* A wide table scrolls inside the card rather than widening the page (WCAG 1.4.10). */
     .scroll {
       overflow-x: auto;
+      /* The containing block of the actions header's visually hidden (absolute) word: else it is not clipped and widens the page. */
+      position: relative;
     }
 
     table {

@@ -1,6 +1,7 @@
 // <backjob-jobs>: the table and its states, live changes, the filter,
 // pages, cancel, languages and axe, over a connection the test drives; then
 // against the real server, where another user's jobs never appear.
+import { setViewport } from '@web/test-runner-commands';
 import './index.js';
 import { initialSnapshot, type JobSnapshot, type JobStatus } from '../shared/protocol.js';
 import type { BackjobJobs } from './backjob-jobs.js';
@@ -175,6 +176,20 @@ describe('<backjob-jobs>', () => {
     await waitFor(() => rows(list).length === 12, '12 rows');
     await list.updateComplete;
     equal(list.shadowRoot!.activeElement, rows(list)[10]!.querySelector('th'), `focus went to ${document.activeElement?.tagName}`);
+  });
+
+  describe('in a 320 px viewport (WCAG 1.4.10)', () => {
+    before(() => setViewport({ width: 320, height: 640 }));
+    after(() => setViewport({ width: 800, height: 600 }));
+
+    it('the table scrolls inside the card: the page does not scroll sideways', async () => {
+      const connection = new FakeConnection();
+      connection.listed = [job('running'), job('completed')];
+      const list = await listWith(connection);
+      ok(part(list, 'table')!.getBoundingClientRect().width > 320, 'the table is wider than the viewport');
+      equal(document.documentElement.scrollWidth, document.documentElement.clientWidth, 'page width');
+      await expectAccessible(list);
+    });
   });
 
   it('says so when nobody is signed in', async () => {
