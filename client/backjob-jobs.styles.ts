@@ -80,7 +80,8 @@ export const jobsStyles = [
 
     tbody th {
       font-weight: 500;
-      overflow-wrap: anywhere;
+      /* Not "anywhere": that lets the table squeeze the name column to one letter wide while the others keep theirs. */
+      overflow-wrap: break-word;
     }
 
     tbody tr:last-child > * {

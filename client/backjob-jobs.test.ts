@@ -190,6 +190,19 @@ describe('<backjob-jobs>', () => {
       equal(document.documentElement.scrollWidth, document.documentElement.clientWidth, 'page width');
       await expectAccessible(list);
     });
+
+    it('breaks a job name between words, not inside them', async () => {
+      const connection = new FakeConnection();
+      connection.listed = [job('running', { title: 'Nightly export of every customer invoice' }), job('completed', { title: 'Quarterly report' })];
+      const list = await listWith(connection);
+      for (const name of list.shadowRoot!.querySelectorAll('tbody [part~="name"]')) {
+        const range = document.createRange();
+        range.selectNodeContents(name);
+        const lines = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size;
+        const words = name.textContent!.trim().split(/\s+/).length;
+        ok(lines <= words, `"${name.textContent}" on ${lines} lines`);
+      }
+    });
   });
 
   it('says so when nobody is signed in', async () => {
