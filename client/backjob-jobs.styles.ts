@@ -97,11 +97,16 @@ export const jobsStyles = [
       white-space: nowrap;
     }
 
+    /* The word sets the baseline the row's other cells align to; an icon (no baseline of its own) would set it by its bottom edge. */
     .status {
       display: inline-flex;
-      align-items: center;
+      align-items: baseline;
       gap: 0.375rem;
       white-space: nowrap;
+    }
+
+    .status > .icon {
+      align-self: center;
     }
 
     .status.completed {

@@ -64,6 +64,20 @@ describe('<backjob-jobs>', () => {
     await expectAccessible(list);
   });
 
+  it("sets each state's word on the row's baseline, beside its icon", async () => {
+    const connection = new FakeConnection();
+    connection.listed = [job('running'), job('completed')];
+    const list = await listWith(connection);
+    for (const row of rows(list)) {
+      const name = row.querySelector('[part~="name"]')!.getBoundingClientRect();
+      const word = row.querySelector('[part~="status"] > :not(svg)') ?? row.querySelector('[part~="status"]')!;
+      const range = document.createRange();
+      range.selectNodeContents(word);
+      const bottom = [...range.getClientRects()].at(-1)!.bottom;
+      ok(Math.abs(bottom - name.bottom) <= 1, `the status word ends ${(name.bottom - bottom).toFixed(1)} px above the name`);
+    }
+  });
+
   it('shows what the server pushes: a new job on top, its progress, its end; no polling', async () => {
     const connection = new FakeConnection();
     connection.listed = [job('completed')];
