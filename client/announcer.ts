@@ -86,10 +86,12 @@ export class Announcer {
   /**
    * Drops what waits for `key` (an element that stopped showing that job);
    * with `text`, only if that is what waits. True if something was dropped.
+   * A job's end is never dropped: a page often removes the element on that
+   * very end, and nothing else would say it (its group is closed).
    */
   withdraw(key: string, text?: string): boolean {
     const waiting = this.pending.get(key);
-    if (!waiting || (text !== undefined && waiting.text !== text)) return false;
+    if (!waiting || waiting.end || (text !== undefined && waiting.text !== text)) return false;
     return this.pending.delete(key);
   }
 

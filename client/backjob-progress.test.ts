@@ -314,6 +314,19 @@ describe('<backjob-progress>', () => {
       equal(said(), ['Import: 30%', 'Import: completed']);
     });
 
+    it('says how the job ended even when the page removes the element as it ends', async () => {
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running', progress: 10, name: 'import' });
+      const element = await mountProgress(connection);
+      // What an app does on the end: show the result instead of the bar.
+      element.addEventListener('backjob-completed', () => element.remove(), { once: true });
+      connection.snapshot('job1', { status: 'completed', progress: 100 });
+      await render(element);
+      ok(!element.isConnected, 'removed on its end');
+      await sleep(600);
+      equal(said(), ['Import: completed']);
+    });
+
     it('empties the region soon after each announcement, so no stale value stays readable', async () => {
       const connection = new FakeConnection();
       connection.snapshot('job1', { status: 'running', progress: 0, name: 'import' });
