@@ -41,6 +41,8 @@ export interface Announcement {
 const MAX_PER_SECOND = 2;
 /** Ended groups remembered, so a late message about a finished job stays silent (oldest forgotten first). */
 const MAX_ENDED = 500;
+/** How long a newly added region stays empty before it is spoken into: screen readers skip the text of a region added with it. */
+const REGION_SETTLE_MS = 150;
 
 /** A page-wide, throttled, polite announcer. Use the shared {@link announcer}. */
 export class Announcer {
@@ -129,6 +131,12 @@ export class Announcer {
 
   private flush(): void {
     if (typeof document === 'undefined' || !document.body) return;
+    if (!this.region?.isConnected) {
+      // The first thing said on the page, or the body was replaced since: the region goes in empty, its text a moment later.
+      this.mount(this.container?.isConnected ? this.container : document.body).replaceChildren();
+      this.timer = setTimeout(() => this.flush(), REGION_SETTLE_MS);
+      return;
+    }
     const parts: Array<{ text: string; lang?: string }> = [];
     for (const [key, announcement] of this.pending) {
       const text = typeof announcement.text === 'function' ? announcement.text() : announcement.text;
@@ -139,7 +147,7 @@ export class Announcer {
     }
     this.pending.clear();
     if (!parts.length) return;
-    const region = this.region?.isConnected ? this.region : this.mount(this.container?.isConnected ? this.container : document.body);
+    const region = this.region;
     region.replaceChildren(
       ...parts.map(({ text, lang }, i) => {
         const span = document.createElement('span');

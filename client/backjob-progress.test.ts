@@ -327,6 +327,26 @@ describe('<backjob-progress>', () => {
       equal(said(), ['Import: completed']);
     });
 
+    it('puts the live region in the page before the first thing it says (a region added with its text is not read)', async () => {
+      announcer.element?.remove(); // a page where nothing was said yet, or whose body was replaced since
+      const inserted: number[] = [];
+      const observer = new MutationObserver((records) => {
+        for (const record of records) for (const node of record.addedNodes) if (node === announcer.element) inserted.push(performance.now());
+      });
+      observer.observe(document.body, { childList: true });
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running', progress: 0, name: 'import' });
+      const element = await mountProgress(connection);
+      connection.snapshot('job1', { progress: 30 });
+      await render(element);
+      await waitFor(() => said().length === 1, 'the milestone');
+      observer.disconnect();
+      ok(inserted.length === 1, 'the region was added once');
+      const lead = speech.heard[0]!.at - inserted[0]!;
+      ok(lead >= 100, `the region was in the page ${Math.round(lead)} ms before its first text`);
+      equal(said(), ['Import: 30%']);
+    });
+
     it('empties the region soon after each announcement, so no stale value stays readable', async () => {
       const connection = new FakeConnection();
       connection.snapshot('job1', { status: 'running', progress: 0, name: 'import' });
