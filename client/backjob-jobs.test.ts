@@ -4,9 +4,11 @@
 import { setViewport } from '@web/test-runner-commands';
 import './index.js';
 import { initialSnapshot, type JobSnapshot, type JobStatus } from '../shared/protocol.js';
+import { announcer } from './announcer.js';
 import type { BackjobJobs } from './backjob-jobs.js';
 import { FakeConnection } from './testing/fake-connection.js';
 import { cleanup, equal, expectAccessible, mount, ok, waitFor } from './testing/helpers.js';
+import { recordSpeech } from './testing/speech.js';
 
 const rows = (list: BackjobJobs) => [...list.shadowRoot!.querySelectorAll<HTMLTableRowElement>('tbody tr')];
 const cells = (row: HTMLTableRowElement) => [...row.children].map((cell) => cell.textContent!.replace(/\s+/g, ' ').trim());
@@ -217,6 +219,30 @@ describe('<backjob-jobs>', () => {
         ok(lines <= words, `"${name.textContent}" on ${lines} lines`);
       }
     });
+  });
+
+  it('tells a screen reader the connection was lost and is back, through the page\'s one announcer', async () => {
+    announcer.clear();
+    announcer.interval = 300;
+    const speech = recordSpeech();
+    try {
+      const connection = new FakeConnection();
+      connection.listed = [job('running')];
+      const list = await listWith(connection);
+      connection.setState('reconnecting');
+      await list.updateComplete;
+      ok(list.shadowRoot!.querySelector('.note'), 'the note is shown');
+      await waitFor(() => speech.heard.length === 1, 'the loss said', 2_000).catch(() => undefined);
+      equal(speech.heard.map((h) => h.text), ['Connection lost, reconnecting']);
+      connection.setState('open');
+      await list.updateComplete;
+      await waitFor(() => speech.heard.length === 2, 'the return said', 2_000).catch(() => undefined);
+      equal(speech.heard.map((h) => h.text), ['Connection lost, reconnecting', 'Connection restored']);
+    } finally {
+      speech.stop();
+      announcer.clear();
+      announcer.interval = 5_000;
+    }
   });
 
   it('says so when nobody is signed in', async () => {

@@ -1,6 +1,7 @@
 import { LitElement, html, nothing, type PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import { JOB_STATUSES, isEnded, type JobSnapshot, type JobStatus } from '../shared/protocol.js';
+import { announcer } from './announcer.js';
 import { jobsStyles } from './backjob-jobs.styles.js';
 import { getConnection } from './connection.js';
 import { icon } from './icons.js';
@@ -202,7 +203,10 @@ export class BackjobJobs extends LitElement {
   }
 
   private onUpdate(update: ListUpdate): void {
-    if (update.connection) this.connectionState = update.connection;
+    if (update.connection) {
+      this.tellConnection(this.connectionState, update.connection);
+      this.connectionState = update.connection;
+    }
     if (update.resync) void this.load(true);
     if (!update.changed) return;
     let jobs = this.jobs;
@@ -217,6 +221,23 @@ export class BackjobJobs extends LitElement {
       }
     }
     this.jobs = jobs;
+  }
+
+  /**
+   * Says a lost and a restored connection through the page's one announcer,
+   * with the key `<backjob-progress>` uses: said once however many elements
+   * share the socket, and a loss back before its turn not at all. (The note's
+   * own text would not be read: it comes into the page with it.)
+   */
+  private tellConnection(was: ConnectionState | undefined, now: ConnectionState): void {
+    const lost = this.localize.term('announceConnectionLost');
+    if (now === 'reconnecting' && was !== 'reconnecting') {
+      announcer.announce({ key: 'connection', text: lost.text, lang: lost.lang });
+    } else if (was === 'reconnecting' && now === 'open') {
+      announcer.withdraw('connection', lost.text);
+      const restored = this.localize.term('announceConnectionRestored');
+      announcer.announce({ key: 'connection', text: () => (announcer.said('connection') === lost.text ? restored.text : ''), lang: restored.lang });
+    }
   }
 
   private async cancel(job: JobSnapshot): Promise<void> {
@@ -265,7 +286,7 @@ export class BackjobJobs extends LitElement {
     const error = this.errorCode ? (l.error(this.errorCode) ?? l.term('unavailable')) : undefined;
     return html`
       ${error ? html`<p part="error" class="error" role="alert">${l.show(error)}</p>` : nothing}
-      ${this.connectionState === 'reconnecting' ? html`<p class="note" role="status">${l.show(l.term('reconnecting'))}</p>` : nothing}
+      ${this.connectionState === 'reconnecting' ? html`<p class="note">${l.show(l.term('reconnecting'))}</p>` : nothing}
       ${this.jobs.length === 0 && !this.loading
         ? error
           ? nothing // Unread is not empty: "No jobs" would be a guess.
