@@ -11,7 +11,13 @@ import { cleanup, equal, expectAccessible, mount, ok, waitFor } from './testing/
 import { recordSpeech } from './testing/speech.js';
 
 const rows = (list: BackjobJobs) => [...list.shadowRoot!.querySelectorAll<HTMLTableRowElement>('tbody tr')];
-const cells = (row: HTMLTableRowElement) => [...row.children].map((cell) => cell.textContent!.replace(/\s+/g, ' ').trim());
+/** What each cell shows (words only for screen readers left out). */
+const cells = (row: HTMLTableRowElement) =>
+  [...row.children].map((cell) => {
+    const copy = cell.cloneNode(true) as Element;
+    for (const hidden of copy.querySelectorAll('.visually-hidden')) hidden.remove();
+    return copy.textContent!.replace(/\s+/g, ' ').trim();
+  });
 const part = (list: BackjobJobs, name: string) => list.shadowRoot!.querySelector<HTMLElement>(`[part~="${name}"]`);
 
 let clock = Date.now() - 3_600_000;
@@ -78,6 +84,24 @@ describe('<backjob-jobs>', () => {
       const bottom = [...range.getClientRects()].at(-1)!.bottom;
       ok(Math.abs(bottom - name.bottom) <= 1, `the status word ends ${(name.bottom - bottom).toFixed(1)} px above the name`);
     }
+  });
+
+  it('says in words what a cell shows as "—" (a screen reader would read "em dash")', async () => {
+    const connection = new FakeConnection();
+    connection.listed = [job('failed'), job('waiting'), job('running', { progress: null })];
+    const list = await listWith(connection);
+    /** The text a screen reader reads in a cell: everything not hidden from it. */
+    const spoken = (cell: Element) => {
+      const copy = cell.cloneNode(true) as Element;
+      for (const hidden of copy.querySelectorAll('[aria-hidden="true"]')) hidden.remove();
+      return copy.textContent!.replace(/\s+/g, ' ').trim();
+    };
+    const [running, waiting, failed] = rows(list);
+    equal(cells(running!)[2], '—', 'shown');
+    equal(spoken(running!.children[2]!), 'Not available', 'unknown progress');
+    equal(spoken(failed!.children[2]!), 'Not available', "a failed job's progress");
+    equal(spoken(waiting!.children[4]!), 'Not yet', "an unstarted job's duration");
+    await expectAccessible(list);
   });
 
   it('shows what the server pushes: a new job on top, its progress, its end; no polling', async () => {

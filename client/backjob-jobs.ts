@@ -310,6 +310,11 @@ export class BackjobJobs extends LitElement {
     `;
   }
 
+  /** A "—" to see, and words to hear (a screen reader reads the dash as "em dash"). */
+  private blank(key: 'notAvailable' | 'notStarted') {
+    return html`<span aria-hidden="true">—</span><span class="visually-hidden">${this.localize.show(this.localize.term(key))}</span>`;
+  }
+
   private renderRow(job: JobSnapshot) {
     const l = this.localize;
     const title = jobTitle(job);
@@ -321,13 +326,13 @@ export class BackjobJobs extends LitElement {
     return html`<tr part="row" data-job-id=${job.id} data-status=${job.status}>
       <th scope="row" tabindex="-1">${link ? html`<a part="name" href=${link}>${title}</a>` : html`<span part="name">${title}</span>`}</th>
       <td><span part="status" class="status ${job.status}">${icon(job.status)}${l.show(l.term(job.status))}</span></td>
-      <td class="number">${progress === null || isEnded(job.status) && job.status !== 'completed' ? '—' : l.percent(progress)}</td>
+      <td class="number">${progress === null || (isEnded(job.status) && job.status !== 'completed') ? this.blank('notAvailable') : l.percent(progress)}</td>
       <td>
         ${started
           ? html`<time datetime=${started.toISOString()}>${new Intl.DateTimeFormat(l.lang(), { dateStyle: 'medium', timeStyle: 'short' }).format(started)}</time>`
           : l.show(l.term('notStarted'))}
       </td>
-      <td class="number">${ranFor === undefined ? '—' : l.clock(ranFor)}</td>
+      <td class="number">${ranFor === undefined ? this.blank('notStarted') : l.clock(ranFor)}</td>
       ${this.cancelable
         ? html`<td>
             ${isEnded(job.status)

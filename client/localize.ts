@@ -95,6 +95,8 @@ export interface Terms {
   signInForJobs: string;
   /** `<backjob-jobs>`: a job that has not started yet has no start time. */
   notStarted: string;
+  /** `<backjob-jobs>`: read for a cell shown as "—" (no progress to tell: unknown, or the job failed or was canceled). */
+  notAvailable: string;
   /** `<backjob-jobs>`: the accessible name of a row's cancel button. */
   cancelJob: (job: string) => string;
   /** Refusals and failures the client knows by code; others show the server's (English) message. */
