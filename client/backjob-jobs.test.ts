@@ -269,6 +269,20 @@ describe('<backjob-jobs>', () => {
     }
   });
 
+  it('while a cancel is on its way, names the button by what it shows (WCAG 2.5.3), and passes axe', async () => {
+    const connection = new FakeConnection();
+    const running = job('running', { title: 'Big import' });
+    connection.listed = [running];
+    connection.cancel = () => new Promise<void>(() => {}); // no answer yet
+    const list = await listWith(connection);
+    part(list, 'cancel-button')!.click();
+    await list.updateComplete;
+    const button = part(list, 'cancel-button')!;
+    equal(button.textContent!.trim(), 'Canceling…');
+    ok(!button.hasAttribute('aria-label') || button.getAttribute('aria-label')!.includes('Canceling…'), `named "${button.getAttribute('aria-label')}"`);
+    await expectAccessible(list);
+  });
+
   it('says so when nobody is signed in', async () => {
     const connection = new FakeConnection();
     connection.listFailure = 'BACKJOB_ERR_UNAUTHORIZED';

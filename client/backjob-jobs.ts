@@ -323,6 +323,7 @@ export class BackjobJobs extends LitElement {
     const progress = job.status === 'completed' ? 100 : job.progress;
     const link = this.href ? this.href.replaceAll('{id}', encodeURIComponent(job.id)) : undefined;
     const started = job.startedAt === undefined ? undefined : new Date(job.startedAt);
+    // The cancel button is named after its job ("Cancel Big import"), but "Canceling…" names itself: a name holds what it shows (WCAG 2.5.3).
     return html`<tr part="row" data-job-id=${job.id} data-status=${job.status}>
       <th scope="row" tabindex="-1">${link ? html`<a part="name" href=${link}>${title}</a>` : html`<span part="name">${title}</span>`}</th>
       <td><span part="status" class="status ${job.status}">${icon(job.status)}${l.show(l.term(job.status))}</span></td>
@@ -339,7 +340,7 @@ export class BackjobJobs extends LitElement {
               ? nothing
               : html`<button
                   part="cancel-button"
-                  aria-label=${l.format('cancelJob', title).text}
+                  aria-label=${this.canceling.has(job.id) ? nothing : l.format('cancelJob', title).text}
                   ?disabled=${this.canceling.has(job.id)}
                   @click=${() => void this.cancel(job)}
                 >
