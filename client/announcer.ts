@@ -18,7 +18,9 @@
  *
  * The region lives at the end of `document.body` (live regions inside shadow
  * roots are announced unevenly across screen readers). A page that opens
- * the elements in a modal dialog can move it there: `announcer.mount(dialog)`.
+ * the elements in a modal dialog need not move it there: while a modal
+ * `<dialog>` is open, the region speaks from inside it, and from the page
+ * again once it closes. `announcer.mount(container)` chooses another place.
  */
 
 /** One thing to say. */
@@ -118,6 +120,19 @@ export class Announcer {
     return region;
   }
 
+  /**
+   * Where the region is read: in the open modal dialog, if any (the page
+   * behind it is inert), unless the container the page mounted it in is
+   * inside that dialog; else in that container while it is shown (not a
+   * closed dialog); else in the body.
+   */
+  private home(): Element {
+    const modal = [...document.querySelectorAll('dialog:modal')].at(-1);
+    const chosen = this.container?.isConnected && (this.container.checkVisibility?.() ?? true) ? this.container : undefined;
+    if (modal) return chosen && modal.contains(chosen) ? chosen : modal;
+    return chosen ?? document.body;
+  }
+
   private schedule(): void {
     clearTimeout(this.timer);
     if (!this.pending.size) return;
@@ -131,9 +146,12 @@ export class Announcer {
 
   private flush(): void {
     if (typeof document === 'undefined' || !document.body) return;
-    if (!this.region?.isConnected) {
-      // The first thing said on the page, or the body was replaced since: the region goes in empty, its text a moment later.
-      this.mount(this.container?.isConnected ? this.container : document.body).replaceChildren();
+    const home = this.home();
+    if (!this.region?.isConnected || this.region.parentElement !== home) {
+      // The first thing said on the page, the body replaced, a modal dialog opened or closed: the region goes in empty, its text a moment later.
+      this.region ??= createRegion();
+      this.region.replaceChildren();
+      home.append(this.region);
       this.timer = setTimeout(() => this.flush(), REGION_SETTLE_MS);
       return;
     }

@@ -347,6 +347,27 @@ describe('<backjob-progress>', () => {
       equal(said(), ['Import: 30%']);
     });
 
+    it('speaks from inside an open modal dialog (the page behind it is inert), and from the page again once it closes', async () => {
+      const dialog = document.createElement('dialog');
+      document.body.append(dialog);
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running', progress: 0, name: 'import' });
+      const element = await mount('backjob-progress', { 'job-id': 'job1' }, { connection });
+      dialog.append(element);
+      dialog.showModal();
+      await element.updateComplete;
+      connection.snapshot('job1', { progress: 30 });
+      await render(element);
+      await waitFor(() => said().length === 1, 'the milestone');
+      ok(dialog.contains(announcer.element!), 'the region is inside the modal dialog, not in the inert page behind it');
+      dialog.close();
+      connection.snapshot('job1', { status: 'completed', progress: 100 });
+      await render(element);
+      await waitFor(() => said().length === 2, 'the end', 2_000).catch(() => undefined);
+      equal(said(), ['Import: 30%', 'Import: completed']);
+      ok(!dialog.contains(announcer.element!), 'not left inside the closed dialog');
+    });
+
     it('empties the region soon after each announcement, so no stale value stays readable', async () => {
       const connection = new FakeConnection();
       connection.snapshot('job1', { status: 'running', progress: 0, name: 'import' });
