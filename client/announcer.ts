@@ -12,7 +12,8 @@
  *   still waiting, and nothing about that job is said after it;
  * - never more than two announcements in any second, ends included;
  * - a message is not repeated while it is still the last said for its key
- *   (three elements losing the same connection say so once);
+ *   (three elements losing the same connection say so once), unless it
+ *   asks to be (`repeat`: a count of new log lines);
  * - the region empties shortly after each announcement, so a screen reader
  *   user who finds it reads nothing stale.
  *
@@ -35,6 +36,8 @@ export interface Announcement {
   group?: string;
   /** How the job ended: said at once, drops what about `group` still waits, and closes `group` for good. */
   end?: boolean;
+  /** Said even when it is what was last said for its key: a count of new things ("2 new log lines") is news each time. */
+  repeat?: boolean;
   /** Called once it was said (a log's summary resets its count). */
   onSpoken?: () => void;
 }
@@ -158,7 +161,7 @@ export class Announcer {
     const parts: Array<{ text: string; lang?: string }> = [];
     for (const [key, announcement] of this.pending) {
       const text = typeof announcement.text === 'function' ? announcement.text() : announcement.text;
-      if (!text || this.lastSaid.get(key) === text) continue;
+      if (!text || (!announcement.repeat && this.lastSaid.get(key) === text)) continue;
       this.lastSaid.set(key, text);
       parts.push({ text, lang: announcement.lang });
       announcement.onSpoken?.();
