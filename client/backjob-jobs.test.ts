@@ -157,6 +157,17 @@ describe('<backjob-jobs>', () => {
     equal(list.jobs.map((j) => j.id), connection.listed.map((j) => j.id), 'every job once, newest first');
   });
 
+  it('reads pages of the default size when page-size is not a number (a typo in plain HTML)', async () => {
+    const connection = new FakeConnection();
+    connection.listed = Array.from({ length: 12 }, () => job('completed')).reverse();
+    const list = await listWith(connection, { 'page-size': 'ten' });
+    equal(connection.pageRequests[0]!.limit, 10);
+    equal(rows(list).length, 10);
+    part(list, 'more-button')!.click();
+    await waitFor(() => connection.pageRequests.length === 2, 'the next page');
+    equal(connection.pageRequests[1]!.limit, 10);
+  });
+
   it('cancels from a row, with the job named in the button, and links a job when given an href', async () => {
     const connection = new FakeConnection();
     const running = job('running', { title: 'Big import' });

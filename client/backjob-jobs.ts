@@ -166,11 +166,16 @@ export class BackjobJobs extends LitElement {
     void this.load();
   }
 
+  /** Jobs per page: `pageSize` within 1–100, or 10 when it is not a number (`page-size="ten"`). */
+  private pageLimit(): number {
+    return Number.isFinite(this.pageSize) ? Math.min(100, Math.max(1, Math.round(this.pageSize))) : 10;
+  }
+
   /** Reads the first page (or as many jobs as are shown, after a reconnect) for the current filter. */
   private async load(keep = false): Promise<void> {
     if (!this.list) return;
     const generation = ++this.generation;
-    const limit = Math.min(100, Math.max(1, keep ? Math.max(this.jobs.length, this.pageSize) : this.pageSize));
+    const limit = keep ? Math.min(100, Math.max(this.jobs.length, this.pageLimit())) : this.pageLimit();
     this.loading = true;
     try {
       const page = await this.list.list.page({ limit, ...(this.filter ? { status: [this.filter] } : {}) });
@@ -190,7 +195,7 @@ export class BackjobJobs extends LitElement {
     const generation = this.generation;
     this.loading = true;
     try {
-      const page = await this.list.list.page({ limit: Math.min(100, this.pageSize), before: this.next, ...(this.filter ? { status: [this.filter] } : {}) });
+      const page = await this.list.list.page({ limit: this.pageLimit(), before: this.next, ...(this.filter ? { status: [this.filter] } : {}) });
       if (generation !== this.generation) return;
       const known = new Set(this.jobs.map((job) => job.id));
       this.jobs = [...this.jobs, ...page.jobs.filter((job) => !known.has(job.id))];
