@@ -12,13 +12,16 @@
  *   still waiting, and nothing about that job is said after it;
  * - never more than two announcements in any second, ends included;
  * - a message is not repeated while it is still the last said for its key
- *   (three elements losing the same connection say so once);
+ *   (three elements losing the same connection say so once), unless it
+ *   asks to be (`repeat`: a count of new log lines);
  * - the region empties shortly after each announcement, so a screen reader
  *   user who finds it reads nothing stale.
  *
  * The region lives at the end of `document.body` (live regions inside shadow
  * roots are announced unevenly across screen readers). A page that opens
- * the elements in a modal dialog can move it there: `announcer.mount(dialog)`.
+ * the elements in a modal dialog need not move it there: while a modal
+ * `<dialog>` is open, the region speaks from inside it, and from the page
+ * again once it closes. `announcer.mount(container)` chooses another place.
  */
 
 /** One thing to say. */
@@ -33,6 +36,8 @@ export interface Announcement {
   group?: string;
   /** How the job ended: said at once, drops what about `group` still waits, and closes `group` for good. */
   end?: boolean;
+  /** Said even when it is what was last said for its key: a count of new things ("2 new log lines") is news each time. */
+  repeat?: boolean;
   /** Called once it was said (a log's summary resets its count). */
   onSpoken?: () => void;
 }
@@ -41,6 +46,8 @@ export interface Announcement {
 const MAX_PER_SECOND = 2;
 /** Ended groups remembered, so a late message about a finished job stays silent (oldest forgotten first). */
 const MAX_ENDED = 500;
+/** How long a newly added region stays empty before it is spoken into: screen readers skip the text of a region added with it. */
+const REGION_SETTLE_MS = 150;
 
 /** A page-wide, throttled, polite announcer. Use the shared {@link announcer}. */
 export class Announcer {
@@ -86,10 +93,12 @@ export class Announcer {
   /**
    * Drops what waits for `key` (an element that stopped showing that job);
    * with `text`, only if that is what waits. True if something was dropped.
+   * A job's end is never dropped: a page often removes the element on that
+   * very end, and nothing else would say it (its group is closed).
    */
   withdraw(key: string, text?: string): boolean {
     const waiting = this.pending.get(key);
-    if (!waiting || (text !== undefined && waiting.text !== text)) return false;
+    if (!waiting || waiting.end || (text !== undefined && waiting.text !== text)) return false;
     return this.pending.delete(key);
   }
 
@@ -114,6 +123,19 @@ export class Announcer {
     return region;
   }
 
+  /**
+   * Where the region is read: in the open modal dialog, if any (the page
+   * behind it is inert), unless the container the page mounted it in is
+   * inside that dialog; else in that container while it is shown (not a
+   * closed dialog); else in the body.
+   */
+  private home(): Element {
+    const modal = [...document.querySelectorAll('dialog:modal')].at(-1);
+    const chosen = this.container?.isConnected && (this.container.checkVisibility?.() ?? true) ? this.container : undefined;
+    if (modal) return chosen && modal.contains(chosen) ? chosen : modal;
+    return chosen ?? document.body;
+  }
+
   private schedule(): void {
     clearTimeout(this.timer);
     if (!this.pending.size) return;
@@ -127,17 +149,26 @@ export class Announcer {
 
   private flush(): void {
     if (typeof document === 'undefined' || !document.body) return;
+    const home = this.home();
+    if (!this.region?.isConnected || this.region.parentElement !== home) {
+      // The first thing said on the page, the body replaced, a modal dialog opened or closed: the region goes in empty, its text a moment later.
+      this.region ??= createRegion();
+      this.region.replaceChildren();
+      home.append(this.region);
+      this.timer = setTimeout(() => this.flush(), REGION_SETTLE_MS);
+      return;
+    }
     const parts: Array<{ text: string; lang?: string }> = [];
     for (const [key, announcement] of this.pending) {
       const text = typeof announcement.text === 'function' ? announcement.text() : announcement.text;
-      if (!text || this.lastSaid.get(key) === text) continue;
+      if (!text || (!announcement.repeat && this.lastSaid.get(key) === text)) continue;
       this.lastSaid.set(key, text);
       parts.push({ text, lang: announcement.lang });
       announcement.onSpoken?.();
     }
     this.pending.clear();
     if (!parts.length) return;
-    const region = this.region?.isConnected ? this.region : this.mount(this.container?.isConnected ? this.container : document.body);
+    const region = this.region;
     region.replaceChildren(
       ...parts.map(({ text, lang }, i) => {
         const span = document.createElement('span');

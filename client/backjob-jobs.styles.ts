@@ -55,6 +55,8 @@ export const jobsStyles = [
     /* A wide table scrolls inside the card rather than widening the page (WCAG 1.4.10). */
     .scroll {
       overflow-x: auto;
+      /* The containing block of the actions header's visually hidden (absolute) word: else it is not clipped and widens the page. */
+      position: relative;
     }
 
     table {
@@ -78,7 +80,8 @@ export const jobsStyles = [
 
     tbody th {
       font-weight: 500;
-      overflow-wrap: anywhere;
+      /* Not "anywhere": that lets the table squeeze the name column to one letter wide while the others keep theirs. */
+      overflow-wrap: break-word;
     }
 
     tbody tr:last-child > * {
@@ -94,11 +97,16 @@ export const jobsStyles = [
       white-space: nowrap;
     }
 
+    /* The word sets the baseline the row's other cells align to; an icon (no baseline of its own) would set it by its bottom edge. */
     .status {
       display: inline-flex;
-      align-items: center;
+      align-items: baseline;
       gap: 0.375rem;
       white-space: nowrap;
+    }
+
+    .status > .icon {
+      align-self: center;
     }
 
     .status.completed {

@@ -1,14 +1,23 @@
 // <backjob-jobs>: the table and its states, live changes, the filter,
 // pages, cancel, languages and axe, over a connection the test drives; then
 // against the real server, where another user's jobs never appear.
+import { setViewport } from '@web/test-runner-commands';
 import './index.js';
 import { initialSnapshot, type JobSnapshot, type JobStatus } from '../shared/protocol.js';
+import { announcer } from './announcer.js';
 import type { BackjobJobs } from './backjob-jobs.js';
 import { FakeConnection } from './testing/fake-connection.js';
 import { cleanup, equal, expectAccessible, mount, ok, waitFor } from './testing/helpers.js';
+import { recordSpeech } from './testing/speech.js';
 
 const rows = (list: BackjobJobs) => [...list.shadowRoot!.querySelectorAll<HTMLTableRowElement>('tbody tr')];
-const cells = (row: HTMLTableRowElement) => [...row.children].map((cell) => cell.textContent!.replace(/\s+/g, ' ').trim());
+/** What each cell shows (words only for screen readers left out). */
+const cells = (row: HTMLTableRowElement) =>
+  [...row.children].map((cell) => {
+    const copy = cell.cloneNode(true) as Element;
+    for (const hidden of copy.querySelectorAll('.visually-hidden')) hidden.remove();
+    return copy.textContent!.replace(/\s+/g, ' ').trim();
+  });
 const part = (list: BackjobJobs, name: string) => list.shadowRoot!.querySelector<HTMLElement>(`[part~="${name}"]`);
 
 let clock = Date.now() - 3_600_000;
@@ -60,6 +69,38 @@ describe('<backjob-jobs>', () => {
     await expectAccessible(list);
     list.setAttribute('theme', 'dark');
     await list.updateComplete;
+    await expectAccessible(list);
+  });
+
+  it("sets each state's word on the row's baseline, beside its icon", async () => {
+    const connection = new FakeConnection();
+    connection.listed = [job('running'), job('completed')];
+    const list = await listWith(connection);
+    for (const row of rows(list)) {
+      const name = row.querySelector('[part~="name"]')!.getBoundingClientRect();
+      const word = row.querySelector('[part~="status"] > :not(svg)') ?? row.querySelector('[part~="status"]')!;
+      const range = document.createRange();
+      range.selectNodeContents(word);
+      const bottom = [...range.getClientRects()].at(-1)!.bottom;
+      ok(Math.abs(bottom - name.bottom) <= 1, `the status word ends ${(name.bottom - bottom).toFixed(1)} px above the name`);
+    }
+  });
+
+  it('says in words what a cell shows as "—" (a screen reader would read "em dash")', async () => {
+    const connection = new FakeConnection();
+    connection.listed = [job('failed'), job('waiting'), job('running', { progress: null })];
+    const list = await listWith(connection);
+    /** The text a screen reader reads in a cell: everything not hidden from it. */
+    const spoken = (cell: Element) => {
+      const copy = cell.cloneNode(true) as Element;
+      for (const hidden of copy.querySelectorAll('[aria-hidden="true"]')) hidden.remove();
+      return copy.textContent!.replace(/\s+/g, ' ').trim();
+    };
+    const [running, waiting, failed] = rows(list);
+    equal(cells(running!)[2], '—', 'shown');
+    equal(spoken(running!.children[2]!), 'Not available', 'unknown progress');
+    equal(spoken(failed!.children[2]!), 'Not available', "a failed job's progress");
+    equal(spoken(waiting!.children[4]!), 'Not yet', "an unstarted job's duration");
     await expectAccessible(list);
   });
 
@@ -116,6 +157,17 @@ describe('<backjob-jobs>', () => {
     equal(list.jobs.map((j) => j.id), connection.listed.map((j) => j.id), 'every job once, newest first');
   });
 
+  it('reads pages of the default size when page-size is not a number (a typo in plain HTML)', async () => {
+    const connection = new FakeConnection();
+    connection.listed = Array.from({ length: 12 }, () => job('completed')).reverse();
+    const list = await listWith(connection, { 'page-size': 'ten' });
+    equal(connection.pageRequests[0]!.limit, 10);
+    equal(rows(list).length, 10);
+    part(list, 'more-button')!.click();
+    await waitFor(() => connection.pageRequests.length === 2, 'the next page');
+    equal(connection.pageRequests[1]!.limit, 10);
+  });
+
   it('cancels from a row, with the job named in the button, and links a job when given an href', async () => {
     const connection = new FakeConnection();
     const running = job('running', { title: 'Big import' });
@@ -127,6 +179,119 @@ describe('<backjob-jobs>', () => {
     cancel.click();
     await waitFor(() => connection.cancels.length === 1, 'the cancel');
     equal(connection.cancels[0]!.jobId, running.id);
+  });
+
+  it('says why the list could not be read, and does not claim there are no jobs', async () => {
+    const connection = new FakeConnection();
+    connection.listFailure = 'BACKJOB_ERR_INTERNAL';
+    const list = await listWith(connection);
+    await waitFor(() => part(list, 'error'), 'the error');
+    equal(part(list, 'empty'), null, '"No jobs" beside the error');
+    await expectAccessible(list);
+  });
+
+  it("keeps focus when the focused cancel button goes because the job ended: on the job's row, or the title when the row left", async () => {
+    const connection = new FakeConnection();
+    const [first, second] = [job('running'), job('running')];
+    connection.listed = [second, first];
+    const list = await listWith(connection, { status: 'running' });
+    const cancelOf = (j: JobSnapshot) => list.shadowRoot!.querySelector<HTMLElement>(`tr[data-job-id="${j.id}"] [part~="cancel-button"]`)!;
+    cancelOf(first).focus();
+    connection.pushList({ ...first, status: 'running', progress: 50, seq: 8 });
+    await list.updateComplete;
+    equal(list.shadowRoot!.activeElement, cancelOf(first), 'a progress change leaves focus alone');
+    list.status = undefined;
+    await waitFor(() => connection.pageRequests.length === 2, 'every status');
+    await list.updateComplete;
+    cancelOf(first).focus();
+    connection.pushList({ ...first, status: 'canceled', endedAt: Date.now(), seq: 9 });
+    await list.updateComplete;
+    equal(list.shadowRoot!.activeElement, list.shadowRoot!.querySelector(`tr[data-job-id="${first.id}"] th`), `focus went to ${document.activeElement?.tagName}`);
+    list.status = 'running';
+    await waitFor(() => connection.pageRequests.length === 3, 'running only');
+    await list.updateComplete;
+    cancelOf(second).focus();
+    connection.pushList({ ...second, status: 'completed', endedAt: Date.now(), seq: 9 });
+    await list.updateComplete;
+    equal(list.shadowRoot!.activeElement, part(list, 'title'), `focus went to ${document.activeElement?.tagName}`);
+    await expectAccessible(list);
+  });
+
+  it('keeps focus when "Show more" goes with the last page: on the first row it brought', async () => {
+    const connection = new FakeConnection();
+    connection.listed = Array.from({ length: 12 }, () => job('completed')).reverse();
+    const list = await listWith(connection, { 'page-size': '10' });
+    const more = part(list, 'more-button')!;
+    more.focus();
+    more.click();
+    await waitFor(() => rows(list).length === 12, '12 rows');
+    await list.updateComplete;
+    equal(list.shadowRoot!.activeElement, rows(list)[10]!.querySelector('th'), `focus went to ${document.activeElement?.tagName}`);
+  });
+
+  describe('in a 320 px viewport (WCAG 1.4.10)', () => {
+    before(() => setViewport({ width: 320, height: 640 }));
+    after(() => setViewport({ width: 800, height: 600 }));
+
+    it('the table scrolls inside the card: the page does not scroll sideways', async () => {
+      const connection = new FakeConnection();
+      connection.listed = [job('running'), job('completed')];
+      const list = await listWith(connection);
+      ok(part(list, 'table')!.getBoundingClientRect().width > 320, 'the table is wider than the viewport');
+      equal(document.documentElement.scrollWidth, document.documentElement.clientWidth, 'page width');
+      await expectAccessible(list);
+    });
+
+    it('breaks a job name between words, not inside them', async () => {
+      const connection = new FakeConnection();
+      connection.listed = [job('running', { title: 'Nightly export of every customer invoice' }), job('completed', { title: 'Quarterly report' })];
+      const list = await listWith(connection);
+      for (const name of list.shadowRoot!.querySelectorAll('tbody [part~="name"]')) {
+        const range = document.createRange();
+        range.selectNodeContents(name);
+        const lines = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size;
+        const words = name.textContent!.trim().split(/\s+/).length;
+        ok(lines <= words, `"${name.textContent}" on ${lines} lines`);
+      }
+    });
+  });
+
+  it('tells a screen reader the connection was lost and is back, through the page\'s one announcer', async () => {
+    announcer.clear();
+    announcer.interval = 300;
+    const speech = recordSpeech();
+    try {
+      const connection = new FakeConnection();
+      connection.listed = [job('running')];
+      const list = await listWith(connection);
+      connection.setState('reconnecting');
+      await list.updateComplete;
+      ok(list.shadowRoot!.querySelector('.note'), 'the note is shown');
+      await waitFor(() => speech.heard.length === 1, 'the loss said', 2_000).catch(() => undefined);
+      equal(speech.heard.map((h) => h.text), ['Connection lost, reconnecting']);
+      connection.setState('open');
+      await list.updateComplete;
+      await waitFor(() => speech.heard.length === 2, 'the return said', 2_000).catch(() => undefined);
+      equal(speech.heard.map((h) => h.text), ['Connection lost, reconnecting', 'Connection restored']);
+    } finally {
+      speech.stop();
+      announcer.clear();
+      announcer.interval = 5_000;
+    }
+  });
+
+  it('while a cancel is on its way, names the button by what it shows (WCAG 2.5.3), and passes axe', async () => {
+    const connection = new FakeConnection();
+    const running = job('running', { title: 'Big import' });
+    connection.listed = [running];
+    connection.cancel = () => new Promise<void>(() => {}); // no answer yet
+    const list = await listWith(connection);
+    part(list, 'cancel-button')!.click();
+    await list.updateComplete;
+    const button = part(list, 'cancel-button')!;
+    equal(button.textContent!.trim(), 'Canceling…');
+    ok(!button.hasAttribute('aria-label') || button.getAttribute('aria-label')!.includes('Canceling…'), `named "${button.getAttribute('aria-label')}"`);
+    await expectAccessible(list);
   });
 
   it('says so when nobody is signed in', async () => {
@@ -155,6 +320,20 @@ describe('<backjob-jobs>', () => {
       await expectAccessible(list);
     });
   }
+
+  it('keeps no clock ticking once removed, even when a page it asked for arrives after', async () => {
+    const connection = new FakeConnection();
+    connection.listed = [job('running')];
+    const list = document.createElement('backjob-jobs');
+    list.connection = connection;
+    document.body.append(list);
+    list.remove(); // its first page is still on its way
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const renders = () => (list as unknown as { now: number }).now;
+    const before = renders();
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    equal(renders(), before, 'the removed list still re-renders every second');
+  });
 
   it('stops listening when removed from the page', async () => {
     const connection = new FakeConnection();

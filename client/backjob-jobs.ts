@@ -1,6 +1,7 @@
 import { LitElement, html, nothing, type PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import { JOB_STATUSES, isEnded, type JobSnapshot, type JobStatus } from '../shared/protocol.js';
+import { announcer } from './announcer.js';
 import { jobsStyles } from './backjob-jobs.styles.js';
 import { getConnection } from './connection.js';
 import { icon } from './icons.js';
@@ -99,6 +100,8 @@ export class BackjobJobs extends LitElement {
   /** Each load gets a number: an answer for an older one (the filter changed since) is dropped. */
   private generation = 0;
   private clock?: ReturnType<typeof setInterval>;
+  /** The button that had focus before this render, and where focus belongs if the render removes it. */
+  private focusBefore?: { button: Element; jobId?: string; rows: number };
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -115,6 +118,11 @@ export class BackjobJobs extends LitElement {
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
+    const focused = this.shadowRoot?.activeElement;
+    this.focusBefore =
+      focused?.matches('[part~="cancel-button"], [part~="more-button"]')
+        ? { button: focused, jobId: focused.closest('tr')?.dataset.jobId, rows: this.shadowRoot!.querySelectorAll('tbody tr').length }
+        : undefined;
     let reload = changed.has('pageSize') && this.hasUpdated;
     if (changed.has('status') && filterOf(this.status) !== this.filter) {
       this.filter = filterOf(this.status);
@@ -129,11 +137,22 @@ export class BackjobJobs extends LitElement {
     }
     // Durations of running jobs tick; nothing ticks when nothing runs.
     const running = this.jobs.some((job) => job.status === 'running');
-    if (running && !this.clock) this.clock = setInterval(() => (this.now = Date.now()), 1000);
+    // A page that arrives after removal renders too: a removed list starts no clock (disconnectedCallback would never stop it).
+    if (running && !this.clock && this.isConnected) this.clock = setInterval(() => (this.now = Date.now()), 1000);
     if (!running && this.clock) {
       clearInterval(this.clock);
       this.clock = undefined;
     }
+  }
+
+  protected override updated(): void {
+    // A job that ends takes its cancel button, the last page "Show more": focus would fall to the page's body.
+    const before = this.focusBefore;
+    this.focusBefore = undefined;
+    if (!before || before.button.isConnected || this.shadowRoot!.activeElement) return;
+    const rows = [...this.shadowRoot!.querySelectorAll<HTMLTableRowElement>('tbody tr')];
+    const row = before.jobId ? rows.find((tr) => tr.dataset.jobId === before.jobId) : rows[before.rows];
+    (row?.querySelector('th') ?? this.shadowRoot!.getElementById('title'))?.focus();
   }
 
   private source(): Connection {
@@ -147,11 +166,16 @@ export class BackjobJobs extends LitElement {
     void this.load();
   }
 
+  /** Jobs per page: `pageSize` within 1–100, or 10 when it is not a number (`page-size="ten"`). */
+  private pageLimit(): number {
+    return Number.isFinite(this.pageSize) ? Math.min(100, Math.max(1, Math.round(this.pageSize))) : 10;
+  }
+
   /** Reads the first page (or as many jobs as are shown, after a reconnect) for the current filter. */
   private async load(keep = false): Promise<void> {
     if (!this.list) return;
     const generation = ++this.generation;
-    const limit = Math.min(100, Math.max(1, keep ? Math.max(this.jobs.length, this.pageSize) : this.pageSize));
+    const limit = keep ? Math.min(100, Math.max(this.jobs.length, this.pageLimit())) : this.pageLimit();
     this.loading = true;
     try {
       const page = await this.list.list.page({ limit, ...(this.filter ? { status: [this.filter] } : {}) });
@@ -171,7 +195,7 @@ export class BackjobJobs extends LitElement {
     const generation = this.generation;
     this.loading = true;
     try {
-      const page = await this.list.list.page({ limit: Math.min(100, this.pageSize), before: this.next, ...(this.filter ? { status: [this.filter] } : {}) });
+      const page = await this.list.list.page({ limit: this.pageLimit(), before: this.next, ...(this.filter ? { status: [this.filter] } : {}) });
       if (generation !== this.generation) return;
       const known = new Set(this.jobs.map((job) => job.id));
       this.jobs = [...this.jobs, ...page.jobs.filter((job) => !known.has(job.id))];
@@ -184,7 +208,10 @@ export class BackjobJobs extends LitElement {
   }
 
   private onUpdate(update: ListUpdate): void {
-    if (update.connection) this.connectionState = update.connection;
+    if (update.connection) {
+      this.tellConnection(this.connectionState, update.connection);
+      this.connectionState = update.connection;
+    }
     if (update.resync) void this.load(true);
     if (!update.changed) return;
     let jobs = this.jobs;
@@ -199,6 +226,23 @@ export class BackjobJobs extends LitElement {
       }
     }
     this.jobs = jobs;
+  }
+
+  /**
+   * Says a lost and a restored connection through the page's one announcer,
+   * with the key `<backjob-progress>` uses: said once however many elements
+   * share the socket, and a loss back before its turn not at all. (The note's
+   * own text would not be read: it comes into the page with it.)
+   */
+  private tellConnection(was: ConnectionState | undefined, now: ConnectionState): void {
+    const lost = this.localize.term('announceConnectionLost');
+    if (now === 'reconnecting' && was !== 'reconnecting') {
+      announcer.announce({ key: 'connection', text: lost.text, lang: lost.lang });
+    } else if (was === 'reconnecting' && now === 'open') {
+      announcer.withdraw('connection', lost.text);
+      const restored = this.localize.term('announceConnectionRestored');
+      announcer.announce({ key: 'connection', text: () => (announcer.said('connection') === lost.text ? restored.text : ''), lang: restored.lang });
+    }
   }
 
   private async cancel(job: JobSnapshot): Promise<void> {
@@ -228,7 +272,7 @@ export class BackjobJobs extends LitElement {
     const lang = this.label ? nothing : l.differs(l.langOf('yourJobs')) ? l.langOf('yourJobs') : nothing;
     return html`<section part="base" aria-labelledby="title" aria-busy=${this.loading ? 'true' : 'false'}>
       <div part="header" class="header">
-        <h2 part="title" id="title" lang=${lang}>${label}</h2>
+        <h2 part="title" id="title" tabindex="-1" lang=${lang}>${label}</h2>
         <label class="filter">
           ${l.show(l.term('filterLabel'))}
           <select part="filter" .value=${this.filter} @change=${this.onFilter}>
@@ -247,9 +291,11 @@ export class BackjobJobs extends LitElement {
     const error = this.errorCode ? (l.error(this.errorCode) ?? l.term('unavailable')) : undefined;
     return html`
       ${error ? html`<p part="error" class="error" role="alert">${l.show(error)}</p>` : nothing}
-      ${this.connectionState === 'reconnecting' ? html`<p class="note" role="status">${l.show(l.term('reconnecting'))}</p>` : nothing}
+      ${this.connectionState === 'reconnecting' ? html`<p class="note">${l.show(l.term('reconnecting'))}</p>` : nothing}
       ${this.jobs.length === 0 && !this.loading
-        ? html`<p part="empty" class="empty">${l.show(l.term('noJobs'))}</p>`
+        ? error
+          ? nothing // Unread is not empty: "No jobs" would be a guess.
+          : html`<p part="empty" class="empty">${l.show(l.term('noJobs'))}</p>`
         : html`<div class="scroll">
             <table part="table" aria-labelledby="title">
               <thead>
@@ -269,6 +315,11 @@ export class BackjobJobs extends LitElement {
     `;
   }
 
+  /** A "—" to see, and words to hear (a screen reader reads the dash as "em dash"). */
+  private blank(key: 'notAvailable' | 'notStarted') {
+    return html`<span aria-hidden="true">—</span><span class="visually-hidden">${this.localize.show(this.localize.term(key))}</span>`;
+  }
+
   private renderRow(job: JobSnapshot) {
     const l = this.localize;
     const title = jobTitle(job);
@@ -277,23 +328,24 @@ export class BackjobJobs extends LitElement {
     const progress = job.status === 'completed' ? 100 : job.progress;
     const link = this.href ? this.href.replaceAll('{id}', encodeURIComponent(job.id)) : undefined;
     const started = job.startedAt === undefined ? undefined : new Date(job.startedAt);
+    // The cancel button is named after its job ("Cancel Big import"), but "Canceling…" names itself: a name holds what it shows (WCAG 2.5.3).
     return html`<tr part="row" data-job-id=${job.id} data-status=${job.status}>
-      <th scope="row">${link ? html`<a part="name" href=${link}>${title}</a>` : html`<span part="name">${title}</span>`}</th>
+      <th scope="row" tabindex="-1">${link ? html`<a part="name" href=${link}>${title}</a>` : html`<span part="name">${title}</span>`}</th>
       <td><span part="status" class="status ${job.status}">${icon(job.status)}${l.show(l.term(job.status))}</span></td>
-      <td class="number">${progress === null || isEnded(job.status) && job.status !== 'completed' ? '—' : l.percent(progress)}</td>
+      <td class="number">${progress === null || (isEnded(job.status) && job.status !== 'completed') ? this.blank('notAvailable') : l.percent(progress)}</td>
       <td>
         ${started
           ? html`<time datetime=${started.toISOString()}>${new Intl.DateTimeFormat(l.lang(), { dateStyle: 'medium', timeStyle: 'short' }).format(started)}</time>`
           : l.show(l.term('notStarted'))}
       </td>
-      <td class="number">${ranFor === undefined ? '—' : l.clock(ranFor)}</td>
+      <td class="number">${ranFor === undefined ? this.blank('notStarted') : l.clock(ranFor)}</td>
       ${this.cancelable
         ? html`<td>
             ${isEnded(job.status)
               ? nothing
               : html`<button
                   part="cancel-button"
-                  aria-label=${l.format('cancelJob', title).text}
+                  aria-label=${this.canceling.has(job.id) ? nothing : l.format('cancelJob', title).text}
                   ?disabled=${this.canceling.has(job.id)}
                   @click=${() => void this.cancel(job)}
                 >

@@ -249,6 +249,26 @@ describe('<backjob-log>', () => {
     }
   });
 
+  it('in summary mode says the same count again when as many new lines came again', async () => {
+    announcer.clear();
+    announcer.interval = 600;
+    const speech = recordSpeech();
+    try {
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running' });
+      await mountLog(connection, { live: 'summary' });
+      connection.log('job1', 'one', 'two');
+      await waitFor(() => speech.heard.length === 1, 'the first summary');
+      connection.log('job1', 'three', 'four');
+      await waitFor(() => speech.heard.length === 2, 'the second summary', 2_000).catch(() => undefined);
+      equal(speech.heard.map((h) => h.text), ['2 new log lines', '2 new log lines']);
+    } finally {
+      speech.stop();
+      announcer.clear();
+      announcer.interval = 5_000;
+    }
+  });
+
   it('shows why a job cannot be watched', async () => {
     const connection = new FakeConnection();
     connection.refuse('job1', 'BACKJOB_ERR_NOT_FOUND', 'No such job');

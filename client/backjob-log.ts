@@ -187,6 +187,7 @@ export class BackjobLog extends LitElement {
     announcer.announce({
       key: `${jobId}:log`,
       group: jobId,
+      repeat: true,
       lang: this.localize.langOf('announceNewLines'),
       text: () => (this.untold && this.jobId === jobId ? this.localize.format('announceNewLines', this.untold, this.localize.number(this.untold)).text : ''),
       onSpoken: () => (this.untold = 0),

@@ -314,6 +314,60 @@ describe('<backjob-progress>', () => {
       equal(said(), ['Import: 30%', 'Import: completed']);
     });
 
+    it('says how the job ended even when the page removes the element as it ends', async () => {
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running', progress: 10, name: 'import' });
+      const element = await mountProgress(connection);
+      // What an app does on the end: show the result instead of the bar.
+      element.addEventListener('backjob-completed', () => element.remove(), { once: true });
+      connection.snapshot('job1', { status: 'completed', progress: 100 });
+      await render(element);
+      ok(!element.isConnected, 'removed on its end');
+      await sleep(600);
+      equal(said(), ['Import: completed']);
+    });
+
+    it('puts the live region in the page before the first thing it says (a region added with its text is not read)', async () => {
+      announcer.element?.remove(); // a page where nothing was said yet, or whose body was replaced since
+      const inserted: number[] = [];
+      const observer = new MutationObserver((records) => {
+        for (const record of records) for (const node of record.addedNodes) if (node === announcer.element) inserted.push(performance.now());
+      });
+      observer.observe(document.body, { childList: true });
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running', progress: 0, name: 'import' });
+      const element = await mountProgress(connection);
+      connection.snapshot('job1', { progress: 30 });
+      await render(element);
+      await waitFor(() => said().length === 1, 'the milestone');
+      observer.disconnect();
+      ok(inserted.length === 1, 'the region was added once');
+      const lead = speech.heard[0]!.at - inserted[0]!;
+      ok(lead >= 100, `the region was in the page ${Math.round(lead)} ms before its first text`);
+      equal(said(), ['Import: 30%']);
+    });
+
+    it('speaks from inside an open modal dialog (the page behind it is inert), and from the page again once it closes', async () => {
+      const dialog = document.createElement('dialog');
+      document.body.append(dialog);
+      const connection = new FakeConnection();
+      connection.snapshot('job1', { status: 'running', progress: 0, name: 'import' });
+      const element = await mount('backjob-progress', { 'job-id': 'job1' }, { connection });
+      dialog.append(element);
+      dialog.showModal();
+      await element.updateComplete;
+      connection.snapshot('job1', { progress: 30 });
+      await render(element);
+      await waitFor(() => said().length === 1, 'the milestone');
+      ok(dialog.contains(announcer.element!), 'the region is inside the modal dialog, not in the inert page behind it');
+      dialog.close();
+      connection.snapshot('job1', { status: 'completed', progress: 100 });
+      await render(element);
+      await waitFor(() => said().length === 2, 'the end', 2_000).catch(() => undefined);
+      equal(said(), ['Import: 30%', 'Import: completed']);
+      ok(!dialog.contains(announcer.element!), 'not left inside the closed dialog');
+    });
+
     it('empties the region soon after each announcement, so no stale value stays readable', async () => {
       const connection = new FakeConnection();
       connection.snapshot('job1', { status: 'running', progress: 0, name: 'import' });

@@ -115,6 +115,26 @@ describe('localization', () => {
     equal(text(part(inner, 'status')), 'En espera');
   });
 
+  it("follows a lang that changes inside an app's own shadow root (a framework shell)", async () => {
+    document.documentElement.lang = 'en';
+    const shell = document.createElement('div');
+    document.body.append(shell);
+    const root = shell.attachShadow({ mode: 'open' });
+    const region = document.createElement('div');
+    region.lang = 'de';
+    root.append(region);
+    const connection = new FakeConnection();
+    const list = document.createElement('backjob-jobs');
+    list.connection = connection;
+    region.append(list);
+    await waitFor(() => connection.pageRequests.length, 'the first page');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await list.updateComplete;
+    equal(text(part(list, 'title')), 'Ihre Aufträge', "the shadow root's language");
+    region.lang = 'fr';
+    await waitFor(() => text(part(list, 'title')) === 'Vos tâches', 'French once the region inside the shell changes language', 1_000);
+  });
+
   it('marks English fallbacks lang="en" on a page in a language it has no words for, and formats numbers in that language', async () => {
     document.documentElement.lang = 'ar-EG';
     const connection = new FakeConnection();

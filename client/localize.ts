@@ -95,6 +95,8 @@ export interface Terms {
   signInForJobs: string;
   /** `<backjob-jobs>`: a job that has not started yet has no start time. */
   notStarted: string;
+  /** `<backjob-jobs>`: read for a cell shown as "—" (no progress to tell: unknown, or the job failed or was canceled). */
+  notAvailable: string;
   /** `<backjob-jobs>`: the accessible name of a row's cancel button. */
   cancelJob: (job: string) => string;
   /** Refusals and failures the client knows by code; others show the server's (English) message. */
@@ -169,13 +171,26 @@ function closestAcross(element: Element, attribute: string): Element | null {
 const controllers = new Set<LocalizeController>();
 let observer: MutationObserver | undefined;
 
-function watchLanguageChanges(): void {
-  if (observer || typeof MutationObserver === 'undefined' || typeof document === 'undefined') return;
-  // One observer for the page: `lang` or `dir` changing anywhere re-renders every element (there are few).
-  observer = new MutationObserver(() => {
-    for (const controller of controllers) controller.host.requestUpdate();
-  });
-  observer.observe(document.documentElement, { attributes: true, attributeFilter: ['lang', 'dir'], subtree: true });
+/** Shadow roots the observer watches besides the document (an app's own shadow roots that hold elements). */
+const watchedRoots = new WeakSet<ShadowRoot>();
+const LANGUAGE_ATTRIBUTES: MutationObserverInit = { attributes: true, attributeFilter: ['lang', 'dir'], subtree: true };
+
+function watchLanguageChanges(host: Element): void {
+  if (typeof MutationObserver === 'undefined' || typeof document === 'undefined') return;
+  if (!observer) {
+    // One observer for the page: `lang` or `dir` changing anywhere re-renders every element (there are few).
+    observer = new MutationObserver(() => {
+      for (const controller of controllers) controller.host.requestUpdate();
+    });
+    observer.observe(document.documentElement, LANGUAGE_ATTRIBUTES);
+  }
+  // The document's subtree stops at shadow roots: a `lang` set inside an app's own shadow root is watched there.
+  if (typeof ShadowRoot === 'undefined' || typeof host.getRootNode !== 'function') return;
+  for (let root = host.getRootNode(); root instanceof ShadowRoot; root = root.host.getRootNode()) {
+    if (watchedRoots.has(root)) continue;
+    watchedRoots.add(root);
+    observer.observe(root, LANGUAGE_ATTRIBUTES);
+  }
 }
 
 /** A term in words, with the language it is in (English when the element's language lacks it). */
@@ -208,7 +223,7 @@ export class LocalizeController implements ReactiveController {
 
   hostConnected(): void {
     controllers.add(this);
-    watchLanguageChanges();
+    watchLanguageChanges(this.host);
   }
 
   hostDisconnected(): void {

@@ -47,6 +47,7 @@ export const de: FullTranslation = {
   noJobs: 'Keine Aufträge',
   signInForJobs: 'Melden Sie sich an, um Ihre Aufträge zu sehen',
   notStarted: 'Noch nicht',
+  notAvailable: 'Nicht verfügbar',
   cancelJob: (job) => `${job} abbrechen`,
   errors: {
     BACKJOB_ERR_NOT_FOUND: 'Diesen Auftrag gibt es nicht, oder Sie dürfen ihn nicht sehen',

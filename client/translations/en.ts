@@ -47,6 +47,7 @@ export const en: FullTranslation = {
   noJobs: 'No jobs',
   signInForJobs: 'Sign in to see your jobs',
   notStarted: 'Not yet',
+  notAvailable: 'Not available',
   cancelJob: (job) => `Cancel ${job}`,
   errors: {
     BACKJOB_ERR_NOT_FOUND: 'No such job, or not yours to watch',

@@ -47,6 +47,7 @@ export const es: FullTranslation = {
   noJobs: 'Ninguna tarea',
   signInForJobs: 'Inicie sesión para ver sus tareas',
   notStarted: 'Aún no',
+  notAvailable: 'No disponible',
   cancelJob: (job) => `Cancelar ${job}`,
   errors: {
     BACKJOB_ERR_NOT_FOUND: 'Esta tarea no existe, o no puede seguirla',

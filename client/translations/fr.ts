@@ -47,6 +47,7 @@ export const fr: FullTranslation = {
   noJobs: 'Aucune tâche',
   signInForJobs: 'Connectez-vous pour voir vos tâches',
   notStarted: 'Pas encore',
+  notAvailable: 'Non disponible',
   cancelJob: (job) => `Annuler ${job}`,
   errors: {
     BACKJOB_ERR_NOT_FOUND: 'Cette tâche n’existe pas, ou vous ne pouvez pas la suivre',
