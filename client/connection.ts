@@ -165,6 +165,13 @@ export class SharedConnection implements Connection {
   private tokens = this.rate;
   private refilledAt = 0;
   private flushTimer?: ReturnType<typeof setTimeout>;
+  /**
+   * The current socket's hello arrived. Until then nothing is sent: the
+   * server's limit may be lower than the pace this page assumes, and a burst
+   * past it on a fresh socket is dropped unread and closes the socket (1008).
+   * Every BackJob server says hello first.
+   */
+  private greeted = false;
 
   constructor(url: string, options: ConnectionOptions = {}) {
     const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -465,7 +472,7 @@ export class SharedConnection implements Connection {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     const socket = this.socket;
-    if (!socket || socket.readyState !== OPEN) return;
+    if (!socket || socket.readyState !== OPEN || !this.greeted) return;
     const now = Date.now();
     this.tokens = Math.min(this.rate, this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
     this.refilledAt = now;
@@ -478,10 +485,11 @@ export class SharedConnection implements Connection {
     if (this.outbox.length > 0) this.flushTimer = setTimeout(() => this.flush(), Math.ceil(((1 - this.tokens) / this.rate) * 1000));
   }
 
-  /** A new socket: nothing waits, and the server's bucket for it starts full. */
+  /** A new socket: nothing waits, nothing goes out before its hello, and the server's bucket for it starts full. */
   private resetOutbox(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    this.greeted = false;
     this.outbox = [];
     this.tokens = this.rate;
     this.refilledAt = Date.now();
@@ -511,7 +519,9 @@ export class SharedConnection implements Connection {
           this.rate = Math.max(1, Math.floor(message.rateLimit * RATE_SHARE));
           this.tokens = Math.min(this.tokens, this.rate);
         }
-        return;
+        this.greeted = true;
+        this.refilledAt = Date.now();
+        return this.flush();
     }
   }
 
