@@ -8,6 +8,7 @@
  * for, so the module imports cleanly in Node (SSR, tests).
  */
 import {
+  MAX_TICKET_LENGTH,
   SUBPROTOCOL,
   TICKET_PROTOCOL_PREFIX,
   applyEvent,
@@ -365,7 +366,8 @@ export class SharedConnection implements Connection {
       if (!response.ok) return undefined;
       const reply = (await response.json()) as Partial<TicketReply> | null;
       // Only what a subprotocol token may hold: anything else would make the WebSocket constructor throw.
-      return typeof reply?.ticket === 'string' && /^[A-Za-z0-9._~-]{1,512}$/.test(reply.ticket) ? reply.ticket : undefined;
+      const ticket = reply?.ticket;
+      return typeof ticket === 'string' && ticket.length <= MAX_TICKET_LENGTH && /^[A-Za-z0-9._~-]+$/.test(ticket) ? ticket : undefined;
     } catch {
       return undefined;
     }

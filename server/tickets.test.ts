@@ -87,6 +87,22 @@ describe('connection tickets', () => {
     await t.backjob.cancel(id);
   });
 
+  test('a user with a long id (400 characters) gets a ticket that opens the socket as that user, not as nobody', async () => {
+    const long = 'u'.repeat(400);
+    const { id } = await t.backjob.start({ name: 'wait' }, { as: { headers: {}, user: long } as never });
+    configureBackjob({ headers: { authorization: `Bearer ${long}-token` } });
+    const connection = new SharedConnection(`${t.url.replace('http', 'ws')}/backjob/ws`, { WebSocket: WebSocket as unknown as WebSocketConstructor });
+    const updates: WatchUpdate[] = [];
+    connection.watch(id, undefined, (u) => updates.push(u));
+    const answer = await waitFor(() => updates.find((u) => u.snapshot || u.error), 'an answer');
+    assert.equal(answer.error, undefined, 'the owner is not refused');
+    assert.equal(answer.snapshot?.id, id);
+    const ticket = await ticketOf(t, { authorization: `Bearer ${long}-token` });
+    assert.equal(readTicket(t.backjob.key(), ticket)?.principal, long);
+    connection.close();
+    await t.backjob.cancel(id);
+  });
+
   test('a ticket opens one socket: used, forged, from another key or expired, it is refused with 401', async () => {
     const ticket = await ticketOf(t, { authorization: 'Bearer alice-token' });
     assert.equal(await handshake(t, [SUBPROTOCOL, `${TICKET_PROTOCOL_PREFIX}${ticket}`]), 101);
@@ -106,6 +122,7 @@ describe('connection tickets', () => {
     assert.equal(readTicket(key, ticket)?.principal, 'alice@example.com');
     assert.equal(readTicket(key, 'v1.AAAA'), null);
     assert.equal(readTicket(key, 'x'.repeat(10_000)), null);
+    assert.throws(() => issueTicket(key, 'x'.repeat(5_000)), /too long for a connection ticket/, 'no ticket the socket would refuse');
   });
 
   test('a ticket is refused to a page of another origin', async () => {
