@@ -88,6 +88,11 @@ const DEFAULT_RATE_LIMIT = 50;
  */
 const RATE_SHARE = 0.8;
 
+/** Ticket endpoint replies that say "not now" (a proxy during a deploy, an overloaded app): ask again, not without. */
+const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+/** What `fetchTicket` answers for those. */
+const UNAVAILABLE = Symbol('ticket unavailable');
+
 /** One `watch()` call: its listener gets nothing until it had its initial delivery. */
 interface Watcher {
   listener: WatchListener;
@@ -345,6 +350,8 @@ export class SharedConnection implements Connection {
       this.opening = false;
       // Everyone left (or close() came) while the ticket was on its way.
       if (!this.inUse()) return this.setState('closed');
+      // Opened without, the socket would speak for nobody and its jobs be refused for good.
+      if (ticket === UNAVAILABLE) return this.scheduleReconnect();
       this.open(ticket);
     });
   }
@@ -352,10 +359,12 @@ export class SharedConnection implements Connection {
   /**
    * A single-use ticket from the HTTP API, which runs inside the app's own
    * middleware (its session, its bearer token) where the upgrade does not.
-   * Undefined when there is none to be had (an older server, the network):
-   * the socket then opens without, identified by its cookies.
+   * Undefined when there is none to be had (an older server, a cross-origin
+   * endpoint, the network): the socket then opens without, identified by its
+   * cookies. {@link UNAVAILABLE} when the endpoint is there but cannot answer
+   * right now: the attempt is retried.
    */
-  private async fetchTicket(): Promise<string | undefined> {
+  private async fetchTicket(): Promise<string | undefined | typeof UNAVAILABLE> {
     if (!this.ticketUrl || typeof fetch !== 'function') return undefined;
     try {
       const response = await fetch(this.ticketUrl, {
@@ -363,6 +372,7 @@ export class SharedConnection implements Connection {
         headers: { ...(await extraHeaders()), accept: 'application/json' },
         credentials: 'same-origin',
       });
+      if (TRANSIENT_STATUSES.has(response.status)) return UNAVAILABLE;
       if (!response.ok) return undefined;
       const reply = (await response.json()) as Partial<TicketReply> | null;
       // Only what a subprotocol token may hold: anything else would make the WebSocket constructor throw.

@@ -130,3 +130,33 @@ describe('connection tickets', () => {
     assert.equal(res.status, 403);
   });
 });
+
+test('a ticket endpoint that answers 503 for a moment (a proxy during a deploy) is asked again: the socket does not open as nobody', async () => {
+  let unavailable = 1;
+  const t = await startTestApp({
+    identify: (req) => (req as Request & { user?: string }).user ?? null,
+    before: (app) =>
+      app.use((req, res, next) => {
+        if (req.path === '/backjob/tickets' && unavailable-- > 0) return void res.status(503).end();
+        if (req.headers.authorization === 'Bearer alice-token') (req as Request & { user?: string }).user = 'alice';
+        next();
+      }),
+    appRoutes: (_app, backjob) => backjob.define('wait', (job) => new Promise((resolve) => job.signal.addEventListener('abort', resolve))),
+  });
+  t.backjob.attach(t.server);
+  const connection = new SharedConnection(`${t.url.replace('http', 'ws')}/backjob/ws`, { WebSocket: WebSocket as unknown as WebSocketConstructor, minBackoff: 50, maxBackoff: 200 });
+  try {
+    const { id } = await t.backjob.start({ name: 'wait' }, { as: { headers: {}, user: 'alice' } as never });
+    configureBackjob({ headers: { authorization: 'Bearer alice-token' } });
+    const updates: WatchUpdate[] = [];
+    connection.watch(id, undefined, (u) => updates.push(u));
+    const answer = await waitFor(() => updates.find((u) => u.snapshot || u.error), 'an answer');
+    assert.equal(answer.error, undefined, 'the owner is not refused');
+    assert.equal(answer.snapshot?.id, id);
+    await t.backjob.cancel(id);
+  } finally {
+    connection.close();
+    configureBackjob({ headers: {} });
+    await t.close();
+  }
+});
