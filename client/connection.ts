@@ -90,7 +90,9 @@ const RATE_SHARE = 0.8;
 
 /** Ticket endpoint replies that say "not now" (a proxy during a deploy, an overloaded app): ask again, not without. */
 const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
-/** What `fetchTicket` answers for those. */
+/** How long a ticket request may take before it is given up (and asked again). */
+const TICKET_TIMEOUT_MS = 10_000;
+/** What `fetchTicket` answers for those, and for a request that timed out. */
 const UNAVAILABLE = Symbol('ticket unavailable');
 
 /** One `watch()` call: its listener gets nothing until it had its initial delivery. */
@@ -366,11 +368,16 @@ export class SharedConnection implements Connection {
    */
   private async fetchTicket(): Promise<string | undefined | typeof UNAVAILABLE> {
     if (!this.ticketUrl || typeof fetch !== 'function') return undefined;
+    // A request that gets no answer (a keep-alive connection that died while the laptop slept) would
+    // otherwise hold the connection in `connecting` for good: it is given up and the attempt retried.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), TICKET_TIMEOUT_MS);
     try {
       const response = await fetch(this.ticketUrl, {
         method: 'POST',
         headers: { ...(await extraHeaders()), accept: 'application/json' },
         credentials: 'same-origin',
+        signal: abort.signal,
       });
       if (TRANSIENT_STATUSES.has(response.status)) return UNAVAILABLE;
       if (!response.ok) return undefined;
@@ -379,7 +386,9 @@ export class SharedConnection implements Connection {
       const ticket = reply?.ticket;
       return typeof ticket === 'string' && ticket.length <= MAX_TICKET_LENGTH && /^[A-Za-z0-9._~-]+$/.test(ticket) ? ticket : undefined;
     } catch {
-      return undefined;
+      return abort.signal.aborted ? UNAVAILABLE : undefined;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

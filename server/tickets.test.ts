@@ -160,3 +160,34 @@ test('a ticket endpoint that answers 503 for a moment (a proxy during a deploy) 
     await t.close();
   }
 });
+
+test('a ticket request that never gets an answer (a dead keep-alive connection after sleep) is given up and asked again', { timeout: 60_000 }, async () => {
+  let hang = 1;
+  const t = await startTestApp({
+    identify: (req) => (req as Request & { user?: string }).user ?? null,
+    before: (app) =>
+      app.use((req, _res, next) => {
+        if (req.path === '/backjob/tickets' && hang-- > 0) return; // never answered
+        if (req.headers.authorization === 'Bearer alice-token') (req as Request & { user?: string }).user = 'alice';
+        next();
+      }),
+    appRoutes: (_app, backjob) => backjob.define('wait', (job) => new Promise((resolve) => job.signal.addEventListener('abort', resolve))),
+  });
+  t.backjob.attach(t.server);
+  const connection = new SharedConnection(`${t.url.replace('http', 'ws')}/backjob/ws`, { WebSocket: WebSocket as unknown as WebSocketConstructor, minBackoff: 50, maxBackoff: 200 });
+  try {
+    const { id } = await t.backjob.start({ name: 'wait' }, { as: { headers: {}, user: 'alice' } as never });
+    configureBackjob({ headers: { authorization: 'Bearer alice-token' } });
+    const updates: WatchUpdate[] = [];
+    connection.watch(id, undefined, (u) => updates.push(u));
+    const answer = await waitFor(() => updates.find((u) => u.snapshot || u.error), 'an answer', 40_000);
+    assert.equal(answer.error, undefined, 'the owner is not refused');
+    assert.equal(answer.snapshot?.id, id);
+    await t.backjob.cancel(id);
+  } finally {
+    connection.close();
+    configureBackjob({ headers: {} });
+    t.server.closeAllConnections();
+    await t.close();
+  }
+});
