@@ -93,6 +93,27 @@ export class JobLists {
     );
   }
 
+  /**
+   * The bus may have missed events (see `BusNotice`): every watched
+   * principal's jobs this hub knows of, and its newest page (jobs created
+   * meanwhile), are pushed again at the next push.
+   */
+  resync(): void {
+    if (this.byPrincipal.size === 0) return;
+    for (const [jobId, owner] of this.owners) if (owner !== null && this.byPrincipal.has(owner)) this.markDirty(jobId, owner);
+    for (const principal of this.byPrincipal.keys()) {
+      this.store.list({ owner: principal, limit: MAX_LIST_PAGE }).then(
+        (jobs) => {
+          for (const job of jobs) {
+            this.remember(job.id, job.owner);
+            this.markDirty(job.id, principal);
+          }
+        },
+        () => {}, // a store still failing: the list hears of those jobs with their next change
+      );
+    }
+  }
+
   close(): void {
     for (const watcher of [...this.watches.keys()]) this.unwatch(watcher);
   }
