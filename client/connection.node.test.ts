@@ -422,3 +422,29 @@ test('importing in Node works; getConnection needs an absolute URL outside a bro
     delete withLocation.location;
   }
 });
+
+test('a page watching 40 jobs on a server with a lower rate limit (10/s) stays within it on its first socket: no frame dropped, no 1008', async () => {
+  const live = await LiveServer.start({ attach: { rateLimit: 10 }, define: (backjob) => backjob.define('noop', async () => {}) });
+  const sockets: WebSocket[] = [];
+  const closes: number[] = [];
+  class Tracked extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      sockets.push(this);
+      this.on('close', (code) => closes.push(code));
+    }
+  }
+  const connection = new SharedConnection(live.url, { WebSocket: Tracked as unknown as WebSocketConstructor, minBackoff: 50, maxBackoff: 400 });
+  try {
+    const jobs = await Promise.all(Array.from({ length: 40 }, () => live.backjob.start({ name: 'noop' }, { merge: false })));
+    const seen = jobs.map(() => recorder());
+    jobs.forEach(({ id, token }, i) => connection.watch(id, token, seen[i]!.listener));
+    await waitFor(() => seen.every((r) => r.last()), 'a snapshot for every job', 20_000);
+    assert.deepEqual(closes, [], 'no socket was closed');
+    assert.equal(sockets.length, 1, 'one socket');
+    assert.ok(seen.every((r) => !r.updates.some((u) => u.error)), 'no watcher saw an error');
+  } finally {
+    connection.close();
+    await live.close();
+  }
+});

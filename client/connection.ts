@@ -8,6 +8,7 @@
  * for, so the module imports cleanly in Node (SSR, tests).
  */
 import {
+  MAX_TICKET_LENGTH,
   SUBPROTOCOL,
   TICKET_PROTOCOL_PREFIX,
   applyEvent,
@@ -87,6 +88,13 @@ const DEFAULT_RATE_LIMIT = 50;
  */
 const RATE_SHARE = 0.8;
 
+/** Ticket endpoint replies that say "not now" (a proxy during a deploy, an overloaded app): ask again, not without. */
+const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+/** How long a ticket request may take before it is given up (and asked again). */
+const TICKET_TIMEOUT_MS = 10_000;
+/** What `fetchTicket` answers for those, and for a request that timed out. */
+const UNAVAILABLE = Symbol('ticket unavailable');
+
 /** One `watch()` call: its listener gets nothing until it had its initial delivery. */
 interface Watcher {
   listener: WatchListener;
@@ -165,6 +173,13 @@ export class SharedConnection implements Connection {
   private tokens = this.rate;
   private refilledAt = 0;
   private flushTimer?: ReturnType<typeof setTimeout>;
+  /**
+   * The current socket's hello arrived. Until then nothing is sent: the
+   * server's limit may be lower than the pace this page assumes, and a burst
+   * past it on a fresh socket is dropped unread and closes the socket (1008).
+   * Every BackJob server says hello first.
+   */
+  private greeted = false;
 
   constructor(url: string, options: ConnectionOptions = {}) {
     const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -337,6 +352,8 @@ export class SharedConnection implements Connection {
       this.opening = false;
       // Everyone left (or close() came) while the ticket was on its way.
       if (!this.inUse()) return this.setState('closed');
+      // Opened without, the socket would speak for nobody and its jobs be refused for good.
+      if (ticket === UNAVAILABLE) return this.scheduleReconnect();
       this.open(ticket);
     });
   }
@@ -344,24 +361,35 @@ export class SharedConnection implements Connection {
   /**
    * A single-use ticket from the HTTP API, which runs inside the app's own
    * middleware (its session, its bearer token) where the upgrade does not.
-   * Undefined when there is none to be had (an older server, the network):
-   * the socket then opens without, identified by its cookies.
+   * Undefined when there is none to be had (an older server, a cross-origin
+   * endpoint, the network): the socket then opens without, identified by its
+   * cookies. {@link UNAVAILABLE} when the endpoint is there but cannot answer
+   * right now: the attempt is retried.
    */
-  private async fetchTicket(): Promise<string | undefined> {
+  private async fetchTicket(): Promise<string | undefined | typeof UNAVAILABLE> {
     if (!this.ticketUrl || typeof fetch !== 'function') return undefined;
+    // A request that gets no answer (a keep-alive connection that died while the laptop slept) would
+    // otherwise hold the connection in `connecting` for good: it is given up and the attempt retried.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), TICKET_TIMEOUT_MS);
     try {
       const response = await fetch(this.ticketUrl, {
         method: 'POST',
         headers: { ...(await extraHeaders()), accept: 'application/json' },
         // The user's cookies go along to the page's own origin, and to another the server allows (it answers with CORS).
         credentials: sameOrigin(this.ticketUrl) ? 'same-origin' : 'include',
+        signal: abort.signal,
       });
+      if (TRANSIENT_STATUSES.has(response.status)) return UNAVAILABLE;
       if (!response.ok) return undefined;
       const reply = (await response.json()) as Partial<TicketReply> | null;
       // Only what a subprotocol token may hold: anything else would make the WebSocket constructor throw.
-      return typeof reply?.ticket === 'string' && /^[A-Za-z0-9._~-]{1,512}$/.test(reply.ticket) ? reply.ticket : undefined;
+      const ticket = reply?.ticket;
+      return typeof ticket === 'string' && ticket.length <= MAX_TICKET_LENGTH && /^[A-Za-z0-9._~-]+$/.test(ticket) ? ticket : undefined;
     } catch {
-      return undefined;
+      return abort.signal.aborted ? UNAVAILABLE : undefined;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -466,7 +494,7 @@ export class SharedConnection implements Connection {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     const socket = this.socket;
-    if (!socket || socket.readyState !== OPEN) return;
+    if (!socket || socket.readyState !== OPEN || !this.greeted) return;
     const now = Date.now();
     this.tokens = Math.min(this.rate, this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
     this.refilledAt = now;
@@ -479,10 +507,11 @@ export class SharedConnection implements Connection {
     if (this.outbox.length > 0) this.flushTimer = setTimeout(() => this.flush(), Math.ceil(((1 - this.tokens) / this.rate) * 1000));
   }
 
-  /** A new socket: nothing waits, and the server's bucket for it starts full. */
+  /** A new socket: nothing waits, nothing goes out before its hello, and the server's bucket for it starts full. */
   private resetOutbox(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    this.greeted = false;
     this.outbox = [];
     this.tokens = this.rate;
     this.refilledAt = Date.now();
@@ -512,7 +541,9 @@ export class SharedConnection implements Connection {
           this.rate = Math.max(1, Math.floor(message.rateLimit * RATE_SHARE));
           this.tokens = Math.min(this.tokens, this.rate);
         }
-        return;
+        this.greeted = true;
+        this.refilledAt = Date.now();
+        return this.flush();
     }
   }
 

@@ -593,8 +593,9 @@ export class LiveHub implements Hub {
     }
   }
 
-  /** The bus may have missed events (see `BusNotice`): every live subscription reads the store again. */
+  /** The bus may have missed events (see `BusNotice`): every live subscription and list reads the store again. */
   private resync(): void {
+    this.lists.resync();
     for (const subs of this.byJob.values()) {
       for (const sub of subs) {
         if (!sub.live) continue; // paging already: it reads the store anyway

@@ -74,6 +74,23 @@ for (const [name, backend] of Object.entries(backends)) {
       await Promise.all([alice.close(), bob.close()]);
     });
 
+    test('a change not yet pushed when the next page is asked for is still pushed (the rows already shown stay live)', async () => {
+      const jobs = [];
+      for (let i = 0; i < 3; i++) jobs.push(await live.manual('pager-live'));
+      const client = await TestClient.open(live.url, { headers: { 'x-user': 'pager-live' } });
+      client.send({ type: 'list', ref: 'p1', limit: 2 });
+      const first = await client.next(isList('p1'), 'the first page');
+      await sleep(LIST_PUSH_MS * 2); // the start events of the jobs are pushed and done with
+      const shown = jobs.find((j) => j.id === first.jobs[0]!.id)!;
+      shown.job.update(42);
+      await shown.job.flush();
+      client.send({ type: 'list', ref: 'p2', limit: 2, before: first.next }); // "show more", within the push interval
+      await client.next(isList('p2'), 'the second page');
+      await waitFor(() => changes(client).find((j) => j.id === shown.id && j.progress === 42), 'the change to a row of the first page');
+      for (const job of jobs) job.finish();
+      await client.close();
+    });
+
     test('a socket that speaks for nobody has no list; a replaced or dropped list stops its pushes', async () => {
       const nobody = await TestClient.open(live.url);
       nobody.send({ type: 'list', ref: 'n' });

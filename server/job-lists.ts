@@ -27,7 +27,7 @@ interface ListWatch {
   /** Jobs changed since the last push. */
   readonly dirty: Set<string>;
   timer: NodeJS.Timeout | null;
-  /** Replaced or unwatched: a push still reading the store sends nothing. */
+  /** Unwatched (or the socket closed): a push still reading the store sends nothing. */
   active: boolean;
 }
 
@@ -41,7 +41,7 @@ export class JobLists {
 
   /**
    * A page of `principal`'s jobs; from now on `watcher` (one per socket:
-   * a new call replaces its list) hears of every change to them.
+   * a new call reads another page of the same list) hears of every change to them.
    */
   async watch(
     watcher: object,
@@ -49,12 +49,16 @@ export class JobLists {
     send: (message: ServerMessage) => void,
     request: { status?: JobStatus[]; limit?: number; before?: string },
   ): Promise<{ jobs: JobSnapshot[]; next?: string }> {
-    this.unwatch(watcher);
-    const watch: ListWatch = { principal, send, dirty: new Set(), timer: null, active: true };
-    this.watches.set(watcher, watch);
-    let set = this.byPrincipal.get(principal);
-    if (!set) this.byPrincipal.set(principal, (set = new Set()));
-    set.add(watch);
+    // Another page of the same socket's list ("show more", a new filter) keeps its watch: the rows
+    // already shown stay live, and changes not pushed yet are still pushed.
+    if (this.watches.get(watcher)?.principal !== principal) {
+      this.unwatch(watcher);
+      const watch: ListWatch = { principal, send, dirty: new Set(), timer: null, active: true };
+      this.watches.set(watcher, watch);
+      let set = this.byPrincipal.get(principal);
+      if (!set) this.byPrincipal.set(principal, (set = new Set()));
+      set.add(watch);
+    }
     const limit = Math.min(request.limit ?? DEFAULT_PAGE, MAX_LIST_PAGE);
     const before = request.before === undefined ? undefined : (parseListCursor(request.before) ?? undefined);
     // One more than the page: whether there is a next page, without a count.
@@ -87,6 +91,27 @@ export class JobLists {
       },
       () => {}, // a store hiccup costs a list one update; the next event of the job brings it
     );
+  }
+
+  /**
+   * The bus may have missed events (see `BusNotice`): every watched
+   * principal's jobs this hub knows of, and its newest page (jobs created
+   * meanwhile), are pushed again at the next push.
+   */
+  resync(): void {
+    if (this.byPrincipal.size === 0) return;
+    for (const [jobId, owner] of this.owners) if (owner !== null && this.byPrincipal.has(owner)) this.markDirty(jobId, owner);
+    for (const principal of this.byPrincipal.keys()) {
+      this.store.list({ owner: principal, limit: MAX_LIST_PAGE }).then(
+        (jobs) => {
+          for (const job of jobs) {
+            this.remember(job.id, job.owner);
+            this.markDirty(job.id, principal);
+          }
+        },
+        () => {}, // a store still failing: the list hears of those jobs with their next change
+      );
+    }
   }
 
   close(): void {

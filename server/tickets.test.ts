@@ -87,6 +87,22 @@ describe('connection tickets', () => {
     await t.backjob.cancel(id);
   });
 
+  test('a user with a long id (400 characters) gets a ticket that opens the socket as that user, not as nobody', async () => {
+    const long = 'u'.repeat(400);
+    const { id } = await t.backjob.start({ name: 'wait' }, { as: { headers: {}, user: long } as never });
+    configureBackjob({ headers: { authorization: `Bearer ${long}-token` } });
+    const connection = new SharedConnection(`${t.url.replace('http', 'ws')}/backjob/ws`, { WebSocket: WebSocket as unknown as WebSocketConstructor });
+    const updates: WatchUpdate[] = [];
+    connection.watch(id, undefined, (u) => updates.push(u));
+    const answer = await waitFor(() => updates.find((u) => u.snapshot || u.error), 'an answer');
+    assert.equal(answer.error, undefined, 'the owner is not refused');
+    assert.equal(answer.snapshot?.id, id);
+    const ticket = await ticketOf(t, { authorization: `Bearer ${long}-token` });
+    assert.equal(readTicket(t.backjob.key(), ticket)?.principal, long);
+    connection.close();
+    await t.backjob.cancel(id);
+  });
+
   test('a ticket opens one socket: used, forged, from another key or expired, it is refused with 401', async () => {
     const ticket = await ticketOf(t, { authorization: 'Bearer alice-token' });
     assert.equal(await handshake(t, [SUBPROTOCOL, `${TICKET_PROTOCOL_PREFIX}${ticket}`]), 101);
@@ -106,12 +122,74 @@ describe('connection tickets', () => {
     assert.equal(readTicket(key, ticket)?.principal, 'alice@example.com');
     assert.equal(readTicket(key, 'v1.AAAA'), null);
     assert.equal(readTicket(key, 'x'.repeat(10_000)), null);
+    assert.throws(() => issueTicket(key, 'x'.repeat(5_000)), /too long for a connection ticket/, 'no ticket the socket would refuse');
   });
 
   test('a ticket is refused to a page of another origin', async () => {
     const res = await fetch(`${t.url}/backjob/tickets`, { method: 'POST', headers: { origin: 'https://evil.example', authorization: 'Bearer alice-token' } });
     assert.equal(res.status, 403);
   });
+});
+
+test('a ticket endpoint that answers 503 for a moment (a proxy during a deploy) is asked again: the socket does not open as nobody', async () => {
+  let unavailable = 1;
+  const t = await startTestApp({
+    identify: (req) => (req as Request & { user?: string }).user ?? null,
+    before: (app) =>
+      app.use((req, res, next) => {
+        if (req.path === '/backjob/tickets' && unavailable-- > 0) return void res.status(503).end();
+        if (req.headers.authorization === 'Bearer alice-token') (req as Request & { user?: string }).user = 'alice';
+        next();
+      }),
+    appRoutes: (_app, backjob) => backjob.define('wait', (job) => new Promise((resolve) => job.signal.addEventListener('abort', resolve))),
+  });
+  t.backjob.attach(t.server);
+  const connection = new SharedConnection(`${t.url.replace('http', 'ws')}/backjob/ws`, { WebSocket: WebSocket as unknown as WebSocketConstructor, minBackoff: 50, maxBackoff: 200 });
+  try {
+    const { id } = await t.backjob.start({ name: 'wait' }, { as: { headers: {}, user: 'alice' } as never });
+    configureBackjob({ headers: { authorization: 'Bearer alice-token' } });
+    const updates: WatchUpdate[] = [];
+    connection.watch(id, undefined, (u) => updates.push(u));
+    const answer = await waitFor(() => updates.find((u) => u.snapshot || u.error), 'an answer');
+    assert.equal(answer.error, undefined, 'the owner is not refused');
+    assert.equal(answer.snapshot?.id, id);
+    await t.backjob.cancel(id);
+  } finally {
+    connection.close();
+    configureBackjob({ headers: {} });
+    await t.close();
+  }
+});
+
+test('a ticket request that never gets an answer (a dead keep-alive connection after sleep) is given up and asked again', { timeout: 60_000 }, async () => {
+  let hang = 1;
+  const t = await startTestApp({
+    identify: (req) => (req as Request & { user?: string }).user ?? null,
+    before: (app) =>
+      app.use((req, _res, next) => {
+        if (req.path === '/backjob/tickets' && hang-- > 0) return; // never answered
+        if (req.headers.authorization === 'Bearer alice-token') (req as Request & { user?: string }).user = 'alice';
+        next();
+      }),
+    appRoutes: (_app, backjob) => backjob.define('wait', (job) => new Promise((resolve) => job.signal.addEventListener('abort', resolve))),
+  });
+  t.backjob.attach(t.server);
+  const connection = new SharedConnection(`${t.url.replace('http', 'ws')}/backjob/ws`, { WebSocket: WebSocket as unknown as WebSocketConstructor, minBackoff: 50, maxBackoff: 200 });
+  try {
+    const { id } = await t.backjob.start({ name: 'wait' }, { as: { headers: {}, user: 'alice' } as never });
+    configureBackjob({ headers: { authorization: 'Bearer alice-token' } });
+    const updates: WatchUpdate[] = [];
+    connection.watch(id, undefined, (u) => updates.push(u));
+    const answer = await waitFor(() => updates.find((u) => u.snapshot || u.error), 'an answer', 40_000);
+    assert.equal(answer.error, undefined, 'the owner is not refused');
+    assert.equal(answer.snapshot?.id, id);
+    await t.backjob.cancel(id);
+  } finally {
+    connection.close();
+    configureBackjob({ headers: {} });
+    t.server.closeAllConnections();
+    await t.close();
+  }
 });
 
 describe('tickets across allowed origins', () => {

@@ -15,6 +15,8 @@
  * claimed once (across processes where the backend can).
  */
 import { randomBytes } from 'node:crypto';
+import { MAX_TICKET_LENGTH } from '../shared/protocol.js';
+import { BackjobError } from './errors.js';
 import { seal, unseal } from './signing.js';
 
 /** How long a ticket may wait between the HTTP call that issued it and the socket that presents it. */
@@ -27,14 +29,22 @@ export interface TicketClaim {
   nonce: string;
 }
 
-/** A ticket for `principal` (null: nobody), valid for {@link TICKET_TTL_MS} from `now`. */
+/**
+ * A ticket for `principal` (null: nobody), valid for {@link TICKET_TTL_MS} from `now`.
+ * Throws for a principal too long to fit in {@link MAX_TICKET_LENGTH}: a ticket the socket
+ * would refuse must not be handed out.
+ */
 export function issueTicket(key: Buffer, principal: string | null, now = Date.now()): string {
-  return seal(key, JSON.stringify({ p: principal, e: now + TICKET_TTL_MS, n: randomBytes(12).toString('base64url') }), 'live ticket v1');
+  const ticket = seal(key, JSON.stringify({ p: principal, e: now + TICKET_TTL_MS, n: randomBytes(12).toString('base64url') }), 'live ticket v1');
+  if (ticket.length > MAX_TICKET_LENGTH) {
+    throw new BackjobError('BACKJOB_ERR_IDENTIFY', `The user id \`identify\` returned is too long for a connection ticket (${principal!.length} characters)`, { status: 500 });
+  }
+  return ticket;
 }
 
 /** What `ticket` says, or null when it is forged, altered, made with another key, or expired. */
 export function readTicket(key: Buffer, ticket: string, now = Date.now()): TicketClaim | null {
-  if (ticket.length > 512) return null;
+  if (ticket.length > MAX_TICKET_LENGTH) return null;
   const opened = unseal(key, ticket, 'live ticket v1');
   if (opened === null) return null;
   try {

@@ -20,6 +20,13 @@ export const SUBPROTOCOL = `backjob.v${PROTOCOL_VERSION}`;
  */
 export const TICKET_PROTOCOL_PREFIX = 'backjob.ticket.';
 
+/**
+ * Longest ticket either side accepts: room for a principal of about 3 KB
+ * (user ids of 300 characters and more exist), while a handshake's header
+ * stays far below Node's 16 KB and nothing large is ever unsealed.
+ */
+export const MAX_TICKET_LENGTH = 4096;
+
 /** Reply of `POST {basePath}/tickets`: a single-use ticket for the next socket, valid `expiresIn` ms. */
 export interface TicketReply {
   ticket: string;

@@ -84,25 +84,20 @@ export class MemoryStore implements JobStore {
 
   async list(filter: ListFilter): Promise<JobRecord[]> {
     const statuses = filter.status === undefined ? null : new Set([filter.status].flat());
-    const found: JobRecord[] = [];
-    const all = [...this.jobs.values()];
-    // Newest first: walk creation order backwards, then a stable sort fixes any clock skew.
-    for (let i = all.length - 1; i >= 0; i--) {
-      const job = all[i]!;
-      if (filter.owner !== undefined && job.owner !== filter.owner) continue;
-      if (statuses && !statuses.has(job.status)) continue;
-      found.push(job);
-    }
-    found.sort((a, b) => b.createdAt - a.createdAt);
+    // Newest first: creation order backwards, then a stable sort fixes any clock skew.
+    const ordered = [...this.jobs.values()].filter((job) => filter.owner === undefined || job.owner === filter.owner).reverse();
+    ordered.sort((a, b) => b.createdAt - a.createdAt);
     const { before } = filter;
-    // After the cursor's job; when it is gone, after every job created at or before its time (same-ms ties then also go).
+    // After the cursor's job, found before the status filter (it may have left it since); when it is
+    // gone, after every job created at or before its time (same-ms ties then also go).
     let from = 0;
     if (before) {
-      const at = found.findIndex((job) => job.id === before.id);
-      from = at !== -1 ? at + 1 : found.findIndex((job) => job.createdAt < before.createdAt);
-      if (from === -1) from = found.length;
+      const at = ordered.findIndex((job) => job.id === before.id);
+      from = at !== -1 ? at + 1 : ordered.findIndex((job) => job.createdAt < before.createdAt);
+      if (from === -1) from = ordered.length;
     }
-    return clone(found.slice(from, filter.limit === undefined ? undefined : from + filter.limit));
+    const found = ordered.slice(from).filter((job) => !statuses || statuses.has(job.status));
+    return clone(filter.limit === undefined ? found : found.slice(0, filter.limit));
   }
 
   async takeCredentials(id: string): Promise<string | null> {

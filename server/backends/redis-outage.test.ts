@@ -5,7 +5,7 @@ import type { BackJob, BusNotice } from '../types.js';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { createBackJob } from '../core.js';
-import { LiveServer, TestClient } from '../live-test-kit.js';
+import { LiveServer, TestClient, asUser, userOf } from '../live-test-kit.js';
 import { settlesWithin } from '../settle.js';
 import { gate } from '../test-helpers.js';
 import { redis } from './redis.js';
@@ -203,5 +203,35 @@ test('close() during a Redis outage settles, in bounded time, instead of waiting
     assert.ok(errors.some((error) => /did not answer/.test(error.message)), 'the unwritten end is reported');
   } finally {
     await server.start();
+  }
+});
+
+test('a web process cut off from Redis pushes its live lists, once back, the jobs that changed or were created meanwhile', async () => {
+  const prefix = `partition-lists-${randomUUID()}`;
+  const relay = await partitionable(server);
+  const web = await LiveServer.start({ backjob: { backend: redis({ url: relay.url, prefix }), worker: false } });
+  const worker = createBackJob({ backend: redis({ url: server.url, prefix }), key: 'live-test-key-0123456789abcdef', concurrency: 1, identify: userOf });
+  worker.define('quick', () => 'done');
+  const client = await TestClient.open(web.url, { headers: { 'x-user': 'lister' } });
+  try {
+    await worker.ready;
+    client.send({ type: 'list', ref: 'l' });
+    await client.next((m) => m.type === 'list' && m.ref === 'l', 'the list');
+
+    relay.cut();
+    // While the web process is away, another process starts a job of the list's user, and it completes.
+    const quick = await worker.start({ name: 'quick' }, { as: asUser('lister') });
+    await waitFor(async () => (await worker.status(quick.id))?.status === 'completed', 'the job to complete');
+    relay.heal();
+
+    await waitFor(
+      () => client.messages.some((m) => m.type === 'list:changed' && m.jobs.some((job) => job.id === quick.id && job.status === 'completed')),
+      'the list to hear of the job',
+    );
+  } finally {
+    await client.close();
+    await worker.close();
+    await web.close();
+    relay.close();
   }
 });

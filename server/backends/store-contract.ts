@@ -292,6 +292,19 @@ export function runStoreContract(name: string, open: () => Promise<{ store: JobS
       assert.deepEqual(after, newestFirst.filter((id) => jobs.find((j) => j.id === id)!.createdAt < t + 2));
     });
 
+    it('pages a status-filtered list after a cursor whose job has since left the filter, skipping none of its same-millisecond neighbours', async () => {
+      const t = Date.now() - 20_000;
+      const jobs: JobRecord[] = [];
+      for (let i = 0; i < 6; i++) jobs.push((await store.create(sampleJob({ owner: 'filtered', createdAt: t + Math.floor(i / 2) }))).job);
+      const waiting = (await store.list({ owner: 'filtered', status: 'waiting' })).map((j) => j.id);
+      const first = await store.list({ owner: 'filtered', status: 'waiting', limit: 3 });
+      assert.deepEqual(first.map((j) => j.id), waiting.slice(0, 3));
+      const last = first.at(-1)!;
+      await append(last.id, [{ type: 'job:start', attempt: 1 }]); // it starts between the two pages
+      const second = await store.list({ owner: 'filtered', status: 'waiting', limit: 3, before: { createdAt: last.createdAt, id: last.id } });
+      assert.deepEqual(second.map((j) => j.id), waiting.slice(3), 'the rest of the list, its same-millisecond neighbour included');
+    });
+
     it('hands out stored credentials once', async () => {
       const { job } = await store.create(sampleJob({ credentials: 'sealed' }));
       const { job: without } = await store.create(sampleJob());
