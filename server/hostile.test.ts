@@ -181,6 +181,18 @@ describe('hostile handshakes', () => {
     }
   });
 
+  test('an upgrade whose identify never answers is refused once the header timeout passes, not held', async () => {
+    const stuck = await LiveServer.start({ backjob: { identify: () => new Promise<null>(() => {}) } });
+    stuck.server.headersTimeout = 300;
+    try {
+      const started = Date.now();
+      assert.match(await answerTo(stuck.port, '/backjob/ws', { 'Sec-WebSocket-Protocol': SUBPROTOCOL }), /^HTTP\/1\.1 503/);
+      assert.ok(Date.now() - started >= 250);
+    } finally {
+      await stuck.close();
+    }
+  });
+
   test('file descriptors stay flat after 1,000 stray upgrades and 1,000 refused ones', async (t) => {
     await answerTo(live.port, '/warm-up');
     const before = openFds();

@@ -268,14 +268,25 @@ export class LiveHub implements Hub {
     // from `identify` on the bare upgrade (cookies only; what non-browser clients and old pages use).
     // Either may take a while (a session store, Redis); a peer that drops meanwhile is simply gone.
     const principal = ticket === undefined ? this.backjob.identify(req) : this.redeem(ticket);
-    principal.then(
-      (who) => {
-        if (who === undefined) return refuse(socket, 401, 'Unauthorized', 'Invalid, expired or used ticket: ask for a new one');
-        if (this.closing || socket.destroyed) return socket.destroy();
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, who));
-      },
-      () => refuse(socket, 500, 'Internal Server Error', 'Could not identify the user'),
-    ).catch(() => socket.destroy());
+    // A session store or Redis that never answers must not hold the socket past the server's own header timeout.
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      refuse(socket, 503, 'Service Unavailable', 'Could not identify the user in time');
+    }, this.server.headersTimeout || 60_000);
+    deadline.unref();
+    principal
+      .then(
+        (who) => {
+          if (timedOut) return;
+          if (who === undefined) return refuse(socket, 401, 'Unauthorized', 'Invalid, expired or used ticket: ask for a new one');
+          if (this.closing || socket.destroyed) return socket.destroy();
+          this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, who));
+        },
+        () => timedOut || refuse(socket, 500, 'Internal Server Error', 'Could not identify the user'),
+      )
+      .catch(() => socket.destroy())
+      .finally(() => clearTimeout(deadline));
   }
 
   /** The principal a ticket speaks for (null: nobody), or undefined when it is not valid or was used. */
