@@ -17,7 +17,7 @@ import { EventEmitter, once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { TestContext } from 'node:test';
+import { after, before, type TestContext } from 'node:test';
 import express from 'express';
 import fc from 'fast-check';
 import WebSocket from 'ws';
@@ -223,6 +223,32 @@ function userOf(req: { headers: Record<string, string | string[] | undefined> })
  * socket is tracked by its peer's port, so a run can wait until the server
  * let go of the socket it used.
  */
+/**
+ * Registers the file's hooks: a process guard and a {@link FuzzServer}
+ * before its tests, both disposed of after them (then `cleanup`, if given).
+ * `ready` receives them.
+ */
+export function useFuzzServer(ready: (fuzz: FuzzServer, guard: ProcessGuard) => void, cleanup?: () => void): void {
+  let fuzz: FuzzServer | undefined;
+  let guard: ProcessGuard | undefined;
+  before(async () => {
+    guard = new ProcessGuard();
+    fuzz = await FuzzServer.start();
+    ready(fuzz, guard);
+  });
+  after(
+    async () => {
+      cleanup?.();
+      try {
+        await fuzz?.close();
+      } finally {
+        guard?.dispose();
+      }
+    },
+    { timeout: 30_000 },
+  );
+}
+
 export class FuzzServer {
   /** The default server: HTTP API and live channel with default limits. */
   server!: Server;

@@ -16,33 +16,19 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { SUBPROTOCOL } from '../../shared/protocol.js';
-import { FuzzServer, OPCODE, sometimes, ProcessGuard, RawClient, SERVER_TIMEOUTS, checkProperty, encodeFrame, timeoutFor, until, upgradeRequest } from './fuzz-kit.js';
+import { FuzzServer, useFuzzServer, OPCODE, sometimes, ProcessGuard, RawClient, SERVER_TIMEOUTS, checkProperty, encodeFrame, timeoutFor, until, upgradeRequest } from './fuzz-kit.js';
 
-let fuzz: FuzzServer;
-let guard: ProcessGuard;
-before(async () => {
-  guard = new ProcessGuard();
-  fuzz = await FuzzServer.start();
-});
-after(
-  async () => {
-    try {
-      await fuzz.close();
-    } finally {
-      guard.dispose();
-    }
-  },
-  { timeout: 30_000 },
-);
+let fuzz!: FuzzServer;
+let guard!: ProcessGuard;
+useFuzzServer((server, processGuard) => ((fuzz = server), (guard = processGuard)));
 
 /** A complete request is answered within the server's request timeout, plus room for a slow machine. */
 const ANSWER_WITHIN_MS = SERVER_TIMEOUTS.requestTimeout + 1_500;
 
 const STEPS = ['connect', 'mid-headers', 'after-headers', 'after-answer', 'none'] as const;
-type Step = (typeof STEPS)[number];
 
 /** The origin of the server under test, filled in per run (the port is known only then). */
 const SAME_ORIGIN = Symbol('same origin');

@@ -14,28 +14,14 @@
  */
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
-import { FuzzServer, ProcessGuard, checkProperty, jsonText, sometimes, timeoutFor, within, type KnownJob } from './fuzz-kit.js';
+import { FuzzServer, ProcessGuard, useFuzzServer, checkProperty, jsonText, sometimes, timeoutFor, within, type KnownJob } from './fuzz-kit.js';
 
-let fuzz: FuzzServer;
-let guard: ProcessGuard;
+let fuzz!: FuzzServer;
+let guard!: ProcessGuard;
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-before(async () => {
-  guard = new ProcessGuard();
-  fuzz = await FuzzServer.start();
-});
-after(
-  async () => {
-    agent.destroy();
-    try {
-      await fuzz.close();
-    } finally {
-      guard.dispose();
-    }
-  },
-  { timeout: 30_000 },
-);
+useFuzzServer((server, processGuard) => ((fuzz = server), (guard = processGuard)), () => agent.destroy());
 
 /** Which API endpoint a request is for, when the fuzzer built it from one (the answer is then checked strictly). */
 type Endpoint = 'start' | 'list' | 'get' | 'cancel' | null;

@@ -16,11 +16,12 @@
  * `FUZZ_SEED=<n>` replays a run, `FUZZ_RUNS=<n>` sets the runs (see fuzz-kit.ts).
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import fc from 'fast-check';
 import { SUBPROTOCOL } from '../../shared/protocol.js';
 import {
   FuzzServer,
+  useFuzzServer,
   OPCODE,
   PROPER_CLOSE_CODES,
   ProcessGuard,
@@ -41,22 +42,9 @@ import {
   type FrameSpec,
 } from './fuzz-kit.js';
 
-let fuzz: FuzzServer;
-let guard: ProcessGuard;
-before(async () => {
-  guard = new ProcessGuard();
-  fuzz = await FuzzServer.start();
-});
-after(
-  async () => {
-    try {
-      await fuzz.close();
-    } finally {
-      guard.dispose();
-    }
-  },
-  { timeout: 30_000 },
-);
+let fuzz!: FuzzServer;
+let guard!: ProcessGuard;
+useFuzzServer((server, processGuard) => ((fuzz = server), (guard = processGuard)));
 
 /** Waits for `condition`; if it never holds, fails with what escaped to the process, else with `what`. */
 async function expect(condition: () => boolean, what: string, mark: number): Promise<void> {
