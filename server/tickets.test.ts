@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
 import WebSocket from 'ws';
 import { configureBackjob } from '../client/config.js';
 import { SharedConnection, type WebSocketConstructor } from '../client/connection.js';
@@ -15,19 +15,43 @@ import { TICKET_TTL_MS, issueTicket, readTicket } from './tickets.js';
  * passport does): `identify` reads `req.user`, which only requests that went
  * through the app's stack have. A WebSocket upgrade never does.
  */
-async function bearerApp(): Promise<TestApp> {
+async function bearerApp(fault?: RequestHandler): Promise<TestApp> {
   const t = await startTestApp({
     identify: (req) => (req as Request & { user?: string }).user ?? null,
-    before: (app) =>
+    before: (app) => {
+      // A network between the page and the app that misbehaves, as the test wants it.
+      if (fault) app.use(fault);
       app.use((req, _res, next) => {
         const token = /^Bearer (\w+)-token$/.exec(req.headers.authorization ?? '')?.[1];
         if (token) (req as Request & { user?: string }).user = token;
         next();
-      }),
+      });
+    },
     appRoutes: (_app, backjob) => backjob.define('wait', (job) => new Promise((resolve) => job.signal.addEventListener('abort', resolve))),
   });
   t.backjob.attach(t.server);
   return t;
+}
+
+/**
+ * Starts a job as `user`, then watches it from a page whose bearer token says `user`, with no watch
+ * token: resolves once the owner got its snapshot, failing if it was refused.
+ */
+async function ownerWatches(t: TestApp, user: string, timeoutMs?: number): Promise<void> {
+  const { id } = await t.backjob.start({ name: 'wait' }, { as: { headers: {}, user } as never });
+  configureBackjob({ headers: { authorization: `Bearer ${user}-token` } });
+  const connection = new SharedConnection(`${t.url.replace('http', 'ws')}/backjob/ws`, { WebSocket: WebSocket as unknown as WebSocketConstructor, minBackoff: 50, maxBackoff: 200 });
+  try {
+    const updates: WatchUpdate[] = [];
+    connection.watch(id, undefined, (u) => updates.push(u));
+    const answer = await waitFor(() => updates.find((u) => u.snapshot || u.error), 'an answer', timeoutMs);
+    assert.equal(answer.error, undefined, 'the owner is not refused');
+    assert.equal(answer.snapshot?.id, id);
+  } finally {
+    connection.close();
+    configureBackjob({ headers: {} });
+    await t.backjob.cancel(id);
+  }
 }
 
 /** Opens a raw socket offering `protocols`; resolves with the handshake's status. */
@@ -89,18 +113,9 @@ describe('connection tickets', () => {
 
   test('a user with a long id (400 characters) gets a ticket that opens the socket as that user, not as nobody', async () => {
     const long = 'u'.repeat(400);
-    const { id } = await t.backjob.start({ name: 'wait' }, { as: { headers: {}, user: long } as never });
-    configureBackjob({ headers: { authorization: `Bearer ${long}-token` } });
-    const connection = new SharedConnection(`${t.url.replace('http', 'ws')}/backjob/ws`, { WebSocket: WebSocket as unknown as WebSocketConstructor });
-    const updates: WatchUpdate[] = [];
-    connection.watch(id, undefined, (u) => updates.push(u));
-    const answer = await waitFor(() => updates.find((u) => u.snapshot || u.error), 'an answer');
-    assert.equal(answer.error, undefined, 'the owner is not refused');
-    assert.equal(answer.snapshot?.id, id);
+    await ownerWatches(t, long);
     const ticket = await ticketOf(t, { authorization: `Bearer ${long}-token` });
     assert.equal(readTicket(t.backjob.key(), ticket)?.principal, long);
-    connection.close();
-    await t.backjob.cancel(id);
   });
 
   test('a ticket opens one socket: used, forged, from another key or expired, it is refused with 401', async () => {
@@ -133,60 +148,20 @@ describe('connection tickets', () => {
 
 test('a ticket endpoint that answers 503 for a moment (a proxy during a deploy) is asked again: the socket does not open as nobody', async () => {
   let unavailable = 1;
-  const t = await startTestApp({
-    identify: (req) => (req as Request & { user?: string }).user ?? null,
-    before: (app) =>
-      app.use((req, res, next) => {
-        if (req.path === '/backjob/tickets' && unavailable-- > 0) return void res.status(503).end();
-        if (req.headers.authorization === 'Bearer alice-token') (req as Request & { user?: string }).user = 'alice';
-        next();
-      }),
-    appRoutes: (_app, backjob) => backjob.define('wait', (job) => new Promise((resolve) => job.signal.addEventListener('abort', resolve))),
-  });
-  t.backjob.attach(t.server);
-  const connection = new SharedConnection(`${t.url.replace('http', 'ws')}/backjob/ws`, { WebSocket: WebSocket as unknown as WebSocketConstructor, minBackoff: 50, maxBackoff: 200 });
+  const t = await bearerApp((req, res, next) => (req.path === '/backjob/tickets' && unavailable-- > 0 ? void res.status(503).end() : next()));
   try {
-    const { id } = await t.backjob.start({ name: 'wait' }, { as: { headers: {}, user: 'alice' } as never });
-    configureBackjob({ headers: { authorization: 'Bearer alice-token' } });
-    const updates: WatchUpdate[] = [];
-    connection.watch(id, undefined, (u) => updates.push(u));
-    const answer = await waitFor(() => updates.find((u) => u.snapshot || u.error), 'an answer');
-    assert.equal(answer.error, undefined, 'the owner is not refused');
-    assert.equal(answer.snapshot?.id, id);
-    await t.backjob.cancel(id);
+    await ownerWatches(t, 'alice');
   } finally {
-    connection.close();
-    configureBackjob({ headers: {} });
     await t.close();
   }
 });
 
 test('a ticket request that never gets an answer (a dead keep-alive connection after sleep) is given up and asked again', { timeout: 60_000 }, async () => {
   let hang = 1;
-  const t = await startTestApp({
-    identify: (req) => (req as Request & { user?: string }).user ?? null,
-    before: (app) =>
-      app.use((req, _res, next) => {
-        if (req.path === '/backjob/tickets' && hang-- > 0) return; // never answered
-        if (req.headers.authorization === 'Bearer alice-token') (req as Request & { user?: string }).user = 'alice';
-        next();
-      }),
-    appRoutes: (_app, backjob) => backjob.define('wait', (job) => new Promise((resolve) => job.signal.addEventListener('abort', resolve))),
-  });
-  t.backjob.attach(t.server);
-  const connection = new SharedConnection(`${t.url.replace('http', 'ws')}/backjob/ws`, { WebSocket: WebSocket as unknown as WebSocketConstructor, minBackoff: 50, maxBackoff: 200 });
+  const t = await bearerApp((req, _res, next) => (req.path === '/backjob/tickets' && hang-- > 0 ? undefined : next())); // never answered
   try {
-    const { id } = await t.backjob.start({ name: 'wait' }, { as: { headers: {}, user: 'alice' } as never });
-    configureBackjob({ headers: { authorization: 'Bearer alice-token' } });
-    const updates: WatchUpdate[] = [];
-    connection.watch(id, undefined, (u) => updates.push(u));
-    const answer = await waitFor(() => updates.find((u) => u.snapshot || u.error), 'an answer', 40_000);
-    assert.equal(answer.error, undefined, 'the owner is not refused');
-    assert.equal(answer.snapshot?.id, id);
-    await t.backjob.cancel(id);
+    await ownerWatches(t, 'alice', 40_000);
   } finally {
-    connection.close();
-    configureBackjob({ headers: {} });
     t.server.closeAllConnections();
     await t.close();
   }
