@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { memory, sqlite } from '../server/index.js';
-import { createBackJob } from '../server/core.js';
+import { createBackJob } from '../server/core/core.js';
 import type { Backend, BackJobOptions } from '../server/types.js';
 import type { Figure } from './run.js';
 

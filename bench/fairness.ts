@@ -18,9 +18,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { memory, sqlite } from '../server/index.js';
-import { redis } from '../server/backends/redis.js';
-import { startTestRedis } from '../server/backends/redis-test-server.js';
-import { startTestApp } from '../server/http-test-app.js';
+import { redis } from '../server/backends/redis/backend.js';
+import { startTestRedis } from '../server/testing/redis-server.js';
+import { startTestApp } from '../server/testing/http-test-app.js';
 import type { Backend } from '../server/types.js';
 import type { Figure } from './run.js';
 

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import type { ServerMessage } from '../shared/protocol.js';
 import { sqlite } from '../server/index.js';
-import { LiveServer, TestClient, waitFor } from '../server/live-test-kit.js';
+import { LiveServer, TestClient, waitFor } from '../server/testing/live-test-kit.js';
 
 /** One measured figure. */
 export interface LiveFigure {

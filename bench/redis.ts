@@ -25,9 +25,9 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
 import { SUBPROTOCOL, type ServerMessage } from '../shared/protocol.js';
-import { createBackJob } from '../server/core.js';
-import { redis } from '../server/backends/redis.js';
-import { startTestRedis } from '../server/backends/redis-test-server.js';
+import { createBackJob } from '../server/core/core.js';
+import { redis } from '../server/backends/redis/backend.js';
+import { startTestRedis } from '../server/testing/redis-server.js';
 import { startPeer } from './redis-peer.js';
 
 import type { Figure } from './run.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { sqlite } from '../server/index.js';
-import { LiveServer, userOf, waitFor } from '../server/live-test-kit.js';
+import { LiveServer, userOf, waitFor } from '../server/testing/live-test-kit.js';
 import type { BackJob } from '../server/types.js';
 import { BackjobConnectionError, SharedConnection, endpointUrl, getConnection, type WebSocketConstructor, type WebSocketLike } from './connection.js';
 import type { WatchUpdate } from './types.js';

@@ -149,7 +149,7 @@ test('the demo serves the client, and no other file of the project', async () =>
   try {
     for (const path of [
       '/package.json',
-      '/server/core.ts',
+      '/server/core/core.ts',
       `/@fs${root}${probe}`,
       `/client/../${probe}`,
       `/node_modules/%2e%2e/${probe}`,

@@ -17,7 +17,7 @@ import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUNDLE_PATH, buildClientBundle } from '../server/client-bundle.js';
+import { BUNDLE_PATH, buildClientBundle } from '../server/http/client-bundle.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);

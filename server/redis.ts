@@ -4,5 +4,5 @@
  * a worker process. A separate entry (`backjob/redis`), so that apps on the
  * embedded SQLite default never load BullMQ and ioredis.
  */
-export { redis, WORKER_LOST, type RedisBackendOptions } from './backends/redis.js';
+export { redis, WORKER_LOST, type RedisBackendOptions } from './backends/redis/backend.js';
 export { createWorker, type WorkerOptions } from './worker.js';

@@ -79,7 +79,7 @@ export interface AppendResult {
  * Persists job rows and their ordered event logs. The store numbers events
  * (seq) and enforces "ended is final" atomically, so concurrent writers in
  * several processes cannot corrupt a job. Every implementation passes the
- * shared contract suite in `server/backends/store-contract.ts`.
+ * shared contract suite in `server/testing/store-contract.ts`.
  */
 /** Which jobs `list` returns, newest first. */
 export interface ListFilter {
@@ -458,7 +458,7 @@ export interface BackJob {
   definition(name: string): Definition | undefined;
   /** Whether browsers may launch this route path (the `routes` option). */
   isLaunchableRoute(path: string): boolean;
-  /** Whether a page at `origin` may drive BackJob through `req` (the one origin policy: see server/origin.ts). */
+  /** Whether a page at `origin` may drive BackJob through `req` (the one origin policy: see server/access/origin.ts). */
   originAllowed(origin: string, req: IncomingMessage): boolean;
   /** Remembers the Express app's `trust proxy` for requests Express never sees (WebSocket upgrades). */
   learnTrustProxy(trust: TrustProxy | undefined): void;

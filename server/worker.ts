@@ -37,7 +37,7 @@
  * `close()` lets running jobs end (their signals abort with reason
  * "shutdown") before the process exits.
  */
-import { createBackJob, type BackJobServer } from './core.js';
+import { createBackJob, type BackJobServer } from './core/core.js';
 import { BackjobError } from './errors.js';
 import type { BackJobOptions } from './types.js';
 

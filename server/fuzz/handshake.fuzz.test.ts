@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { SUBPROTOCOL } from '../../shared/protocol.js';
-import { FuzzServer, useFuzzServer, OPCODE, sometimes, ProcessGuard, RawClient, SERVER_TIMEOUTS, checkProperty, encodeFrame, timeoutFor, until, upgradeRequest } from './fuzz-kit.js';
+import { FuzzServer, useFuzzServer, OPCODE, sometimes, ProcessGuard, RawClient, SERVER_TIMEOUTS, checkProperty, encodeFrame, timeoutFor, until, upgradeRequest } from '../testing/fuzz-kit.js';
 
 let fuzz!: FuzzServer;
 let guard!: ProcessGuard;

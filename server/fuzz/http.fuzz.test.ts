@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { FuzzServer, ProcessGuard, useFuzzServer, checkProperty, jsonText, sometimes, timeoutFor, within, type KnownJob } from './fuzz-kit.js';
+import { FuzzServer, ProcessGuard, useFuzzServer, checkProperty, jsonText, sometimes, timeoutFor, within, type KnownJob } from '../testing/fuzz-kit.js';
 
 let fuzz!: FuzzServer;
 let guard!: ProcessGuard;

@@ -40,7 +40,7 @@ import {
   upgradeRequest,
   type ClientText,
   type FrameSpec,
-} from './fuzz-kit.js';
+} from '../testing/fuzz-kit.js';
 
 let fuzz!: FuzzServer;
 let guard!: ProcessGuard;

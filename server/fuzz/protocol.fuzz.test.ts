@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { parseClientMessage, type ClientMessage } from '../../shared/protocol.js';
-import { anyText, checkProperty, jsonText, nearMessageText, nestedText, sizedText, timeoutFor, truncatedText, type KnownJob } from './fuzz-kit.js';
+import { anyText, checkProperty, jsonText, nearMessageText, nestedText, sizedText, timeoutFor, truncatedText, type KnownJob } from '../testing/fuzz-kit.js';
 
 const JOBS: KnownJob[] = [{ id: 'V1StGXR8_Z5jdHi6B-myT', token: 'token-0123456789' }];
 const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { sqlite, SqliteStore } from './sqlite.js';
+import { runStoreContract, sampleJob } from '../../testing/store-contract.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'backjob-sqlite-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
+runStoreContract('sqlite', async () => {
+  const store = new SqliteStore(join(dir, `contract-${++files}.db`));
+  return { store, cleanup: () => store.close() };
+});
+
+describe('SqliteStore', () => {
+  it('runs in WAL mode and keeps jobs, events and the secret across a reopen', async () => {
+    const file = join(dir, 'reopen.db');
+    const first = new SqliteStore(file);
+    assert.equal(first.db.pragma('journal_mode', { simple: true }), 'wal');
+    const { job } = await first.create(sampleJob({ credentials: 'sealed' }));
+    await first.append([{ jobId: job.id, events: [{ type: 'job:start', attempt: 1 }, { type: 'job:log', line: 'kept' }] }]);
+    const secret = await first.secret();
+    await first.close();
+
+    const second = new SqliteStore(file);
+    assert.equal(await second.secret(), secret);
+    assert.equal((await second.get(job.id))?.status, 'running');
+    assert.deepEqual(
+      (await second.eventsAfter(job.id, 0, 10)).map((e) => e.type),
+      ['job:created', 'job:start', 'job:log'],
+    );
+    assert.equal(await second.takeCredentials(job.id), 'sealed');
+    await second.close();
+  });
+
+  it('migrates a database from before quotas: old waiting jobs get their owner as queue key and count against the quota', async () => {
+    const file = join(dir, 'before-quotas.db');
+    const old = new Database(file);
+    // The jobs table as the version before quotas created it, with one waiting job each for alice and the app.
+    old.exec(`CREATE TABLE jobs (id TEXT PRIMARY KEY, status TEXT NOT NULL, owner TEXT, merge_key TEXT,
+      created_at INTEGER NOT NULL, ended_at INTEGER, record TEXT NOT NULL)`);
+    const insert = old.prepare('INSERT INTO jobs (id, status, owner, merge_key, created_at, ended_at, record) VALUES (?, ?, ?, ?, ?, NULL, ?)');
+    for (const [id, owner] of [['old-alice', 'alice'], ['old-app', null]] as const) {
+      const record = { ...sampleJob({ id, owner }), status: 'waiting', progress: 0, text: '', seq: 1, logLines: 0, attempt: 0, updatedAt: 1 };
+      insert.run(id, 'waiting', owner, null, 1, JSON.stringify(record));
+    }
+    old.close();
+
+    const store = new SqliteStore(file);
+    try {
+      const rows = store.db.prepare('SELECT id, queue_key AS key FROM jobs ORDER BY id').all();
+      assert.deepEqual(rows, [
+        { id: 'old-alice', key: 'user:alice' },
+        { id: 'old-app', key: 'app' },
+      ]);
+      const plan = store.db.prepare("EXPLAIN QUERY PLAN SELECT COUNT(*) FROM jobs WHERE queue_key = ? AND status = 'waiting'").all('user:alice');
+      assert.match(JSON.stringify(plan), /jobs_waiting_by_queue_key/, 'the count uses its index');
+      await assert.rejects(store.create(sampleJob({ queueKey: 'user:alice' }), { maxWaiting: 1 }), /at most 1 may wait/);
+      await store.create(sampleJob({ queueKey: 'user:bob' }), { maxWaiting: 1 });
+    } finally {
+      await store.close();
+    }
+    // Opening again migrates nothing twice.
+    const again = new SqliteStore(file);
+    assert.equal((await again.list({})).length, 3);
+    await again.close();
+  });
+
+  it('reports jobs left running as orphans', async () => {
+    const backend = sqlite({ file: join(dir, 'orphans.db') });
+    const { job: running } = await backend.store.create(sampleJob());
+    await backend.store.create(sampleJob());
+    await backend.store.append([{ jobId: running.id, events: [{ type: 'job:start', attempt: 1 }] }]);
+    assert.deepEqual(
+      (await backend.orphans()).map((j) => j.id),
+      [running.id],
+    );
+    await backend.close();
+  });
+
+  it('puts backjob.db in the working directory by default', async () => {
+    const cwd = process.cwd();
+    const home = mkdtempSync(join(dir, 'cwd-'));
+    process.chdir(home);
+    try {
+      const backend = sqlite();
+      await backend.store.secret();
+      await backend.close();
+      assert.ok(existsSync(join(home, 'backjob.db')));
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+});

@@ -1,0 +1,263 @@
+/**
+ * The default backend: jobs in an embedded SQLite file (better-sqlite3), run
+ * by this process through the local bus and queue. One process per file: at
+ * start-up every job still marked running belongs to a process that is gone.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { END_STATUSES, isEnded } from '../../../shared/protocol.js';
+import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../../types.js';
+import { localBackend } from './local.js';
+import { appendToRecord, createRecord, overQuota, queueKeyOf } from '../records.js';
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    owner TEXT,
+    queue_key TEXT,
+    merge_key TEXT,
+    created_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    record TEXT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
+  CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
+  CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at);
+  -- At most one active job per merge key: the database itself refuses a duplicate.
+  CREATE UNIQUE INDEX IF NOT EXISTS jobs_active_merge_key ON jobs (merge_key)
+    WHERE merge_key IS NOT NULL AND status IN ('waiting', 'running');
+  CREATE TABLE IF NOT EXISTS events (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS credentials (
+    job_id TEXT PRIMARY KEY,
+    sealed TEXT NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+`;
+
+/**
+ * Brings a database written by an earlier version up to date. Run after
+ * {@link SCHEMA}, whose `CREATE TABLE IF NOT EXISTS` leaves an existing table
+ * as it was.
+ */
+function migrate(db: Database.Database): void {
+  const hasQueueKey = () => db.prepare<[], { name: string }>('PRAGMA table_info(jobs)').all().some((column) => column.name === 'queue_key');
+  if (!hasQueueKey()) {
+    // Looked at again under the write lock: another process opening the file may have migrated it meanwhile.
+    db.transaction(() => {
+      if (hasQueueKey()) return;
+      db.exec('ALTER TABLE jobs ADD COLUMN queue_key TEXT');
+      // The key `queueKeyOf` gives a row without one, so the quota counts old waiting jobs too.
+      db.exec("UPDATE jobs SET queue_key = CASE WHEN owner IS NULL THEN 'app' ELSE 'user:' || owner END");
+    }).immediate();
+  }
+  // The quota counts one key's waiting jobs on every start made for a request.
+  db.exec("CREATE INDEX IF NOT EXISTS jobs_waiting_by_queue_key ON jobs (queue_key) WHERE status = 'waiting'");
+}
+
+const ENDED_LIST = END_STATUSES.map((s) => `'${s}'`).join(', ');
+
+/**
+ * A {@link JobStore} in one SQLite file. Rows keep the whole record as JSON
+ * plus the columns queries filter on; events are one row each, keyed by
+ * (job, seq).
+ *
+ * Durability: the database runs in WAL mode with `synchronous = NORMAL`. A
+ * commit is appended to the WAL file before `append()` returns, so a process
+ * killed with `kill -9` loses nothing it acknowledged (the OS still holds the
+ * written pages). Only a power loss or OS crash can drop the last few commits
+ * since the previous WAL sync; the database is never corrupted. This trades
+ * that narrow window for group commits that cost no fsync each.
+ */
+export class SqliteStore implements JobStore {
+  /**
+   * The open database, for tests and tools that want to look inside.
+   * @internal Left out of the published types, which then name nothing of
+   * better-sqlite3's: an app compiles them without its type package.
+   */
+  readonly db: Database.Database;
+  private readonly statements;
+  private readonly appendBatch;
+  private readonly createJob;
+  private readonly deleteOld;
+
+  /** Opens (creating if needed) the database file at `file`. */
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    // Another process writing the same file (a CLI, a second instance) waits its turn instead of failing.
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    migrate(this.db);
+
+    const db = this.db;
+    this.statements = {
+      insertJob: db.prepare(
+        'INSERT INTO jobs (id, status, owner, queue_key, merge_key, created_at, ended_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      waitingOf: db.prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE queue_key = ? AND status = 'waiting'"),
+      updateJob: db.prepare('UPDATE jobs SET status = ?, ended_at = ?, record = ? WHERE id = ?'),
+      getJob: db.prepare<[string], { record: string }>('SELECT record FROM jobs WHERE id = ?'),
+      activeByMergeKey: db.prepare<[string], { record: string }>(
+        "SELECT record FROM jobs WHERE merge_key = ? AND status IN ('waiting', 'running')",
+      ),
+      insertEvent: db.prepare('INSERT INTO events (job_id, seq, event) VALUES (?, ?, ?)'),
+      eventsAfter: db.prepare<[string, number, number], { event: string }>(
+        'SELECT event FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      insertCredentials: db.prepare('INSERT INTO credentials (job_id, sealed) VALUES (?, ?)'),
+      getCredentials: db.prepare<[string], { sealed: string }>('SELECT sealed FROM credentials WHERE job_id = ?'),
+      deleteCredentials: db.prepare('DELETE FROM credentials WHERE job_id = ?'),
+      insertSecret: db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('secret', ?)"),
+      getSecret: db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'secret'"),
+    };
+
+    const s = this.statements;
+    // IMMEDIATE transactions take the write lock up front, so the read-fold-write
+    // of a job cannot interleave with another process's writer.
+    this.createJob = db.transaction((job: NewJob, maxWaiting: number): { job: JobRecord; merged: boolean } => {
+      if (job.mergeKey !== null) {
+        const existing = s.activeByMergeKey.get(job.mergeKey);
+        if (existing) return { job: JSON.parse(existing.record) as JobRecord, merged: true };
+      }
+      const queueKey = queueKeyOf(job);
+      if (maxWaiting > 0 && s.waitingOf.get(queueKey)!.n >= maxWaiting) throw overQuota(maxWaiting);
+      const { record, event } = createRecord(job);
+      s.insertJob.run(record.id, record.status, record.owner, queueKey, record.mergeKey, record.createdAt, null, JSON.stringify(record));
+      s.insertEvent.run(record.id, event.seq, JSON.stringify(event));
+      if (job.credentials !== undefined) s.insertCredentials.run(record.id, job.credentials);
+      // Read back so the caller sees exactly what a later `get` returns.
+      return { job: JSON.parse(s.getJob.get(record.id)!.record) as JobRecord, merged: false };
+    });
+
+    this.appendBatch = db.transaction(
+      (batch: Array<{ jobId: string; events: JobEventData[]; runner?: string | null }>, at: number): AppendResult[] =>
+        batch.map(({ jobId, events, runner }) => {
+          const row = s.getJob.get(jobId);
+          if (!row) return { events: [], job: null };
+          const current = JSON.parse(row.record) as JobRecord;
+          const { record, stored } = appendToRecord(current, events, runner, at);
+          const storedEvents: JobEvent[] = [];
+          for (const event of stored) {
+            const json = JSON.stringify(event);
+            s.insertEvent.run(jobId, event.seq, json);
+            storedEvents.push(JSON.parse(json) as JobEvent);
+          }
+          const json = JSON.stringify(record);
+          if (stored.length > 0) {
+            s.updateJob.run(record.status, record.endedAt ?? null, json, jobId);
+            if (isEnded(record.status)) s.deleteCredentials.run(jobId);
+          }
+          return { events: storedEvents, job: JSON.parse(json) as JobRecord };
+        }),
+    );
+
+    this.deleteOld = db.transaction((completedBefore: number | null, endedBefore: number | null): number => {
+      const where = `status IN (${ENDED_LIST}) AND ended_at IS NOT NULL AND (
+        (? IS NOT NULL AND status = 'completed' AND ended_at < ?) OR (? IS NOT NULL AND ended_at < ?))`;
+      const args = [completedBefore, completedBefore, endedBefore, endedBefore];
+      db.prepare(`DELETE FROM events WHERE job_id IN (SELECT id FROM jobs WHERE ${where})`).run(...args);
+      db.prepare(`DELETE FROM credentials WHERE job_id IN (SELECT id FROM jobs WHERE ${where})`).run(...args);
+      return db.prepare(`DELETE FROM jobs WHERE ${where}`).run(...args).changes;
+    });
+  }
+
+  async create(job: NewJob, options: { maxWaiting?: number } = {}): Promise<{ job: JobRecord; merged: boolean }> {
+    return this.createJob.immediate(job, options.maxWaiting ?? 0);
+  }
+
+  async append(batch: Array<{ jobId: string; events: JobEventData[]; runner?: string | null }>): Promise<AppendResult[]> {
+    return this.appendBatch.immediate(batch, Date.now());
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    const row = this.statements.getJob.get(id);
+    return row ? (JSON.parse(row.record) as JobRecord) : null;
+  }
+
+  async eventsAfter(id: string, afterSeq: number, limit: number): Promise<JobEvent[]> {
+    return this.statements.eventsAfter.all(id, afterSeq, limit).map((row) => JSON.parse(row.event) as JobEvent);
+  }
+
+  async list(filter: ListFilter): Promise<JobRecord[]> {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    if (filter.owner === null) where.push('owner IS NULL');
+    else if (filter.owner !== undefined) {
+      where.push('owner = ?');
+      args.push(filter.owner);
+    }
+    if (filter.status !== undefined) {
+      const statuses = [filter.status].flat();
+      where.push(`status IN (${statuses.map(() => '?').join(', ')})`);
+      args.push(...statuses);
+    }
+    if (filter.before) {
+      // The page after the cursor's job, in the order below; when it is gone, after its creation time.
+      where.push('(created_at < ? OR (created_at = ? AND rowid < COALESCE((SELECT rowid FROM jobs WHERE id = ?), 0)))');
+      args.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
+    }
+    let sql = 'SELECT record FROM jobs';
+    if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
+    // rowid breaks ties between jobs created in the same millisecond: later insert, newer.
+    sql += ' ORDER BY created_at DESC, rowid DESC';
+    if (filter.limit !== undefined) {
+      sql += ' LIMIT ?';
+      args.push(filter.limit);
+    }
+    const rows = this.db.prepare<unknown[], { record: string }>(sql).all(...args);
+    return rows.map((row) => JSON.parse(row.record) as JobRecord);
+  }
+
+  async takeCredentials(id: string): Promise<string | null> {
+    return this.db.transaction(() => {
+      const row = this.statements.getCredentials.get(id);
+      if (row) this.statements.deleteCredentials.run(id);
+      return row?.sealed ?? null;
+    }).immediate();
+  }
+
+  async deleteEnded(opts: { completedBefore?: number; endedBefore?: number }): Promise<number> {
+    if (opts.completedBefore === undefined && opts.endedBefore === undefined) return 0;
+    return this.deleteOld.immediate(opts.completedBefore ?? null, opts.endedBefore ?? null);
+  }
+
+  async secret(): Promise<string> {
+    this.statements.insertSecret.run(randomBytes(32).toString('base64url'));
+    return this.statements.getSecret.get()!.value;
+  }
+
+  /** Jobs left running: with one process per file, all of them are orphans at start-up. */
+  async running(): Promise<JobRecord[]> {
+    return this.list({ status: 'running' });
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/** Options of {@link sqlite}. */
+export interface SqliteOptions {
+  /** Database file. Default `backjob.db` in the working directory. */
+  file?: string;
+}
+
+/**
+ * The embedded default backend: an SQLite file (WAL) that keeps jobs and
+ * their events across restarts. Jobs run in this process.
+ */
+export function sqlite(options: SqliteOptions = {}): Backend {
+  const store = new SqliteStore(options.file ?? join(process.cwd(), 'backjob.db'));
+  return localBackend('sqlite', store, () => store.running());
+}

@@ -1,7 +1,0 @@
-import { MemoryStore } from './memory.js';
-import { runStoreContract } from './store-contract.js';
-
-runStoreContract('memory', async () => {
-  const store = new MemoryStore();
-  return { store, cleanup: () => store.close() };
-});

@@ -1,0 +1,539 @@
+/**
+ * The job store on Redis: one JSON row per job, and the job's event log as a
+ * Redis Stream whose entry ids are the seqs (`<seq>-0`), so "events after N"
+ * is one `XRANGE` and resume works from any process.
+ *
+ * Every write folds in JS, with the rules all stores share (`records.ts`, over
+ * `applyEvent`), then commits with a small Lua script that is only a
+ * compare-and-set: "if each job's log still ends at the seq I read, write these
+ * rows and entries". The fold is never written twice. The script (rather than
+ * WATCH/MULTI) is worth it for outages: ioredis resends commands whose reply
+ * was lost when Redis went away, and a resent MULTI/EXEC would run without its
+ * WATCH; a resent script re-checks, and recognises its own entries (each
+ * carries the id of the write that added it), so nothing is written twice.
+ * Appends are group-committed: every append pending in this process goes in
+ * the next script call. The rows this process last wrote are kept in memory,
+ * so a batch of jobs it already knows is one round trip; the script's seq
+ * check is what makes that safe (a row another process changed fails the
+ * check, is read again and the batch folded anew).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { isEnded } from '../../../shared/protocol.js';
+import type { AppendResult, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../../types.js';
+import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from '../records.js';
+
+/** Redis key names under one prefix. */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+  row(id: string) {
+    return `${this.prefix}:job:${id}`;
+  }
+  events(id: string) {
+    return `${this.prefix}:events:${id}`;
+  }
+  credentials(id: string) {
+    return `${this.prefix}:credentials:${id}`;
+  }
+  merge(key: string) {
+    return `${this.prefix}:merge:${key}`;
+  }
+  /** Ids of the waiting jobs of one queue key (`JobRecord.queueKey`), for the quota. */
+  waiting(queueKey: string) {
+    return `${this.prefix}:waiting:${queueKey}`;
+  }
+  /** Every job by creation time. */
+  get all() {
+    return `${this.prefix}:jobs`;
+  }
+  /** Jobs of one owner (or of nobody) by creation time. */
+  owner(owner: string | null) {
+    return owner === null ? `${this.prefix}:anonymous` : `${this.prefix}:owner:${owner}`;
+  }
+  /** Ended jobs by end time: completed ones apart, for the two retention periods. */
+  ended(completed: boolean) {
+    return `${this.prefix}:ended:${completed ? 'completed' : 'other'}`;
+  }
+  get secret() {
+    return `${this.prefix}:secret`;
+  }
+  claim(key: string) {
+    return `${this.prefix}:claim:${key}`;
+  }
+  get channel() {
+    return `${this.prefix}:bus`;
+  }
+}
+
+/** Rows kept in memory for the next append (jobs this process writes to; oldest dropped first). */
+const MAX_CACHED_ROWS = 2_000;
+
+/** How long a write keeps retrying through a Redis outage before it gives up. */
+const OUTAGE_GRACE_MS = 60_000;
+
+/** Seq of the last entry of the stream `key` (0 when empty), in Lua. */
+const LAST_SEQ_LUA = `
+local function lastSeq(key)
+  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
+  if not last then return 0 end
+  return tonumber(string.match(last[1], '^(%d+)'))
+end
+-- Whether the entry right after seq \`after\` of \`key\` was added by write \`writeId\`.
+local function wroteAfter(key, after, writeId)
+  local id = (after + 1) .. '-0'
+  local entry = redis.call('XRANGE', key, id, id)[1]
+  return entry ~= nil and entry[2][4] == writeId
+end
+`;
+
+/**
+ * Appends to several jobs at once, and publishes what it wrote on the bus's
+ * channel in the same step. ARGV: writeId, channel ('' for none), the bus's
+ * origin, then per job: id, expected last seq, entry count, row JSON, end time
+ * ('' unless the write ends the job), '1' if an end frees a merge key, '1' if
+ * the job stops waiting, then the entries as (stream id, event JSON) pairs.
+ * KEYS per job: row, events, and, when it ends, its ended index, its
+ * credentials (deleted: they never outlive the job) and (if any) its merge
+ * key, and, when it stops waiting, its queue key's waiting set. Returns 1
+ * (written), 2 (this write was already applied: a resend) or 0 (a job moved
+ * on: read again).
+ */
+const APPEND_LUA = `${LAST_SEQ_LUA}
+local writeId, channel, origin = ARGV[1], ARGV[2], ARGV[3]
+local jobs = {}
+local a, k = 4, 1
+while a <= #ARGV do
+  local job = { id = ARGV[a], expect = tonumber(ARGV[a + 1]), count = tonumber(ARGV[a + 2]), json = ARGV[a + 3], endedAt = ARGV[a + 4], first = a + 7 }
+  job.row, job.events = KEYS[k], KEYS[k + 1]
+  k = k + 2
+  if job.endedAt ~= '' then
+    job.ended, job.credentials = KEYS[k], KEYS[k + 1]
+    k = k + 2
+    if ARGV[a + 5] == '1' then
+      job.merge = KEYS[k]
+      k = k + 1
+    end
+  end
+  if ARGV[a + 6] == '1' then
+    job.waiting = KEYS[k]
+    k = k + 1
+  end
+  a = job.first + 2 * job.count
+  jobs[#jobs + 1] = job
+end
+for i, job in ipairs(jobs) do
+  if lastSeq(job.events) ~= job.expect then
+    if i == 1 and wroteAfter(job.events, job.expect, writeId) then return 2 end
+    return 0
+  end
+end
+local messages = {}
+for _, job in ipairs(jobs) do
+  redis.call('SET', job.row, job.json)
+  local events = {}
+  for e = job.first, job.first + 2 * job.count - 1, 2 do
+    redis.call('XADD', job.events, ARGV[e], 'e', ARGV[e + 1], 'w', writeId)
+    events[#events + 1] = ARGV[e + 1]
+  end
+  if job.ended then
+    redis.call('ZADD', job.ended, job.endedAt, job.id)
+    redis.call('DEL', job.credentials)
+    if job.merge then redis.call('DEL', job.merge) end
+  end
+  if job.waiting then redis.call('SREM', job.waiting, job.id) end
+  messages[#messages + 1] = '{"type":"events","jobId":' .. cjson.encode(job.id) .. ',"events":[' .. table.concat(events, ',') .. ']}'
+end
+if channel ~= '' then
+  redis.call('PUBLISH', channel, '{"from":' .. cjson.encode(origin) .. ',"messages":[' .. table.concat(messages, ',') .. ']}')
+end
+return 1
+`;
+
+/**
+ * Creates a job. KEYS: row, events, all, owner, merge, credentials, target
+ * events, waiting set of its queue key. ARGV: writeId, id, row JSON,
+ * `job:created` JSON, index score, '1' if the job has a merge key, credentials
+ * ('' for none), target, target seq, max waiting ('0' for no limit): with a
+ * merge key, it must still name `target` ('' for none), whose log must still
+ * end at the target seq. Returns 1, 2 (already created: a resend), 3 (over the
+ * quota: as many jobs of its queue key wait already) or 0 (read again).
+ */
+const CREATE_LUA = `${LAST_SEQ_LUA}
+local writeId, id, json, created, order, merge, credentials, target, targetSeq, maxWaiting = unpack(ARGV)
+if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
+if merge == '1' then
+  if (redis.call('GET', KEYS[5]) or '') ~= target then return 0 end
+  if target ~= '' and lastSeq(KEYS[7]) ~= tonumber(targetSeq) then return 0 end
+end
+-- After the merge check: a start that joins a waiting job creates nothing and is never refused.
+local max = tonumber(maxWaiting)
+if max > 0 and redis.call('SCARD', KEYS[8]) >= max then return 3 end
+if merge == '1' then redis.call('SET', KEYS[5], id) end
+redis.call('SADD', KEYS[8], id)
+redis.call('SET', KEYS[1], json)
+redis.call('XADD', KEYS[2], '1-0', 'e', created, 'w', writeId)
+redis.call('ZADD', KEYS[3], order, id)
+redis.call('ZADD', KEYS[4], order, id)
+if credentials ~= '' then redis.call('SET', KEYS[6], credentials) end
+return 1
+`;
+
+type ScriptClient = Redis & {
+  backjobAppend(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2>;
+  backjobCreate(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2 | 3>;
+};
+
+interface PlannedJob {
+  jobId: string;
+  events: JobEvent[];
+  job: JobRecord | null;
+}
+
+type AppendEntry = { jobId: string; events: JobEventData[]; runner?: string | null };
+
+type StreamEntry = [id: string, fields: string[]];
+
+function parseEntries(entries: StreamEntry[]): JobEvent[] {
+  return entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('e') + 1]!) as JobEvent);
+}
+
+/** Whether `error` means Redis was unreachable (the command may be retried) rather than a bug. */
+function isOutage(error: unknown): boolean {
+  return /connection|closed|ECONN|EPIPE|LOADING|reconnect/i.test(String((error as Error)?.message ?? error));
+}
+
+/**
+ * A `JobStore` on Redis, on one connection (which must wait through outages:
+ * `maxRetriesPerRequest: null`).
+ */
+export class RedisJobStore implements JobStore {
+  readonly keys: RedisKeys;
+  readonly #redis: ScriptClient;
+  /** Appends waiting for the write in flight; they go together in the next one. */
+  #pending: Array<{ batch: AppendEntry[]; resolve: (results: AppendResult[]) => void; reject: (error: unknown) => void }> = [];
+  #flushing = false;
+  /**
+   * The row as this process last wrote it, per job that has not ended. Only a
+   * guess: a write folded from it commits only if the job's log still ends at
+   * its seq.
+   */
+  readonly #rows = new Map<string, JobRecord>();
+  #created = 0;
+  /** Names this store's writes: a random prefix per process, then a counter. */
+  readonly #writer = randomBytes(8).toString('hex');
+  #writes = 0;
+  /** Where each append also publishes its events (see `publishAppends`). */
+  #announce: { channel: string; origin: string } | null = null;
+  /** Event lists `append` returned that its own script already published. */
+  readonly #published = new WeakSet<JobEvent[]>();
+  #closed = false;
+
+  readonly #enqueueWithCreate: ((job: JobRecord) => Promise<void>) | undefined;
+
+  /**
+   * `enqueueWithCreate`, if given, hands a new job to the queue as soon as its
+   * creation is sent (unless it has a merge key: it may join another job
+   * instead; or a quota: it may be refused; either is enqueued by the caller
+   * once created): with the
+   * queue on the same connection, Redis runs the two in order, so a worker can
+   * never take a job whose row does not exist yet, and creating and enqueueing
+   * cost one round trip instead of two.
+   */
+  constructor(redis: Redis, prefix: string, options: { enqueueWithCreate?: (job: JobRecord) => Promise<void> } = {}) {
+    redis.defineCommand('backjobAppend', { lua: APPEND_LUA });
+    redis.defineCommand('backjobCreate', { lua: CREATE_LUA });
+    this.#redis = redis as ScriptClient;
+    this.keys = new RedisKeys(prefix);
+    this.#enqueueWithCreate = options.enqueueWithCreate;
+  }
+
+  /**
+   * Makes every append publish the events it wrote on `channel`, as one
+   * `{ from: origin, messages }` envelope per write, in the same script as the
+   * write: no round trip of its own, and no watcher hears of an event before
+   * it is stored. The bus then skips what {@link wasPublished} confirms.
+   */
+  publishAppends(channel: string, origin: string): void {
+    this.#announce = { channel, origin };
+  }
+
+  /** Whether `events` (as returned by `append`) were already published by the append's script. */
+  wasPublished(events: JobEvent[]): boolean {
+    return this.#published.has(events);
+  }
+
+  #writeId(): string {
+    return `${this.#writer}.${(this.#writes++).toString(36)}`;
+  }
+
+  /**
+   * Runs `attempt` until it returns a value: `undefined` means another writer
+   * got there first (read again); an outage is waited out for a while.
+   */
+  async #retry<T>(attempt: () => Promise<T | undefined>): Promise<T> {
+    const giveUpAt = Date.now() + OUTAGE_GRACE_MS;
+    for (let round = 0; ; round++) {
+      try {
+        const result = await attempt();
+        if (result !== undefined) return result;
+      } catch (error) {
+        if (this.#closed || Date.now() > giveUpAt || !isOutage(error)) throw error;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Under contention, give the other writer a moment to finish.
+      if (round > 2) await new Promise((r) => setTimeout(r, Math.min(50, round * 2)));
+    }
+  }
+
+  create(input: NewJob, options: { maxWaiting?: number } = {}): Promise<{ job: JobRecord; merged: boolean }> {
+    const maxWaiting = options.maxWaiting ?? 0;
+    const { record, event } = createRecord(input);
+    const json = JSON.stringify(record);
+    // Callers get what a later read would return (no `undefined` fields).
+    const job = JSON.parse(json) as JobRecord;
+    const k = this.keys;
+    const writeId = this.#writeId();
+    // Ties within a millisecond keep this process's creation order in the indexes.
+    const order = String(job.createdAt * 1000 + (this.#created++ % 1000));
+    return this.#retry(async () => {
+      let target = '';
+      let targetSeq = 0;
+      if (job.mergeKey !== null) {
+        target = (await this.#redis.get(k.merge(job.mergeKey))) ?? '';
+        const existing = target ? await this.get(target) : null;
+        if (existing && isActive(existing)) return { job: existing, merged: true };
+        targetSeq = existing?.seq ?? 0;
+      }
+      const mergeKey = job.mergeKey === null ? k.row(job.id) : k.merge(job.mergeKey);
+      const keys = [
+        k.row(job.id), k.events(job.id), k.all, k.owner(job.owner), mergeKey, k.credentials(job.id), k.events(target || job.id), k.waiting(queueKeyOf(job)),
+      ];
+      const args = [
+        writeId, job.id, json, JSON.stringify(event), order, job.mergeKey === null ? '' : '1', input.credentials ?? '', target, String(targetSeq), String(maxWaiting),
+      ];
+      const created = this.#redis.backjobCreate(keys.length, ...keys, ...args);
+      // A create that may be refused is enqueued by the caller once it is created: a refused flood queues nothing.
+      const enqueued = job.mergeKey === null && maxWaiting === 0 ? this.#enqueueWithCreate?.(job) : undefined;
+      // Awaited below; a failed create is what the caller hears of.
+      enqueued?.catch(() => {});
+      const outcome = await created;
+      await enqueued;
+      if (outcome === 0) return undefined;
+      if (outcome === 3) throw overQuota(maxWaiting);
+      if (outcome === 1) this.#remember(record);
+      return { job, merged: false };
+    });
+  }
+
+  append(batch: AppendEntry[]): Promise<AppendResult[]> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ batch, resolve, reject });
+      if (!this.#flushing) {
+        this.#flushing = true;
+        // Let every append of this tick join the same write.
+        queueMicrotask(() => void this.#flushPending());
+      }
+    });
+  }
+
+  /** Commits every waiting append in one write, then any that arrived meanwhile. */
+  async #flushPending(): Promise<void> {
+    while (this.#pending.length) {
+      const calls = this.#pending;
+      this.#pending = [];
+      // One entry per job, events in call order; the last runner given wins.
+      const merged = new Map<string, { events: JobEventData[]; runner?: string | null }>();
+      for (const call of calls) {
+        for (const entry of call.batch) {
+          const into = merged.get(entry.jobId) ?? { events: [] };
+          into.events.push(...entry.events);
+          if (entry.runner !== undefined) into.runner = entry.runner;
+          merged.set(entry.jobId, into);
+        }
+      }
+      try {
+        const planned = new Map((await this.#retry(() => this.#commit(merged))).map((p) => [p.jobId, p]));
+        // Events were numbered in call order, so each entry's own events are the
+        // next ones of its job's committed events.
+        const cursor = new Map<string, number>();
+        for (const call of calls) {
+          call.resolve(
+            call.batch.map(({ jobId, events }) => {
+              const p = planned.get(jobId)!;
+              const from = cursor.get(jobId) ?? 0;
+              cursor.set(jobId, from + events.length);
+              const own = p.events.slice(from, from + events.length);
+              if (this.#published.has(p.events)) this.#published.add(own);
+              return { events: own, job: p.job };
+            }),
+          );
+        }
+      } catch (error) {
+        for (const call of calls) call.reject(error);
+      }
+    }
+    this.#flushing = false;
+  }
+
+  /** Keeps `record` for the next append to the job (forgets it once the job ended). */
+  #remember(record: JobRecord): void {
+    this.#rows.delete(record.id);
+    if (isEnded(record.status)) return;
+    this.#rows.set(record.id, record);
+    if (this.#rows.size > MAX_CACHED_ROWS) this.#rows.delete(this.#rows.keys().next().value!);
+  }
+
+  /** The rows of `ids`: from memory where this process wrote them last, else read. */
+  async #rowsOf(ids: string[]): Promise<Array<JobRecord | null>> {
+    const rows = ids.map((id) => this.#rows.get(id) ?? null);
+    const missing = ids.filter((_, i) => !rows[i]);
+    if (missing.length) {
+      const read = await this.#redis.mget(...missing.map((id) => this.keys.row(id)));
+      let next = 0;
+      ids.forEach((_, i) => {
+        if (rows[i]) return;
+        const raw = read[next++];
+        rows[i] = raw ? (JSON.parse(raw) as JobRecord) : null;
+      });
+    }
+    return rows;
+  }
+
+  /** Folds the rows and writes if no job moved on meanwhile (else forgets them and returns `undefined`). */
+  async #commit(merged: Map<string, { events: JobEventData[]; runner?: string | null }>): Promise<PlannedJob[] | undefined> {
+    const ids = [...merged.keys()];
+    const k = this.keys;
+    const rows = await this.#rowsOf(ids);
+    const now = Date.now();
+    const keys: string[] = [];
+    const args: string[] = [this.#writeId(), this.#announce?.channel ?? '', this.#announce?.origin ?? ''];
+    const planned: PlannedJob[] = [];
+    const folded: JobRecord[] = [];
+    ids.forEach((jobId, i) => {
+      const before = rows[i];
+      if (!before) return planned.push({ jobId, events: [], job: null });
+      const { events: data, runner } = merged.get(jobId)!;
+      const { record, stored } = appendToRecord(before, data, runner, now);
+      if (stored.length === 0) return planned.push({ jobId, events: [], job: structuredClone(record) });
+      folded.push(record);
+      // Callers get what a later read would return (no `undefined` fields).
+      const json = JSON.stringify(record);
+      const entries = stored.map((event) => JSON.stringify(event));
+      const events = entries.map((entry) => JSON.parse(entry) as JobEvent);
+      planned.push({ jobId, events, job: JSON.parse(json) as JobRecord });
+      const ended = isEnded(record.status);
+      const freesMerge = ended && record.mergeKey !== null;
+      const stopsWaiting = before.status === 'waiting' && record.status !== 'waiting';
+      keys.push(k.row(jobId), k.events(jobId));
+      if (ended) keys.push(k.ended(record.status === 'completed'), k.credentials(jobId));
+      if (freesMerge) keys.push(k.merge(record.mergeKey!));
+      if (stopsWaiting) keys.push(k.waiting(queueKeyOf(record)));
+      args.push(jobId, String(before.seq), String(entries.length), json, ended ? String(record.endedAt ?? now) : '', freesMerge ? '1' : '', stopsWaiting ? '1' : '');
+      stored.forEach((event, e) => args.push(`${event.seq}-0`, entries[e]!));
+    });
+    if (keys.length === 0) return planned;
+    const outcome = await this.#redis.backjobAppend(keys.length, ...keys, ...args);
+    if (outcome === 0) {
+      // Some job moved on in another process: read them all again.
+      for (const id of ids) this.#rows.delete(id);
+      return undefined;
+    }
+    for (const record of folded) this.#remember(record);
+    if (this.#announce) for (const { events } of planned) this.#published.add(events);
+    return planned;
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    const raw = await this.#redis.get(this.keys.row(id));
+    return raw ? (JSON.parse(raw) as JobRecord) : null;
+  }
+
+  async eventsAfter(id: string, afterSeq: number, limit: number): Promise<JobEvent[]> {
+    if (limit <= 0) return [];
+    const entries = (await this.#redis.xrange(this.keys.events(id), `${afterSeq + 1}-0`, '+', 'COUNT', limit)) as StreamEntry[];
+    return parseEntries(entries);
+  }
+
+  async list(filter: ListFilter): Promise<JobRecord[]> {
+    const limit = filter.limit ?? Infinity;
+    const statuses = filter.status === undefined ? null : new Set(Array.isArray(filter.status) ? filter.status : [filter.status]);
+    const index = filter.owner === undefined ? this.keys.all : this.keys.owner(filter.owner);
+    const out: JobRecord[] = [];
+    const page = Number.isFinite(limit) ? Math.max(limit, 100) : 1000;
+    let first = 0;
+    if (filter.before) {
+      // The page after the cursor's job in the index's order; when it is gone, after its creation time.
+      const rank = await this.#redis.zrevrank(index, filter.before.id);
+      first = rank !== null ? rank + 1 : await this.#redis.zcount(index, filter.before.createdAt * 1000, '+inf');
+    }
+    for (let start = first; out.length < limit; start += page) {
+      const ids = await this.#redis.zrevrange(index, start, start + page - 1);
+      if (ids.length === 0) break;
+      const rows = await this.#redis.mget(...ids.map((id) => this.keys.row(id)));
+      for (const raw of rows) {
+        if (!raw) continue;
+        const job = JSON.parse(raw) as JobRecord;
+        if (!statuses || statuses.has(job.status)) out.push(job);
+        if (out.length === limit) break;
+      }
+      if (ids.length < page) break;
+    }
+    return out;
+  }
+
+  async takeCredentials(id: string): Promise<string | null> {
+    return this.#redis.getdel(this.keys.credentials(id));
+  }
+
+  async deleteEnded(opts: { completedBefore?: number; endedBefore?: number }): Promise<number> {
+    const k = this.keys;
+    const ids = new Set<string>();
+    if (opts.completedBefore !== undefined) {
+      for (const id of await this.#redis.zrangebyscore(k.ended(true), '-inf', `(${opts.completedBefore}`)) ids.add(id);
+    }
+    if (opts.endedBefore !== undefined) {
+      for (const completed of [true, false]) {
+        for (const id of await this.#redis.zrangebyscore(k.ended(completed), '-inf', `(${opts.endedBefore}`)) ids.add(id);
+      }
+    }
+    let deleted = 0;
+    const all = [...ids];
+    for (let i = 0; i < all.length; i += 500) {
+      const chunk = all.slice(i, i + 500);
+      const rows = await this.#redis.mget(...chunk.map((id) => k.row(id)));
+      const multi = this.#redis.multi();
+      chunk.forEach((id, j) => {
+        const raw = rows[j];
+        if (raw) {
+          const job = JSON.parse(raw) as JobRecord;
+          multi.zrem(k.owner(job.owner), id);
+          deleted++;
+        }
+        multi.del(k.row(id), k.events(id), k.credentials(id));
+        multi.zrem(k.all, id);
+        multi.zrem(k.ended(true), id);
+        multi.zrem(k.ended(false), id);
+      });
+      await multi.exec();
+    }
+    return deleted;
+  }
+
+  async secret(): Promise<string> {
+    const replies = (await this.#redis
+      .pipeline()
+      .set(this.keys.secret, randomBytes(32).toString('base64url'), 'NX')
+      .get(this.keys.secret)
+      .exec())!;
+    return replies[1]![1] as string;
+  }
+
+  /** Claims `key` for `ttlMs` across every process: true for the first caller only. */
+  async claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    return (await this.#redis.set(this.keys.claim(key), '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX')) === 'OK';
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}
