@@ -57,7 +57,25 @@ export type JobEventData =
   | { type: 'job:completed'; result?: unknown }
   /** `code` is machine-readable (`BACKJOB_ERR_STALLED`, `BACKJOB_ERR_HTTP_403`, …). */
   | { type: 'job:failed'; reason: string; code?: string }
-  | { type: 'job:canceled'; reason: string };
+  | { type: 'job:canceled'; reason: string }
+  /**
+   * The job's named steps, declared once (a later declaration replaces them):
+   * each starts `waiting`. From then on the job's progress is derived from its
+   * steps (see {@link derivedProgress}).
+   */
+  | { type: 'job:steps'; steps: StepDeclaration[] }
+  /**
+   * A step moved: `state` (default `running`), its own progress 0–100 (or
+   * `null`), its status text. A step that starts running completes every earlier
+   * step still waiting or running.
+   */
+  | { type: 'job:step'; name: string; state?: StepState; progress?: number | null; text?: string }
+  /**
+   * What the job's parent (or batch) shows of one child: written on the
+   * parent's log when the child is spawned and whenever it progresses or
+   * ends (coalesced), so one subscription to the parent follows the family.
+   */
+  | { type: 'job:child'; child: ChildSnapshot };
 
 export type JobEventType = JobEventData['type'];
 
@@ -68,6 +86,38 @@ export type JobEvent = JobEventData & {
   /** Milliseconds since the epoch. */
   at: number;
 };
+
+export type StepState = 'waiting' | 'running' | 'completed' | 'failed' | 'skipped';
+
+/** A step as a job declares it: `name` addresses it, `title` labels it (default: the name), `weight` (default 1) is its share of the job's progress. */
+export interface StepDeclaration {
+  name: string;
+  title?: string;
+  weight?: number;
+}
+
+/** A step as watchers see it. */
+export interface StepSnapshot {
+  name: string;
+  title?: string;
+  weight: number;
+  state: StepState;
+  /** The step's own progress, 0–100, or `null` while indeterminate. */
+  progress: number | null;
+}
+
+/** One child job (or batch member) as its parent's snapshot shows it. */
+export interface ChildSnapshot {
+  id: string;
+  name: string;
+  title?: string;
+  /** Share of the parent's progress (default 1). */
+  weight: number;
+  status: JobStatus;
+  progress: number | null;
+  text?: string;
+  errorCode?: string;
+}
 
 /**
  * What anyone allowed to watch a job may see of it. Owner, credentials and
@@ -95,6 +145,14 @@ export interface JobSnapshot {
   /** Log lines stored so far. */
   logLines: number;
   attempt: number;
+  /** The job's named steps, in order, when it declared any. */
+  steps?: StepSnapshot[];
+  /** The job's children (or a batch's members), in the order they were spawned. */
+  children?: ChildSnapshot[];
+  /** The parent job (or batch), when this job is a child (or a member). */
+  parent?: string;
+  /** True for a batch: a job made by `start([...])` whose only work is its members. */
+  batch?: true;
 }
 
 /** A fresh snapshot, as of the `job:created` event. */
@@ -143,8 +201,67 @@ export function applyEvent(snapshot: JobSnapshot, event: JobEvent): JobSnapshot 
       next.error = event.reason;
       next.endedAt = event.at;
       break;
+    case 'job:steps':
+      next.steps = event.steps.map((step) => ({
+        name: step.name,
+        ...(step.title === undefined ? {} : { title: step.title }),
+        weight: step.weight ?? 1,
+        state: 'waiting',
+        progress: null,
+      }));
+      next.progress = derivedProgress(next);
+      break;
+    case 'job:step': {
+      const at = next.steps?.findIndex((step) => step.name === event.name) ?? -1;
+      if (at < 0) break;
+      const state = event.state ?? 'running';
+      next.steps = next.steps!.map((step, i) => {
+        if (i === at) return { ...step, state, progress: event.progress === undefined ? step.progress : event.progress };
+        if (i < at && state === 'running' && (step.state === 'waiting' || step.state === 'running')) return { ...step, state: 'completed' };
+        return step;
+      });
+      if (event.text !== undefined) next.text = event.text;
+      next.progress = derivedProgress(next);
+      break;
+    }
+    case 'job:child': {
+      const children = next.children ? [...next.children] : [];
+      const at = children.findIndex((child) => child.id === event.child.id);
+      if (at < 0) children.push(event.child);
+      else children[at] = event.child;
+      next.children = children;
+      next.progress = derivedProgress(next);
+      break;
+    }
   }
   return next;
+}
+
+/** What a finished part counts for in its parent's progress: done is done, however it ended. */
+function partDone(state: StepState | JobStatus): boolean {
+  return state === 'completed' || state === 'skipped' || state === 'failed' || state === 'canceled';
+}
+
+/**
+ * A job's progress from its parts: the weighted mean of its steps (a step
+ * done counts 100, a running one its own progress), or else of its children.
+ * `null` (indeterminate) while nothing is known; the job's own progress when
+ * it has no parts.
+ */
+export function derivedProgress(snapshot: Pick<JobSnapshot, 'progress' | 'steps' | 'children'>): number | null {
+  const parts = snapshot.steps?.length
+    ? snapshot.steps.map((step) => ({ weight: step.weight, done: partDone(step.state), progress: step.state === 'running' ? step.progress : 0 }))
+    : snapshot.children?.length
+      ? snapshot.children.map((child) => ({ weight: child.weight, done: partDone(child.status), progress: child.progress }))
+      : null;
+  if (!parts) return snapshot.progress;
+  let total = 0;
+  let sum = 0;
+  for (const part of parts) {
+    total += part.weight;
+    sum += part.weight * (part.done ? 100 : (part.progress ?? 0));
+  }
+  return total > 0 ? Math.round((sum / total) * 100) / 100 : 0;
 }
 
 // ───────────────────────────── wire messages ─────────────────────────────
