@@ -378,6 +378,11 @@ export interface BackJobEvents {
   'job:completed': [job: JobRecord, event: JobEvent];
   'job:failed': [job: JobRecord, event: JobEvent];
   'job:canceled': [job: JobRecord, event: JobEvent];
+  /** A job declared its steps, or one of them moved. */
+  'job:steps': [job: JobRecord, event: JobEvent];
+  'job:step': [job: JobRecord, event: JobEvent];
+  /** A child (or batch member) of this job was spawned, progressed or ended. */
+  'job:child': [job: JobRecord, event: JobEvent];
   /** An error the shim handled but an app may want to log (a listener that threw, a store hiccup). */
   error: [error: Error];
 }
