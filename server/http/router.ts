@@ -139,7 +139,7 @@ const CLIENT_PATH = /^\/client(?:\.([0-9a-f]{12}))?\.js$/;
  * - `/client.<hash>.js` is the bundle, cached for a year as `immutable`: its
  *   URL changes with its content.
  * - `/client.js` is the one line pages write. It is a one-statement module,
- *   `export * from '../client.<hash>.js'`, revalidated on every load
+ *   `export * from './client.<hash>.js'`, revalidated on every load
  *   (`no-cache` and an ETag, so a 304 when nothing changed): a deploy reaches
  *   every page at once, and pages that load either URL share one module, so
  *   the elements are defined once.
@@ -160,7 +160,7 @@ function serveClient(req: Request, res: Response, next: NextFunction): Promise<v
       'cache-control': match[1] === undefined ? 'no-cache' : 'public, max-age=31536000, immutable',
     });
     // res.send answers 304 when If-None-Match holds the ETag.
-    res.send(match[1] === undefined ? `export * from '../client.${hash}.js';\n` : code);
+    res.send(match[1] === undefined ? `export * from './client.${hash}.js';\n` : code);
   });
 }
 
