@@ -116,7 +116,7 @@ export interface JobStore {
    * an end event is dropped. `runner` sets/clears `JobRecord.runner` with a
    * `job:start` / end event. A stored `job:start` with `attempt > 1` (a re-run
    * after an interrupted run) uses up one of `retriesLeft`. The shared rules
-   * are in `server/backends/records.ts` (`appendToRecord`).
+   * are in `server/core/records.ts` (`appendToRecord`).
    */
   append(batch: Array<{ jobId: string; events: JobEventData[]; runner?: string | null }>): Promise<AppendResult[]>;
   get(id: string): Promise<JobRecord | null>;

@@ -9,7 +9,7 @@ import type { NextFunction, Request, RequestHandler, Response, Router } from 'ex
 import type { ErrorReply, StartReply, StartRequest, TicketReply } from '../../shared/protocol.js';
 import { JOB_STATUSES } from '../../shared/protocol.js';
 import { learnBaseUrl, recognizeDispatch } from '../dispatch/dispatch.js';
-import { toSnapshot } from '../backends/records.js';
+import { toSnapshot } from '../core/records.js';
 import { clientBundle } from './client-bundle.js';
 import { BackjobError, isBackjobError } from '../errors.js';
 import { invalid, isPlainObject } from '../validate.js';

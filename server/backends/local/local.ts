@@ -5,7 +5,7 @@
  */
 import { MAX_TIMER_MS } from '../../core/options.js';
 import type { Backend, BusMessage, BusNotice, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../../types.js';
-import { queueKeyOf } from '../records.js';
+import { queueKeyOf } from '../../core/records.js';
 
 /** Delivers every message synchronously to every listener of this process. */
 export class LocalBus implements JobBus {

@@ -31,7 +31,7 @@ import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { settlesWithin } from '../../core/settle.js';
 import type { Backend, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../../types.js';
-import { queueKeyOf } from '../records.js';
+import { queueKeyOf } from '../../core/records.js';
 import { positiveOption } from '../../validate.js';
 import { RedisJobBus } from './bus.js';
 import { FairPick, TURN } from './fair.js';

@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isEnded } from '../../../shared/protocol.js';
 import type { AppendResult, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../../types.js';
-import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from '../records.js';
+import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from '../../core/records.js';
 
 /** Redis key names under one prefix. */
 export class RedisKeys {
