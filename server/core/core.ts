@@ -14,6 +14,7 @@ import { JOB_STATUSES, isEnded } from '../../shared/protocol.js';
 import { sqlite } from '../backends/local/sqlite.js';
 import { JobContextImpl, type ContextHost } from './context.js';
 import { Dispatch } from '../dispatch/dispatch.js';
+import { dispatchMiddleware } from '../dispatch/express.js';
 import { clientAddress } from '../access/client-address.js';
 import { BackjobError } from '../errors.js';
 import { attachHub } from '../live/hub.js';
@@ -315,7 +316,7 @@ export class BackJobServer extends EventEmitter implements BackJob, ContextHost 
   }
 
   router(): Router {
-    return createRouter(this, this.dispatch);
+    return createRouter(this, dispatchMiddleware(this.dispatch));
   }
 
   attach(server: Server, options?: AttachOptions): Hub {

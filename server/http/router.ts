@@ -8,8 +8,6 @@ import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import type { ErrorReply, StartReply, StartRequest, TicketReply } from '../../shared/protocol.js';
 import { JOB_STATUSES } from '../../shared/protocol.js';
-import type { Dispatch } from '../dispatch/dispatch.js';
-import { dispatchMiddleware } from '../dispatch/express.js';
 import { toSnapshot } from '../core/records.js';
 import { clientBundle } from './client-bundle.js';
 import { BackjobError, isBackjobError } from '../errors.js';
@@ -219,8 +217,11 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
  * Every failure is `ErrorReply` with a `BACKJOB_ERR_…` code; an unknown job
  * and a forbidden one are the same 404. A start over the caller's quota of
  * waiting jobs is 429 `BACKJOB_ERR_QUOTA` with `Retry-After` (seconds).
+ *
+ * `recognizeDispatched` is route dispatch's middleware (`dispatch/express.ts`),
+ * handed in by whoever wires the shim: it runs for every path, first.
  */
-export function createRouter(backjob: BackJob, dispatch: Dispatch): Router {
+export function createRouter(backjob: BackJob, recognizeDispatched: RequestHandler): Router {
   const api = express.Router();
   api.use((_req, res, next) => {
     // Snapshots are live state and may be personal: never cached by a browser or a proxy.
@@ -298,7 +299,7 @@ export function createRouter(backjob: BackJob, dispatch: Dispatch): Router {
     backjob.learnTrustProxy(req.app.get('trust proxy fn'));
     next();
   });
-  router.use(dispatchMiddleware(dispatch));
+  router.use(recognizeDispatched);
   router.use(backjob.options.basePath, forwardErrors(serveClient), api);
   router.use(replyWithError);
   return router;
