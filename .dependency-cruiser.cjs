@@ -29,6 +29,13 @@ module.exports = {
       to: { path: '^server/(http|live|dispatch|backends/local|backends/redis)/' },
     },
     {
+      name: 'job-rules-stand-alone',
+      comment: 'server/core/records.ts (the fold and row rules stores, hub and router share) imports only shared/ and the contracts, so a backend that uses it pulls in nothing else of core.',
+      severity: 'error',
+      from: { path: '^server/core/records\\.ts$' },
+      to: { pathNot: ['^shared/', '^server/(types|errors)\\.ts$'] },
+    },
+    {
       name: 'only-the-root-wires-doors-and-backends',
       comment:
         'A door (http/, live/, dispatch/) or a concrete backend is imported only by its own folder, the composition root and test support: doors and backends never reach into each other.',
