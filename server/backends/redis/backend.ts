@@ -1,10 +1,10 @@
 /**
  * The Redis backend: many web processes and workers, one view of every job.
  *
- * - store: job rows and per-job event logs (Redis Streams) — `redis-store.ts`
- * - bus: Redis pub/sub, with catch-up from the store after an outage — `redis-bus.ts`
+ * - store: job rows and per-job event logs (Redis Streams) — `store.ts`
+ * - bus: Redis pub/sub, with catch-up from the store after an outage — `bus.ts`
  * - queue: BullMQ (delay, concurrency, locks, stalled-job detection), with a
- *   fair pick in front of it — `redis-fair.ts`
+ *   fair pick in front of it — `fair.ts`, its scripts in `lua/`
  *
  * Fairness across owners: BullMQ open source has no groups, and its
  * priorities would serve as a fair-queueing clock only roughly (a 2^21 cap to
@@ -65,7 +65,7 @@ function positive(name: string, value: unknown): number | undefined {
 
 /**
  * Hands jobs to workers through BullMQ, fairly across owners (see the module
- * doc and `redis-fair.ts`). A BullMQ job is a turn and carries only the id of
+ * doc and `fair.ts`, its scripts in `lua/`). A BullMQ job is a turn and carries only the id of
  * the job it was added for; everything else is in the store. When a turn that
  * had taken a job is handed out again, its worker may be lost (the lock
  * expired and BullMQ's stalled check put the turn back): the queue says so
@@ -148,7 +148,7 @@ class BullJobQueue implements JobQueue {
 
   async remove(jobId: string): Promise<void> {
     // A taken job's worker hears the job:canceled end on the bus instead. The turn stays:
-    // removing it could leave another listed job without one (see redis-fair.ts).
+    // removing it could leave another listed job without one (see fair.ts).
     const outcome = await this.#fair.remove(jobId, this.#bull.toKey(jobId));
     // 0 when a worker holds the job.
     if (outcome === 'legacy') await this.#bull.remove(jobId);

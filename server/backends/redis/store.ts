@@ -3,7 +3,7 @@
  * Redis Stream whose entry ids are the seqs (`<seq>-0`), so "events after N"
  * is one `XRANGE` and resume works from any process.
  *
- * Every write folds in JS, with the rules all stores share (`records.ts`, over
+ * Every write folds in JS, with the rules all stores share (`core/records.ts`, over
  * `applyEvent`), then commits with a small Lua script that is only a
  * compare-and-set: "if each job's log still ends at the seq I read, write these
  * rows and entries". The fold is never written twice. The script (rather than
