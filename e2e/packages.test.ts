@@ -148,6 +148,12 @@ describe('the packed tarballs', () => {
       assert.match(readFileSync(join(dir, 'LICENSE'), 'utf8'), /MIT License[\s\S]*Copyright \(c\) 2026 BackJob contributors/);
       const strays = files.filter((f) => (/\.ts$/.test(f) && !f.endsWith('.d.ts')) || /test|contract|crash-child|fuzz|tsconfig/.test(f));
       assert.deepEqual(strays, [], 'sources, tests and test support stay in the repository');
+      if (which === 'server') {
+        // Read at run time beside the modules that use them (the Redis backend's scripts).
+        const assets = readdirSync(join(root, 'server'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.lua'));
+        assert.ok(assets.length > 0, 'the Redis backend has its Lua scripts');
+        for (const asset of assets) assert.ok(files.includes(`dist/server/${asset}`), `the server tarball lacks ${asset}`);
+      }
 
       const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
       const targets = (value: unknown): string[] =>

@@ -6,14 +6,15 @@
  *   dist/ with their types, the single-file bundle `dist/bundle.js`, and
  *   custom-elements.json.
  * - packages/server (`backjob`): server/ and shared/ compiled to dist/ with
- *   their types, and the same `dist/bundle.js`, which its router serves.
+ *   their types, the Redis backend's Lua scripts beside the modules that read
+ *   them, and the same `dist/bundle.js`, which its router serves.
  *
  * Each also gets the repository's LICENSE. `npm pack packages/client
  * packages/server` (or `npm publish`) then takes what each package.json's
  * `files` names. Run as `tsx scripts/build.ts`.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +32,14 @@ for (const dir of packages) {
   rmSync(join(dir, 'dist'), { recursive: true, force: true });
   run(require.resolve('typescript/bin/tsc'), ['-p', join(dir, 'tsconfig.json')]);
   copyFileSync(join(root, 'LICENSE'), join(dir, 'LICENSE'));
+}
+
+// Files the server reads at run time next to its modules (`new URL('./lua/…', import.meta.url)`): tsc copies no such thing.
+const serverAssets = readdirSync(join(root, 'server'), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.lua'));
+for (const file of serverAssets) {
+  const target = join(root, 'packages', 'server', 'dist', 'server', file);
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(join(root, 'server', file), target);
 }
 
 const bundle = await buildClientBundle(root);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs every test suite (server and end-to-end tests on node's test runner,
-// element tests in Chromium through @web/test-runner) and ends with one line
+// Runs every test suite (the dependency rules of .dependency-cruiser.cjs, one
+// test per rule; server and end-to-end tests on node's test runner; element
+// tests in Chromium through @web/test-runner) and ends with one line
 // `N passed, N failed` that sums them all.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -56,10 +57,47 @@ function run(cmd, args) {
   });
 }
 
-const only = process.argv[2]; // optional: "node" or "browser"
+/**
+ * The dependency rules (`npm run check:deps`), each one test: it passes when no
+ * import breaks it, and fails printing the rule and every offending import.
+ */
+async function checkDependencies() {
+  const cli = join(root, 'node_modules', 'dependency-cruiser', 'bin', 'dependency-cruise.mjs');
+  const args = [cli, 'server', 'shared', 'client', 'bench', '--config', '.dependency-cruiser.cjs', '--output-type', 'json'];
+  const ran = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  let summary;
+  try {
+    summary = JSON.parse(ran.stdout).summary;
+  } catch {
+    console.error(`✖ dependency rules: dependency-cruiser did not run\n${ran.stderr}`);
+    return { passed: 0, failed: 1 };
+  }
+  let pass = 0;
+  let fail = 0;
+  for (const rule of summary.ruleSetUsed.forbidden ?? []) {
+    const broken = summary.violations.filter((v) => v.rule.name === rule.name);
+    if (broken.length === 0) {
+      pass++;
+      console.log(`✔ dependency rule ${rule.name}`);
+      continue;
+    }
+    fail++;
+    console.log(`✖ dependency rule ${rule.name}: ${rule.comment ?? ''}`);
+    for (const v of broken) console.log(`    ${v.cycle ? [v.from, ...v.cycle.map((c) => c.name ?? c)].join(' → ') : `${v.from} → ${v.to}`}`);
+  }
+  return { passed: pass, failed: fail };
+}
+
+const only = process.argv[2]; // optional: "deps", "node" or "browser"
 ensureSystemPackages();
 let passed = 0;
 let failed = 0;
+
+if (!only || only === 'deps') {
+  const rules = await checkDependencies();
+  passed += rules.passed;
+  failed += rules.failed;
+}
 
 if (!only || only === 'node') {
   // Browser code that must also load in Node (SSR) is tested in `*.node.test.ts`.

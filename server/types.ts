@@ -116,7 +116,7 @@ export interface JobStore {
    * an end event is dropped. `runner` sets/clears `JobRecord.runner` with a
    * `job:start` / end event. A stored `job:start` with `attempt > 1` (a re-run
    * after an interrupted run) uses up one of `retriesLeft`. The shared rules
-   * are in `server/backends/records.ts` (`appendToRecord`).
+   * are in `server/core/records.ts` (`appendToRecord`).
    */
   append(batch: Array<{ jobId: string; events: JobEventData[]; runner?: string | null }>): Promise<AppendResult[]>;
   get(id: string): Promise<JobRecord | null>;
@@ -170,6 +170,17 @@ export interface JobBus {
 /** What became of a job the queue handed to this process (see {@link JobQueue.process}). */
 export type RunOutcome = 'done' | 'later';
 
+/** What the queue knows of a job it hands over (see {@link JobQueue.process}). */
+export interface Handover {
+  /**
+   * The job was handed out before, and the worker that took it went silent
+   * (its lock lapsed: the process died or hangs). If the store still says it
+   * runs and no run of this process holds it, its worker is lost. The queue
+   * only reports this: what becomes of the job is core's to decide and write.
+   */
+  lost: boolean;
+}
+
 export interface JobQueue {
   /**
    * Schedules a created job to run at `job.runAt`. Idempotent per job id:
@@ -184,9 +195,10 @@ export interface JobQueue {
    * closing and did not run it, or left it for a retry): a queue shared with
    * other workers hands it back to run elsewhere; a local queue drops it, for
    * the next start-up. Only processes that run work call this (web-only
-   * processes in a Redis deployment don't).
+   * processes in a Redis deployment don't). A queue never writes job state
+   * itself: it reports what it noticed in the {@link Handover}.
    */
-  process(run: (jobId: string) => Promise<RunOutcome>, concurrency: number): void;
+  process(run: (jobId: string, handover: Handover) => Promise<RunOutcome>, concurrency: number): void;
   close(): Promise<void>;
 }
 

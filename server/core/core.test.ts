@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { memory } from '../backends/local/memory.js';
-import { toSnapshot } from '../backends/records.js';
+import { toSnapshot } from './records.js';
 import { sqlite } from '../backends/local/sqlite.js';
 import { BackJobServer, createBackJob } from './core.js';
 import { BackjobError } from '../errors.js';

@@ -7,14 +7,14 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server } from 'node:http';
-import https from 'node:https';
 import { hostname } from 'node:os';
 import type { Request, Router } from 'express';
 import { nanoid } from 'nanoid';
 import { JOB_STATUSES, isEnded } from '../../shared/protocol.js';
 import { sqlite } from '../backends/local/sqlite.js';
 import { JobContextImpl, type ContextHost } from './context.js';
-import { prepareRoute, runRoute } from '../dispatch/dispatch.js';
+import { Dispatch } from '../dispatch/dispatch.js';
+import { dispatchMiddleware } from '../dispatch/express.js';
 import { clientAddress } from '../access/client-address.js';
 import { BackjobError } from '../errors.js';
 import { attachHub } from '../live/hub.js';
@@ -24,6 +24,7 @@ import { originAllowed, resolveOriginPolicy, type OriginPolicy, type TrustProxy 
 import { createRouter } from '../http/router.js';
 import { ReplayGuard } from '../access/signing.js';
 import { settlesWithin } from './settle.js';
+import { WORKER_LOST } from './records.js';
 import type {
   Access,
   AppendResult,
@@ -35,6 +36,7 @@ import type {
   BusNotice,
   DefineOptions,
   Definition,
+  Handover,
   Hub,
   JobContext,
   JobEvent,
@@ -151,6 +153,8 @@ export class BackJobServer extends EventEmitter implements BackJob, ContextHost 
   /** Every live context per job, so an end from anywhere silences all of them. */
   private readonly contexts = new Map<string, Set<JobContextImpl>>();
   private readonly hubs = new Set<Hub>();
+  /** Route jobs: their calls out, the calls coming in, and the app's base URL. */
+  private readonly dispatch: Dispatch;
   private batch: Batch | null = null;
   private flushing: Promise<void> | null = null;
   private flushScheduled = false;
@@ -165,6 +169,7 @@ export class BackJobServer extends EventEmitter implements BackJob, ContextHost 
     this.identifyRequest = options.identify;
     this.configuredKey = options.key;
     this.originPolicy = resolveOriginPolicy(options.allowedOrigins, options.trustProxy);
+    this.dispatch = new Dispatch(this);
     this.ready = this.init();
     // Callers that await `ready` still see the rejection; this only keeps it from going unhandled.
     this.ready.catch((error) => this.reportError(error));
@@ -244,7 +249,7 @@ export class BackJobServer extends EventEmitter implements BackJob, ContextHost 
       if (spec.query !== undefined) target.query = spec.query;
       if (spec.body !== undefined) target.body = spec.body;
       if (spec.bodyType !== undefined) target.bodyType = spec.bodyType;
-      const { route, credentials, credentialsDigest } = prepareRoute(this, target, req);
+      const { route, credentials, credentialsDigest } = this.dispatch.prepare(target, req);
       job = {
         ...common,
         name: `${route.method} ${route.path}`,
@@ -311,25 +316,13 @@ export class BackJobServer extends EventEmitter implements BackJob, ContextHost 
   }
 
   router(): Router {
-    return createRouter(this);
+    return createRouter(this, dispatchMiddleware(this.dispatch));
   }
 
   attach(server: Server, options?: AttachOptions): Hub {
     const hub = attachHub(this, server, options);
     this.hubs.add(hub);
-    if (!this.options.baseUrl) {
-      const learn = () => {
-        const address = server.address();
-        if (!address || typeof address === 'string' || this.options.baseUrl) return;
-        let host = address.address.replace(/^::ffff:/, '');
-        // A wildcard address answers on loopback too, and loopback never leaves the machine.
-        if (host === '0.0.0.0' || host === '::') host = '127.0.0.1';
-        if (host.includes(':')) host = `[${host}]`;
-        this.options.baseUrl = `${server instanceof https.Server ? 'https' : 'http'}://${host}:${address.port}`;
-      };
-      if (server.listening) learn();
-      else server.once('listening', learn);
-    }
+    this.dispatch.address.learnFromServer(server);
     return hub;
   }
 
@@ -564,8 +557,8 @@ export class BackJobServer extends EventEmitter implements BackJob, ContextHost 
         else await this.end(job.id, { type: 'job:failed', reason: 'interrupted', code: 'BACKJOB_ERR_INTERRUPTED' });
       }
       queue.process(
-        (jobId) =>
-          this.runJob(jobId).catch((error: unknown) => {
+        (jobId, handover) =>
+          this.runJob(jobId, handover).catch((error: unknown) => {
             this.startLater(jobId, error);
             return 'done' as const; // out of the queue: startLater hands it back once the store answers
           }),
@@ -647,7 +640,7 @@ export class BackJobServer extends EventEmitter implements BackJob, ContextHost 
   }
 
   /** The queue's processor: runs one job to its end. Resolves once the end is durable (see {@link RunOutcome}). */
-  private async runJob(jobId: string): Promise<RunOutcome> {
+  private async runJob(jobId: string, handover: Handover): Promise<RunOutcome> {
     if (this.closing) return 'later';
     // Handed out again while this process still runs it (BullMQ saw its lock lapse): hold it until
     // the run ends, so the queue keeps the job, rather than letting it go while the work goes on.
@@ -657,7 +650,8 @@ export class BackJobServer extends EventEmitter implements BackJob, ContextHost 
     if (!job || isEnded(job.status)) return 'done';
     // Running already: its process died (recovery, or a queue that noticed a lost worker).
     if (job.status === 'running' && job.retriesLeft <= 0) {
-      await this.end(jobId, { type: 'job:failed', reason: 'interrupted', code: 'BACKJOB_ERR_INTERRUPTED' });
+      const failure = handover.lost ? { reason: 'worker lost', code: WORKER_LOST } : { reason: 'interrupted', code: 'BACKJOB_ERR_INTERRUPTED' };
+      await this.end(jobId, { type: 'job:failed', ...failure });
       return 'done';
     }
     const definition = job.kind === 'handler' ? await this.definitionOf(job.name) : undefined;
@@ -714,7 +708,7 @@ export class BackJobServer extends EventEmitter implements BackJob, ContextHost 
         // Shut down while the start was being written: never begin the work at all.
         if (run.controller.signal.aborted) throw run.controller.signal.reason;
       })
-      .then(() => (definition ? definition.handler(context, started.job!.params) : runRoute(this, started.job!, context)))
+      .then(() => (definition ? definition.handler(context, started.job!.params) : this.dispatch.run(started.job!, context)))
       .then((value) => context.finish(value))
       .catch((error: unknown) => this.handlerFailed(run, error))
       .catch((error: unknown) => this.reportError(error));

@@ -642,7 +642,13 @@ describe('route dispatch: reaching the app', () => {
   });
 
   test('without baseUrl: fails naming the option, until the app served a request, then learns it', async () => {
-    const t = await startTestApp({ learnBaseUrl: true, appRoutes: (app) => app.get('/hello', (_req, res) => res.send('hi\n')) });
+    const t = await startTestApp({
+      learnBaseUrl: true,
+      appRoutes: (app) => {
+        app.get('/hello', (_req, res) => res.send('hi\n'));
+        app.get('/where', (req, res) => res.send(`${req.protocol}://${req.headers.host}`));
+      },
+    });
     try {
       const first = await t.backjob.start({ route: '/hello' });
       const failed = await ended(t.backjob, first.id);
@@ -650,10 +656,13 @@ describe('route dispatch: reaching the app', () => {
       assert.match(failed.error!, /`baseUrl`/);
 
       assert.equal(await (await fetch(`${t.url}/hello`)).text(), 'hi\n');
-      assert.equal(t.backjob.options.baseUrl, t.url);
       const second = await t.backjob.start({ route: '/hello' });
       assert.equal((await ended(t.backjob, second.id)).status, 'completed');
       assert.deepEqual(await logOf(t.backjob, second.id), ['hi']);
+      // An anonymous job's request goes to the learned base URL as it is: the app's own address.
+      const where = await t.backjob.start({ route: '/where' });
+      assert.equal((await ended(t.backjob, where.id)).status, 'completed');
+      assert.deepEqual(await logOf(t.backjob, where.id), [t.url]);
     } finally {
       await t.close();
     }

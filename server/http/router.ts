@@ -8,8 +8,7 @@ import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import type { ErrorReply, StartReply, StartRequest, TicketReply } from '../../shared/protocol.js';
 import { JOB_STATUSES } from '../../shared/protocol.js';
-import { learnBaseUrl, recognizeDispatch } from '../dispatch/dispatch.js';
-import { toSnapshot } from '../backends/records.js';
+import { toSnapshot } from '../core/records.js';
 import { clientBundle } from './client-bundle.js';
 import { BackjobError, isBackjobError } from '../errors.js';
 import { invalid, isPlainObject } from '../validate.js';
@@ -218,8 +217,11 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
  * Every failure is `ErrorReply` with a `BACKJOB_ERR_…` code; an unknown job
  * and a forbidden one are the same 404. A start over the caller's quota of
  * waiting jobs is 429 `BACKJOB_ERR_QUOTA` with `Retry-After` (seconds).
+ *
+ * `recognizeDispatched` is route dispatch's middleware (`dispatch/express.ts`),
+ * handed in by whoever wires the shim: it runs for every path, first.
  */
-export function createRouter(backjob: BackJob): Router {
+export function createRouter(backjob: BackJob, recognizeDispatched: RequestHandler): Router {
   const api = express.Router();
   api.use((_req, res, next) => {
     // Snapshots are live state and may be personal: never cached by a browser or a proxy.
@@ -297,8 +299,7 @@ export function createRouter(backjob: BackJob): Router {
     backjob.learnTrustProxy(req.app.get('trust proxy fn'));
     next();
   });
-  router.use(learnBaseUrl(backjob));
-  router.use(forwardErrors(recognizeDispatch(backjob)));
+  router.use(recognizeDispatched);
   router.use(backjob.options.basePath, forwardErrors(serveClient), api);
   router.use(replyWithError);
   return router;

@@ -25,7 +25,7 @@ import {
   type JobSnapshot,
   type ServerMessage,
 } from '../../shared/protocol.js';
-import { toSnapshot } from '../backends/records.js';
+import { toSnapshot } from '../core/records.js';
 import { JobLists } from './job-lists.js';
 import { positiveOption as positive } from '../validate.js';
 import { normalizeOrigin } from '../access/origin.js';

@@ -10,7 +10,7 @@
  * nothing here at all.
  */
 import { MAX_LIST_PAGE, listCursor, parseListCursor, type JobSnapshot, type JobStatus, type ServerMessage } from '../../shared/protocol.js';
-import { toSnapshot } from '../backends/records.js';
+import { toSnapshot } from '../core/records.js';
 import type { JobStore } from '../types.js';
 
 /** How often at most a list watcher hears of changes. */

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isBackjobError } from '../errors.js';
 import type { JobEventData, JobRecord, JobStore, NewJob } from '../types.js';
-import { QUOTA_RETRY_AFTER_SECONDS, toSnapshot } from '../backends/records.js';
+import { QUOTA_RETRY_AFTER_SECONDS, toSnapshot } from '../core/records.js';
 
 let counter = 0;
 

@@ -4,8 +4,8 @@
  * plain listener list and the queue is an in-memory schedule with timers.
  */
 import { MAX_TIMER_MS } from '../../core/options.js';
-import type { Backend, BusMessage, BusNotice, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../../types.js';
-import { queueKeyOf } from '../records.js';
+import type { Backend, BusMessage, BusNotice, Handover, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../../types.js';
+import { queueKeyOf } from '../../core/records.js';
 
 /** Delivers every message synchronously to every listener of this process. */
 export class LocalBus implements JobBus {
@@ -58,7 +58,7 @@ export class LocalQueue implements JobQueue {
   private readonly dueKey = new Map<string, string>();
   private readonly delayed = new Map<string, NodeJS.Timeout>();
   private readonly active = new Set<string>();
-  private run: ((jobId: string) => Promise<RunOutcome>) | null = null;
+  private run: ((jobId: string, handover: Handover) => Promise<RunOutcome>) | null = null;
   private concurrency = 0;
   private closed = false;
 
@@ -119,7 +119,7 @@ export class LocalQueue implements JobQueue {
     return jobId;
   }
 
-  process(run: (jobId: string) => Promise<RunOutcome>, concurrency: number): void {
+  process(run: (jobId: string, handover: Handover) => Promise<RunOutcome>, concurrency: number): void {
     this.run = run;
     this.concurrency = concurrency;
     this.pump();
@@ -144,7 +144,8 @@ export class LocalQueue implements JobQueue {
       // and must not stall the queue. A job it did not run (`later`) is still waiting or
       // running in the store: this process is closing, and the next start-up recovers it.
       void Promise.resolve()
-        .then(() => run(jobId))
+        // Never lost: one process runs every job, and what a dead one left running is recovered at start-up (`orphans`).
+        .then(() => run(jobId, { lost: false }))
         .catch((error) => process.emitWarning(error instanceof Error ? error : String(error), { code: 'BACKJOB_QUEUE_RUN' }))
         .finally(() => {
           this.active.delete(jobId);

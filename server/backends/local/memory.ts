@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { isEnded } from '../../../shared/protocol.js';
 import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../../types.js';
 import { localBackend } from './local.js';
-import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from '../records.js';
+import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from '../../core/records.js';
 
 /**
  * Round-trips through JSON so a caller mutating what it passed in or got back

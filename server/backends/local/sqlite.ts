@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { END_STATUSES, isEnded } from '../../../shared/protocol.js';
 import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../../types.js';
 import { localBackend } from './local.js';
-import { appendToRecord, createRecord, overQuota, queueKeyOf } from '../records.js';
+import { appendToRecord, createRecord, overQuota, queueKeyOf } from '../../core/records.js';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS jobs (

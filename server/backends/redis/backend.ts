@@ -1,10 +1,10 @@
 /**
  * The Redis backend: many web processes and workers, one view of every job.
  *
- * - store: job rows and per-job event logs (Redis Streams) — `redis-store.ts`
- * - bus: Redis pub/sub, with catch-up from the store after an outage — `redis-bus.ts`
+ * - store: job rows and per-job event logs (Redis Streams) — `store.ts`
+ * - bus: Redis pub/sub, with catch-up from the store after an outage — `bus.ts`
  * - queue: BullMQ (delay, concurrency, locks, stalled-job detection), with a
- *   fair pick in front of it — `redis-fair.ts`
+ *   fair pick in front of it — `fair.ts`, its scripts in `lua/`
  *
  * Fairness across owners: BullMQ open source has no groups, and its
  * priorities would serve as a fair-queueing clock only roughly (a 2^21 cap to
@@ -26,12 +26,11 @@
  * `appendfsync always` on the server if an acknowledged event must survive a
  * Redis crash: a write resolves when Redis replies, and only then is it durable.
  */
-import { hostname } from 'node:os';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { settlesWithin } from '../../core/settle.js';
-import type { Backend, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../../types.js';
-import { queueKeyOf } from '../records.js';
+import type { Backend, Handover, JobQueue, JobRecord, JobStore, RunOutcome } from '../../types.js';
+import { queueKeyOf } from '../../core/records.js';
 import { positiveOption } from '../../validate.js';
 import { RedisJobBus } from './bus.js';
 import { FairPick, TURN } from './fair.js';
@@ -53,16 +52,12 @@ export interface RedisBackendOptions {
   stalledInterval?: number;
 }
 
-/** The failure code of a job whose worker disappeared while running it (and had no retries left). */
-export const WORKER_LOST = 'BACKJOB_ERR_WORKER_LOST';
+export { WORKER_LOST } from '../../core/records.js';
 
 const QUEUE_NAME = 'jobs';
 
 /** A job a worker hands back (it is closing) waits this long before any worker takes it again. */
 const HAND_BACK_DELAY_MS = 1_000;
-
-/** How core names this process in `JobRecord.runner` (`host:pid:…`). */
-const THIS_PROCESS = `${hostname()}:${process.pid}:`;
 
 function positive(name: string, value: unknown): number | undefined {
   return value === undefined ? undefined : positiveOption(name, value, 'number of milliseconds');
@@ -70,18 +65,16 @@ function positive(name: string, value: unknown): number | undefined {
 
 /**
  * Hands jobs to workers through BullMQ, fairly across owners (see the module
- * doc and `redis-fair.ts`). A BullMQ job is a turn and carries only the id of
+ * doc and `fair.ts`, its scripts in `lua/`). A BullMQ job is a turn and carries only the id of
  * the job it was added for; everything else is in the store. When a turn that
- * had taken a job is handed out again and the store says the job is running,
- * its worker was lost (the lock expired and BullMQ's stalled check put the
- * turn back): the job is retried if it has retries left and failed as "worker
- * lost" otherwise, and watchers see either on the bus.
+ * had taken a job is handed out again, its worker may be lost (the lock
+ * expired and BullMQ's stalled check put the turn back): the queue says so
+ * (`Handover.lost`) and core, the only writer of job state, retries the job or
+ * fails it as "worker lost".
  */
 class BullJobQueue implements JobQueue {
   readonly #connection: Redis;
   readonly #prefix: string;
-  readonly #store: JobStore;
-  readonly #bus: JobBus;
   readonly #lockDuration: number;
   readonly #stalledInterval: number;
   readonly #fair: FairPick;
@@ -95,15 +88,12 @@ class BullJobQueue implements JobQueue {
     connection: Redis,
     prefix: string,
     store: JobStore & { keys: { prefix: string; row(id: string): string } },
-    bus: JobBus,
     options: { lockDuration?: number; stalledInterval?: number },
   ) {
     this.#connection = connection;
     this.#prefix = prefix;
     this.#fair = new FairPick(connection, `${store.keys.prefix}:`);
     this.#rowKey = (jobId) => store.keys.row(jobId);
-    this.#store = store;
-    this.#bus = bus;
     this.#lockDuration = options.lockDuration ?? 30_000;
     this.#stalledInterval = options.stalledInterval ?? 30_000;
   }
@@ -158,13 +148,13 @@ class BullJobQueue implements JobQueue {
 
   async remove(jobId: string): Promise<void> {
     // A taken job's worker hears the job:canceled end on the bus instead. The turn stays:
-    // removing it could leave another listed job without one (see redis-fair.ts).
+    // removing it could leave another listed job without one (see fair.ts).
     const outcome = await this.#fair.remove(jobId, this.#bull.toKey(jobId));
     // 0 when a worker holds the job.
     if (outcome === 'legacy') await this.#bull.remove(jobId);
   }
 
-  process(run: (jobId: string) => Promise<RunOutcome>, concurrency: number): void {
+  process(run: (jobId: string, handover: Handover) => Promise<RunOutcome>, concurrency: number): void {
     if (this.#worker) throw new Error('This queue is already being processed');
     this.#worker = new Worker(
       QUEUE_NAME,
@@ -174,9 +164,7 @@ class BullJobQueue implements JobQueue {
         try {
           const picked = await this.#fair.pick(turn, (bullJob.data as { id: string }).id);
           if (!picked) return; // nothing due: a spare turn (its job was canceled, or taken by another turn)
-          if (picked.resumed && (await this.#lost(picked.id))) {
-            await this.#failLost(picked.id);
-          } else if ((await run(picked.id)) === 'later') {
+          if ((await run(picked.id, { lost: picked.resumed })) === 'later') {
             // Not run here, or left for a retry, by a worker that is closing: completing the turn
             // would lose the job, so the turn goes back to the queue, still holding it, for another worker.
             return await this.#handBack(bullJob, token);
@@ -206,15 +194,6 @@ class BullJobQueue implements JobQueue {
     this.#worker.on('error', () => {});
   }
 
-  /**
-   * Whether the worker of a job, taken again by a turn BullMQ found stalled, is
-   * gone. (A run of this very process still at it: `run` holds the job until that run ends.)
-   */
-  async #lost(jobId: string): Promise<boolean> {
-    const job = await this.#store.get(jobId);
-    return job?.status === 'running' && job.retriesLeft <= 0 && !job.runner?.startsWith(THIS_PROCESS);
-  }
-
   /** Puts a BullMQ job back for another try in a moment (completing it would lose it). */
   async #handBack(bullJob: Job, token: string | undefined): Promise<never> {
     await bullJob.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
@@ -222,17 +201,8 @@ class BullJobQueue implements JobQueue {
   }
 
   /** A BullMQ job added by an earlier version, which carried jobs themselves: run it first in, first out, as then. */
-  async #runLegacy(bullJob: Job, token: string | undefined, run: (jobId: string) => Promise<RunOutcome>): Promise<void> {
-    const jobId = bullJob.id!;
-    if (bullJob.stalledCounter > 0 && (await this.#lost(jobId))) return this.#failLost(jobId);
-    if ((await run(jobId)) === 'later') return this.#handBack(bullJob, token);
-  }
-
-  async #failLost(jobId: string): Promise<void> {
-    const [result] = await this.#store.append([
-      { jobId, events: [{ type: 'job:failed', reason: 'worker lost', code: WORKER_LOST }], runner: null },
-    ]);
-    if (result?.events.length) await this.#bus.publish({ type: 'events', jobId, events: result.events });
+  async #runLegacy(bullJob: Job, token: string | undefined, run: (jobId: string, handover: Handover) => Promise<RunOutcome>): Promise<void> {
+    if ((await run(bullJob.id!, { lost: bullJob.stalledCounter > 0 })) === 'later') return this.#handBack(bullJob, token);
   }
 
   async close(): Promise<void> {
@@ -283,7 +253,7 @@ export function redis(options: RedisBackendOptions): Backend {
   // The queue is on the store's connection: a job's creation and its BullMQ add go out back to back.
   const store = new RedisJobStore(connection, prefix, { enqueueWithCreate: (job): Promise<void> => queue.addWithCreate(job) });
   const bus = new RedisJobBus(connection, subscriber, store.keys.channel, store);
-  const queue: BullJobQueue = new BullJobQueue(connection, `${prefix}:bull`, store, bus, { lockDuration, stalledInterval });
+  const queue: BullJobQueue = new BullJobQueue(connection, `${prefix}:bull`, store, { lockDuration, stalledInterval });
 
   return {
     name: 'redis',

@@ -40,111 +40,13 @@
  * Redis, not a cluster (as the rest of the backend does).
  */
 import type { Redis } from 'ioredis';
+import { luaScript } from './lua.js';
 
-/** Lua: moves job `id` (known to `keyOf`) to the end of its key's queue, and a key that had nothing due into a round. */
-const LIST_LUA = `
-local function list(prefix, id)
-  local key = redis.call('HGET', prefix .. 'keyOf', id)
-  if not key then return end
-  local q = prefix .. 'q:' .. key
-  if redis.call('ZCARD', q) == 0 then
-    local round = redis.call('SISMEMBER', prefix .. 'served', key) == 1 and 'round:next' or 'round:this'
-    redis.call('RPUSH', prefix .. round, key)
-  end
-  redis.call('ZADD', q, redis.call('INCR', prefix .. 'seq'), id)
-end
-`;
-
-/**
- * Lists a job. KEYS: BullMQ's hash of a job with this id (only an earlier
- * version gave BullMQ jobs the job's id), the job's row.
- * ARGV: prefix, id, queue key, run at, now. Returns 1, or 0 when there is
- * nothing to do: queued already, a job of an earlier version (its own BullMQ
- * job runs it, first in first out, as then), or a job that does not exist.
- */
-const ENQUEUE_LUA = `${LIST_LUA}
-local prefix, id, key, runAt, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-if redis.call('HEXISTS', prefix .. 'keyOf', id) == 1 then return 0 end
-if redis.call('HGET', KEYS[1], 'name') == 'run' then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-redis.call('HSET', prefix .. 'keyOf', id, key)
-if runAt > now then
-  redis.call('ZADD', prefix .. 'delayed', runAt, id)
-else
-  list(prefix, id)
-end
-return 1
-`;
-
-/**
- * The job turn `ARGV[2]` runs. ARGV: prefix, turn, its own job's id, now.
- * Returns `{ id, resumed }` (resumed 1: the turn had taken this job before and
- * was handed out again), or nil when there is nothing to run.
- */
-const PICK_LUA = `${LIST_LUA}
-local prefix, turn, own, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local picked = redis.call('HGET', prefix .. 'picks', turn)
-if picked then return { picked, 1 } end
-local delayed = prefix .. 'delayed'
-if redis.call('ZREM', delayed, own) == 1 then list(prefix, own) end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 100)) do
-  redis.call('ZREM', delayed, id)
-  list(prefix, id)
-end
-local thisRound, nextRound, served = prefix .. 'round:this', prefix .. 'round:next', prefix .. 'served'
-while true do
-  local key = redis.call('LPOP', thisRound)
-  if not key then
-    if redis.call('EXISTS', nextRound) == 0 then return nil end
-    redis.call('RENAME', nextRound, thisRound)
-    redis.call('DEL', served)
-    key = redis.call('LPOP', thisRound)
-  end
-  local q = prefix .. 'q:' .. key
-  local first = redis.call('ZPOPMIN', q)[1]
-  if first then
-    redis.call('SADD', served, key)
-    if redis.call('ZCARD', q) > 0 then redis.call('RPUSH', nextRound, key) end
-    redis.call('HSET', prefix .. 'picks', turn, first)
-    return { first, 0 }
-  end
-end
-`;
-
-/** The run of turn `ARGV[2]` is over: forget its job. ARGV: prefix, turn. */
-const FINISH_LUA = `
-local prefix, turn = ARGV[1], ARGV[2]
-local picked = redis.call('HGET', prefix .. 'picks', turn)
-if not picked then return 0 end
-redis.call('HDEL', prefix .. 'picks', turn)
-redis.call('HDEL', prefix .. 'keyOf', picked)
-return 1
-`;
-
-/**
- * Unlists a waiting job (a cancel). KEYS: BullMQ's hash of a job with this id.
- * ARGV: prefix, id. Returns 1 (unlisted), 2 (a job of an earlier version: its
- * own BullMQ job must be removed instead) or 0 (not listed: a turn has taken
- * it, and its run will find it canceled).
- */
-const REMOVE_LUA = `
-local prefix, id = ARGV[1], ARGV[2]
-local key = redis.call('HGET', prefix .. 'keyOf', id)
-if not key then
-  if redis.call('HGET', KEYS[1], 'name') == 'run' then return 2 end
-  return 0
-end
-if redis.call('ZREM', prefix .. 'delayed', id) == 0 then
-  local q = prefix .. 'q:' .. key
-  if redis.call('ZREM', q, id) == 0 then return 0 end
-  if redis.call('ZCARD', q) == 0 then
-    redis.call('LREM', prefix .. 'round:this', 0, key)
-    redis.call('LREM', prefix .. 'round:next', 0, key)
-  end
-end
-redis.call('HDEL', prefix .. 'keyOf', id)
-return 1
-`;
+/** The pick's scripts (see `lua/fair-*.lua`): each one atomic step. */
+const ENQUEUE_LUA = luaScript('fair-enqueue', 'fair-list');
+const PICK_LUA = luaScript('fair-pick', 'fair-list');
+const FINISH_LUA = luaScript('fair-finish');
+const REMOVE_LUA = luaScript('fair-remove');
 
 type FairClient = Redis & {
   backjobFairEnqueue(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1>;

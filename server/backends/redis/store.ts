@@ -3,7 +3,7 @@
  * Redis Stream whose entry ids are the seqs (`<seq>-0`), so "events after N"
  * is one `XRANGE` and resume works from any process.
  *
- * Every write folds in JS, with the rules all stores share (`records.ts`, over
+ * Every write folds in JS, with the rules all stores share (`core/records.ts`, over
  * `applyEvent`), then commits with a small Lua script that is only a
  * compare-and-set: "if each job's log still ends at the seq I read, write these
  * rows and entries". The fold is never written twice. The script (rather than
@@ -21,49 +21,9 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isEnded } from '../../../shared/protocol.js';
 import type { AppendResult, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../../types.js';
-import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from '../records.js';
-
-/** Redis key names under one prefix. */
-export class RedisKeys {
-  constructor(readonly prefix: string) {}
-  row(id: string) {
-    return `${this.prefix}:job:${id}`;
-  }
-  events(id: string) {
-    return `${this.prefix}:events:${id}`;
-  }
-  credentials(id: string) {
-    return `${this.prefix}:credentials:${id}`;
-  }
-  merge(key: string) {
-    return `${this.prefix}:merge:${key}`;
-  }
-  /** Ids of the waiting jobs of one queue key (`JobRecord.queueKey`), for the quota. */
-  waiting(queueKey: string) {
-    return `${this.prefix}:waiting:${queueKey}`;
-  }
-  /** Every job by creation time. */
-  get all() {
-    return `${this.prefix}:jobs`;
-  }
-  /** Jobs of one owner (or of nobody) by creation time. */
-  owner(owner: string | null) {
-    return owner === null ? `${this.prefix}:anonymous` : `${this.prefix}:owner:${owner}`;
-  }
-  /** Ended jobs by end time: completed ones apart, for the two retention periods. */
-  ended(completed: boolean) {
-    return `${this.prefix}:ended:${completed ? 'completed' : 'other'}`;
-  }
-  get secret() {
-    return `${this.prefix}:secret`;
-  }
-  claim(key: string) {
-    return `${this.prefix}:claim:${key}`;
-  }
-  get channel() {
-    return `${this.prefix}:bus`;
-  }
-}
+import { RedisKeys } from './keys.js';
+import { luaScript } from './lua.js';
+import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from '../../core/records.js';
 
 /** Rows kept in memory for the next append (jobs this process writes to; oldest dropped first). */
 const MAX_CACHED_ROWS = 2_000;
@@ -71,112 +31,9 @@ const MAX_CACHED_ROWS = 2_000;
 /** How long a write keeps retrying through a Redis outage before it gives up. */
 const OUTAGE_GRACE_MS = 60_000;
 
-/** Seq of the last entry of the stream `key` (0 when empty), in Lua. */
-const LAST_SEQ_LUA = `
-local function lastSeq(key)
-  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)[1]
-  if not last then return 0 end
-  return tonumber(string.match(last[1], '^(%d+)'))
-end
--- Whether the entry right after seq \`after\` of \`key\` was added by write \`writeId\`.
-local function wroteAfter(key, after, writeId)
-  local id = (after + 1) .. '-0'
-  local entry = redis.call('XRANGE', key, id, id)[1]
-  return entry ~= nil and entry[2][4] == writeId
-end
-`;
-
-/**
- * Appends to several jobs at once, and publishes what it wrote on the bus's
- * channel in the same step. ARGV: writeId, channel ('' for none), the bus's
- * origin, then per job: id, expected last seq, entry count, row JSON, end time
- * ('' unless the write ends the job), '1' if an end frees a merge key, '1' if
- * the job stops waiting, then the entries as (stream id, event JSON) pairs.
- * KEYS per job: row, events, and, when it ends, its ended index, its
- * credentials (deleted: they never outlive the job) and (if any) its merge
- * key, and, when it stops waiting, its queue key's waiting set. Returns 1
- * (written), 2 (this write was already applied: a resend) or 0 (a job moved
- * on: read again).
- */
-const APPEND_LUA = `${LAST_SEQ_LUA}
-local writeId, channel, origin = ARGV[1], ARGV[2], ARGV[3]
-local jobs = {}
-local a, k = 4, 1
-while a <= #ARGV do
-  local job = { id = ARGV[a], expect = tonumber(ARGV[a + 1]), count = tonumber(ARGV[a + 2]), json = ARGV[a + 3], endedAt = ARGV[a + 4], first = a + 7 }
-  job.row, job.events = KEYS[k], KEYS[k + 1]
-  k = k + 2
-  if job.endedAt ~= '' then
-    job.ended, job.credentials = KEYS[k], KEYS[k + 1]
-    k = k + 2
-    if ARGV[a + 5] == '1' then
-      job.merge = KEYS[k]
-      k = k + 1
-    end
-  end
-  if ARGV[a + 6] == '1' then
-    job.waiting = KEYS[k]
-    k = k + 1
-  end
-  a = job.first + 2 * job.count
-  jobs[#jobs + 1] = job
-end
-for i, job in ipairs(jobs) do
-  if lastSeq(job.events) ~= job.expect then
-    if i == 1 and wroteAfter(job.events, job.expect, writeId) then return 2 end
-    return 0
-  end
-end
-local messages = {}
-for _, job in ipairs(jobs) do
-  redis.call('SET', job.row, job.json)
-  local events = {}
-  for e = job.first, job.first + 2 * job.count - 1, 2 do
-    redis.call('XADD', job.events, ARGV[e], 'e', ARGV[e + 1], 'w', writeId)
-    events[#events + 1] = ARGV[e + 1]
-  end
-  if job.ended then
-    redis.call('ZADD', job.ended, job.endedAt, job.id)
-    redis.call('DEL', job.credentials)
-    if job.merge then redis.call('DEL', job.merge) end
-  end
-  if job.waiting then redis.call('SREM', job.waiting, job.id) end
-  messages[#messages + 1] = '{"type":"events","jobId":' .. cjson.encode(job.id) .. ',"events":[' .. table.concat(events, ',') .. ']}'
-end
-if channel ~= '' then
-  redis.call('PUBLISH', channel, '{"from":' .. cjson.encode(origin) .. ',"messages":[' .. table.concat(messages, ',') .. ']}')
-end
-return 1
-`;
-
-/**
- * Creates a job. KEYS: row, events, all, owner, merge, credentials, target
- * events, waiting set of its queue key. ARGV: writeId, id, row JSON,
- * `job:created` JSON, index score, '1' if the job has a merge key, credentials
- * ('' for none), target, target seq, max waiting ('0' for no limit): with a
- * merge key, it must still name `target` ('' for none), whose log must still
- * end at the target seq. Returns 1, 2 (already created: a resend), 3 (over the
- * quota: as many jobs of its queue key wait already) or 0 (read again).
- */
-const CREATE_LUA = `${LAST_SEQ_LUA}
-local writeId, id, json, created, order, merge, credentials, target, targetSeq, maxWaiting = unpack(ARGV)
-if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
-if merge == '1' then
-  if (redis.call('GET', KEYS[5]) or '') ~= target then return 0 end
-  if target ~= '' and lastSeq(KEYS[7]) ~= tonumber(targetSeq) then return 0 end
-end
--- After the merge check: a start that joins a waiting job creates nothing and is never refused.
-local max = tonumber(maxWaiting)
-if max > 0 and redis.call('SCARD', KEYS[8]) >= max then return 3 end
-if merge == '1' then redis.call('SET', KEYS[5], id) end
-redis.call('SADD', KEYS[8], id)
-redis.call('SET', KEYS[1], json)
-redis.call('XADD', KEYS[2], '1-0', 'e', created, 'w', writeId)
-redis.call('ZADD', KEYS[3], order, id)
-redis.call('ZADD', KEYS[4], order, id)
-if credentials ~= '' then redis.call('SET', KEYS[6], credentials) end
-return 1
-`;
+/** The scripts of the store: each a compare-and-set (see the module doc and `lua/`). */
+const APPEND_LUA = luaScript('append', 'last-seq');
+const CREATE_LUA = luaScript('create', 'last-seq');
 
 type ScriptClient = Redis & {
   backjobAppend(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2>;

@@ -79,6 +79,12 @@ export function overQuota(maxWaiting: number): BackjobError {
   );
 }
 
+/**
+ * The failure code of a job whose worker disappeared while running it (a
+ * queue reported it lost, see `Handover`) and that had no retries left.
+ */
+export const WORKER_LOST = 'BACKJOB_ERR_WORKER_LOST';
+
 /** The public part of a job record. Owner, queue key, merge key, params and route never leave the server. */
 export function toSnapshot(job: JobRecord): JobSnapshot {
   const snapshot: JobSnapshot = {

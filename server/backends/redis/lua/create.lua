@@ -1,0 +1,25 @@
+-- Creates a job. KEYS: row, events, all, owner, merge, credentials, target
+-- events, waiting set of its queue key. ARGV: writeId, id, row JSON,
+-- `job:created` JSON, index score, '1' if the job has a merge key, credentials
+-- ('' for none), target, target seq, max waiting ('0' for no limit): with a
+-- merge key, it must still name `target` ('' for none), whose log must still
+-- end at the target seq. Returns 1, 2 (already created: a resend), 3 (over the
+-- quota: as many jobs of its queue key wait already) or 0 (read again).
+-- Needs last-seq.lua.
+local writeId, id, json, created, order, merge, credentials, target, targetSeq, maxWaiting = unpack(ARGV)
+if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
+if merge == '1' then
+  if (redis.call('GET', KEYS[5]) or '') ~= target then return 0 end
+  if target ~= '' and lastSeq(KEYS[7]) ~= tonumber(targetSeq) then return 0 end
+end
+-- After the merge check: a start that joins a waiting job creates nothing and is never refused.
+local max = tonumber(maxWaiting)
+if max > 0 and redis.call('SCARD', KEYS[8]) >= max then return 3 end
+if merge == '1' then redis.call('SET', KEYS[5], id) end
+redis.call('SADD', KEYS[8], id)
+redis.call('SET', KEYS[1], json)
+redis.call('XADD', KEYS[2], '1-0', 'e', created, 'w', writeId)
+redis.call('ZADD', KEYS[3], order, id)
+redis.call('ZADD', KEYS[4], order, id)
+if credentials ~= '' then redis.call('SET', KEYS[6], credentials) end
+return 1
