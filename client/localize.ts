@@ -148,6 +148,13 @@ export interface Translation extends Partial<Terms> {
 export type FullTranslation = Terms & Translation;
 
 const registry = new Map<string, Translation>();
+/** Counts registrations, so a view that caches rows (`guard`) knows their words may have changed. */
+let registrations = 0;
+
+/** How many times translations were registered: changes whenever any term may have. */
+export function translationsVersion(): number {
+  return registrations;
+}
 /** English, complete: where a missing term comes from. */
 let fallback: FullTranslation = en;
 
@@ -167,6 +174,7 @@ export function registerTranslation(...translations: Translation[]): void {
     registry.set(code, merged);
     if (code === 'en') fallback = merged as FullTranslation;
   }
+  registrations++;
   for (const controller of controllers) controller.host.requestUpdate();
 }
 
