@@ -18,6 +18,29 @@ import { icon } from './icons.js';
 import { translationsVersion, type LocalizeController, type LocalizedTerm } from './localize.js';
 import { jobTitle } from './names.js';
 
+/** Every part the family views have, for an element that wraps `<backjob-progress>` to forward (`exportparts`). */
+export const FAMILY_PARTS = [
+  'step-summary',
+  'children-summary',
+  'steps',
+  'step',
+  ...(['waiting', 'running', 'completed', 'failed', 'skipped'] as const).map((state) => `step-${state}`),
+  'step-title',
+  'step-status',
+  'step-track',
+  'step-indicator',
+  'children',
+  'child',
+  ...(['waiting', 'running', 'completed', 'failed', 'canceled'] as const).map((status) => `child-${status}`),
+  'child-title',
+  'child-link',
+  'child-status',
+  'child-track',
+  'child-indicator',
+  'child-text',
+  'children-toggle',
+];
+
 /** How a step is called where a person reads it. */
 export function stepTitle(step: Pick<StepSnapshot, 'name' | 'title'>): string {
   return step.title || step.name;
