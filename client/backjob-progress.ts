@@ -322,7 +322,7 @@ export class BackjobProgress extends LitElement {
     const labelled = this.label || snapshot?.name ? { text: this.accessibleLabel, lang: this.localize.lang() } : this.localize.term('jobProgress');
     // Once ended, the last status text ("Totalling Jaffa (20 of 20)") is history: the state says what is true.
     const text = snapshot && !ended ? snapshot.text : '';
-    const time = timeWords(this.localize, snapshot, this.watch.serverNow(), this.disconnected);
+    const time = timeWords(this.localize, snapshot, () => this.watch.serverNow(), this.disconnected);
     const step = snapshot ? stepSummary(this.localize, snapshot) : undefined;
     const children = snapshot?.children?.length ? snapshot.children : undefined;
     const described = [step && 'step', children && 'family', (text || time.length) && 'details'].filter(Boolean).join(' ');

@@ -55,10 +55,10 @@ export function statusWords(l: LocalizeController, snapshot: JobSnapshot | undef
   return { words: l.term(snapshot.status), icon: snapshot.status };
 }
 
-/** "Elapsed 01:05 · about 2 minutes left", measured on the server's clock (`serverNow`). */
-export function timeWords(l: LocalizeController, snapshot: JobSnapshot | undefined, serverNow: number, disconnected: boolean) {
+/** "Elapsed 01:05 · about 2 minutes left", measured on the server's clock (`serverNow()`, asked only for a job that started). */
+export function timeWords(l: LocalizeController, snapshot: JobSnapshot | undefined, serverNow: () => number, disconnected: boolean) {
   if (!snapshot?.startedAt) return [];
-  const elapsed = snapshot.endedAt !== undefined ? snapshot.endedAt - snapshot.startedAt : serverNow - snapshot.startedAt;
+  const elapsed = snapshot.endedAt !== undefined ? snapshot.endedAt - snapshot.startedAt : serverNow() - snapshot.startedAt;
   // Each sentence's values in the sentence's language: an English fallback gets English units, not Arabic ones.
   const words = [l.show(l.format('elapsed', l.clock(elapsed, l.langOf('elapsed'))))];
   const progress = snapshot.progress;
