@@ -326,6 +326,7 @@ export class BackjobProgress extends LitElement {
     const step = snapshot ? stepSummary(this.localize, snapshot) : undefined;
     const children = snapshot?.children?.length ? snapshot.children : undefined;
     const described = [step && 'step', children && 'family', (text || time.length) && 'details'].filter(Boolean).join(' ');
+    // The lists of parts come last, after the job's own error and Cancel: a thousand members must not push those out of reach.
     return html`
       <div part="base">
         <div class="header">
@@ -353,18 +354,6 @@ export class BackjobProgress extends LitElement {
               <span part="time">${time}</span>
             </div>`
           : nothing}
-        ${this.showSteps && snapshot?.steps?.length ? renderSteps(this.localize, snapshot.steps, this.accessibleLabel) : nothing}
-        ${this.showChildren && snapshot && children
-          ? renderChildren(this.localize, snapshot, {
-              jobLabel: this.accessibleLabel,
-              href: this.href,
-              openable: this.openable,
-              limit: Number.isFinite(this.childrenLimit) ? Math.max(0, Math.round(this.childrenLimit)) : 10,
-              expanded: this.childrenExpanded,
-              onToggle: this.toggleChildren,
-              onOpen: this.onOpen,
-            })
-          : nothing}
         ${problem ? html`<p part="error" role="alert">${this.localize.show(problem)}</p>` : nothing}
         ${reason && !problem ? html`<p part="error">${this.localize.show(reason)}</p>` : nothing}
         ${this.cancelable && snapshot && !ended
@@ -377,6 +366,18 @@ export class BackjobProgress extends LitElement {
             >
               ${this.localize.show(this.localize.term(this.canceling ? 'canceling' : 'cancel'))}
             </button>`
+          : nothing}
+        ${this.showSteps && snapshot?.steps?.length ? renderSteps(this.localize, snapshot.steps, this.accessibleLabel) : nothing}
+        ${this.showChildren && snapshot && children
+          ? renderChildren(this.localize, snapshot, {
+              jobLabel: this.accessibleLabel,
+              href: this.href,
+              openable: this.openable,
+              limit: Number.isFinite(this.childrenLimit) ? Math.max(0, Math.round(this.childrenLimit)) : 10,
+              expanded: this.childrenExpanded,
+              onToggle: this.toggleChildren,
+              onOpen: this.onOpen,
+            })
           : nothing}
       </div>
     `;
