@@ -109,6 +109,43 @@ describe('appearance', () => {
     }
   });
 
+  describe("a job's parts: steps and children", () => {
+    for (const scheme of ['light', 'dark', 'forced'] as const) {
+      it(`keep their words ≥ 4.5:1 and their small bars ≥ 3:1 (${scheme === 'forced' ? 'forced colours' : scheme})`, async () => {
+        document.documentElement.style.setProperty('color-scheme', 'light dark');
+        await emulateMedia(scheme === 'forced' ? { forcedColors: 'active' } : { colorScheme: scheme });
+        const connection = new FakeConnection();
+        const child = (id: string, status: 'running' | 'completed' | 'failed' | 'waiting' | 'canceled') =>
+          ({ type: 'job:child', child: { id, name: 'part', weight: 1, status, progress: 40 } }) as const;
+        connection.apply(
+          'family',
+          { type: 'job:start', attempt: 1 },
+          { type: 'job:steps', steps: [{ name: 'a' }, { name: 'b' }, { name: 'c' }, { name: 'd' }] },
+          { type: 'job:step', name: 'a', state: 'skipped' },
+          { type: 'job:step', name: 'b', state: 'failed' },
+          { type: 'job:step', name: 'c', progress: 40 },
+          ...(['running', 'completed', 'failed', 'waiting', 'canceled'] as const).map((status) => child(status, status)),
+        );
+        const element = await progress(connection, 'family', { 'show-steps': true, 'show-children': true, openable: true });
+        const base = getComputedStyle(part(element, 'base')).backgroundColor;
+        const words = [...element.shadowRoot!.querySelectorAll<HTMLElement>('[part~="step-status"], [part~="child-status"], [part~="child-link"], [part~="step-summary"], [part~="children-summary"]')];
+        ok(words.length === 4 + 5 + 5 + 2, `every word checked (${words.length})`);
+        for (const word of words) {
+          const ratio = contrast(getComputedStyle(word).color, base);
+          ok(ratio >= 4.5, `${word.getAttribute('part')} "${word.textContent!.trim()}": ${ratio.toFixed(2)}:1`);
+        }
+        for (const track of element.shadowRoot!.querySelectorAll<HTMLElement>('[part~="step-track"], [part~="child-track"]')) {
+          const style = getComputedStyle(track);
+          const fill = getComputedStyle(track.firstElementChild!).backgroundColor;
+          ok(contrast(style.borderTopColor, base) >= 3, `a small bar's outline: ${contrast(style.borderTopColor, base).toFixed(2)}:1`);
+          ok(contrast(fill, style.backgroundColor) >= 3, `its fill against its track: ${contrast(fill, style.backgroundColor).toFixed(2)}:1`);
+          ok(contrast(fill, base) >= 3, `its fill against the background: ${contrast(fill, base).toFixed(2)}:1`);
+        }
+        await expectAccessible(element);
+      });
+    }
+  });
+
   describe('reduced motion', () => {
     it('shows a still, striped full track for "working, amount unknown", never a solid bar that reads as done', async () => {
       document.documentElement.style.setProperty('color-scheme', 'light dark');

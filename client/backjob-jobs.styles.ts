@@ -92,6 +92,13 @@ export const jobsStyles = [
       color: var(--_indicator);
     }
 
+    .family {
+      display: block;
+      font-weight: 400;
+      font-size: var(--_size-detail);
+      color: var(--_muted);
+    }
+
     .number {
       font-variant-numeric: tabular-nums;
       white-space: nowrap;

@@ -46,6 +46,23 @@ describe('<backjob-jobs>', () => {
     document.documentElement.lang = 'en';
   });
 
+  it("tells under a job's name where a job made of parts is: its step, or how many of its children are done", async () => {
+    const connection = new FakeConnection();
+    const member = (id: string, status: JobStatus) => ({ id, name: 'export', weight: 1, status, progress: 0 });
+    connection.listed = [
+      job('running', { title: 'Pipeline', steps: [{ name: 'a', title: 'Download', weight: 1, state: 'completed', progress: null }, { name: 'b', title: 'Transform', weight: 1, state: 'running', progress: 10 }] }),
+      job('running', { title: 'Export', batch: true, children: [member('m1', 'completed'), member('m2', 'failed'), member('m3', 'running')] }),
+      job('running', { title: 'Plain' }),
+    ].reverse();
+    const list = await listWith(connection);
+    const [plain, batch, pipeline] = rows(list);
+    equal(pipeline!.querySelector('[part="family"]')?.textContent, 'Step 2 of 2: Transform');
+    equal(batch!.querySelector('[part="family"]')?.textContent?.replace(/\s+/g, ' ').trim(), '2 of 3 done · 1 failed');
+    equal(plain!.querySelector('[part="family"]'), null, 'nothing for a job of one piece');
+    equal(pipeline!.querySelector('th')!.textContent!.replace(/\s+/g, ' ').trim(), 'Pipeline Step 2 of 2: Transform', 'read with the row header');
+    await expectAccessible(list);
+  });
+
   it('lists the jobs as a named table with column headers, each state in words beside its icon, and passes axe', async () => {
     const connection = new FakeConnection();
     connection.listed = [job('running', { title: 'Quarterly report', progress: 37 }), job('completed'), job('failed', { error: 'disk full' }), job('waiting')].reverse();

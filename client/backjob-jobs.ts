@@ -5,6 +5,7 @@ import { announcer } from './announcer.js';
 import { jobsStyles } from './backjob-jobs.styles.js';
 import { getConnection } from './connection.js';
 import { icon } from './icons.js';
+import { childrenSummary, stepSummary } from './job-family.js';
 import { LocalizeController } from './localize.js';
 import { jobTitle } from './names.js';
 import type { Connection, ConnectionState, JobList, ListUpdate } from './types.js';
@@ -41,6 +42,7 @@ function newestFirst(a: JobSnapshot, b: JobSnapshot): number {
  * @csspart table - The table.
  * @csspart row - One job's row.
  * @csspart name - A job's name, or its link.
+ * @csspart family - Under a job's name: the step it is at ("Step 2 of 3: Transform"), or how many of its children or batch members are done ("3 of 40 done").
  * @csspart status - A job's state in words, with its icon.
  * @csspart icon - A state's icon.
  * @csspart cancel-button - A row's cancel button.
@@ -320,6 +322,13 @@ export class BackjobJobs extends LitElement {
     return html`<span aria-hidden="true">—</span><span class="visually-hidden">${this.localize.show(this.localize.term(key))}</span>`;
   }
 
+  /** A job made of parts says where it is, if the snapshot tells (a list page may leave the children out). */
+  private renderFamily(job: JobSnapshot) {
+    const step = stepSummary(this.localize, job);
+    const words = job.children?.length ? childrenSummary(this.localize, job.children) : step ? [this.localize.show(step)] : undefined;
+    return words ? html`<span part="family" class="family">${words}</span>` : nothing;
+  }
+
   private renderRow(job: JobSnapshot) {
     const l = this.localize;
     const title = jobTitle(job);
@@ -330,7 +339,9 @@ export class BackjobJobs extends LitElement {
     const started = job.startedAt === undefined ? undefined : new Date(job.startedAt);
     // The cancel button is named after its job ("Cancel Big import"), but "Canceling…" names itself: a name holds what it shows (WCAG 2.5.3).
     return html`<tr part="row" data-job-id=${job.id} data-status=${job.status}>
-      <th scope="row" tabindex="-1">${link ? html`<a part="name" href=${link}>${title}</a>` : html`<span part="name">${title}</span>`}</th>
+      <th scope="row" tabindex="-1">
+        ${link ? html`<a part="name" href=${link}>${title}</a>` : html`<span part="name">${title}</span>`} ${this.renderFamily(job)}
+      </th>
       <td><span part="status" class="status ${job.status}">${icon(job.status)}${l.show(l.term(job.status))}</span></td>
       <td class="number">${progress === null || (isEnded(job.status) && job.status !== 'completed') ? this.blank('notAvailable') : l.percent(progress)}</td>
       <td>

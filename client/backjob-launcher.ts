@@ -1,12 +1,13 @@
 import { LitElement, html, nothing, type ComplexAttributeConverter } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import { isEnded, type StartRequest } from '../shared/protocol.js';
+import { isEnded, type BatchMember, type StartRequest } from '../shared/protocol.js';
 import { BackjobApiError, DEFAULT_BASE_PATH, startJob } from './api.js';
 import { launcherStyles } from './backjob-launcher.styles.js';
 import './backjob-log.js';
 import './backjob-progress.js';
 import { emit } from './events.js';
 import { icon } from './icons.js';
+import { FAMILY_PARTS } from './job-family.js';
 import { JobWatchController } from './job-watch-controller.js';
 import { LocalizeController, type LocalizedTerm } from './localize.js';
 import type { Connection } from './types.js';
@@ -30,18 +31,59 @@ const jsonAttribute: ComplexAttributeConverter<Record<string, unknown> | string 
   },
 };
 
+/** Reads the `batch` attribute: a JSON list, or the raw string when it is not JSON (said when pressed). */
+const jsonListAttribute: ComplexAttributeConverter<BatchMember[] | string | undefined> = {
+  fromAttribute(value) {
+    if (value === null) return undefined;
+    try {
+      return JSON.parse(value) as BatchMember[];
+    } catch {
+      return value;
+    }
+  },
+  toAttribute(value) {
+    return value === undefined ? null : JSON.stringify(value);
+  },
+};
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** What is wrong with the launcher's attributes (told in the page's language when pressed); `member` counts from 0. */
+type Problem =
+  | { problem: 'nameOrRoute' | 'batchOrSingle' | 'batchNotList'; member?: number }
+  | { problem: 'notJsonObject'; attribute: string; member?: number };
+
+/** One job's request from its fields (the launcher's own, or a batch member's), or what is wrong with them. */
+function singleRequest(fields: Partial<BatchMember>, member?: number): BatchMember | Problem {
+  if (Boolean(fields.name) === Boolean(fields.route)) return { problem: 'nameOrRoute', member };
+  const request: BatchMember = fields.name ? { name: fields.name } : { route: fields.route };
+  if (fields.method) request.method = fields.method;
+  for (const key of ['params', 'body'] as const) {
+    const value: unknown = fields[key];
+    if (value === undefined) continue;
+    if (!isPlainObject(value)) return { problem: 'notJsonObject', attribute: key, member };
+    request[key] = value;
+  }
+  if (fields.bodyType) request.bodyType = fields.bodyType;
+  if (fields.weight !== undefined) request.weight = fields.weight;
+  return request;
+}
+
 /**
- * @summary A button that starts a server job as the current user, then shows
- * its progress (and its log) live, in one card.
+ * @summary A button that starts a server job (or a batch of them) as the
+ * current user, then shows its progress (and its log) live, in one card.
  *
  * Launchable is only what the server declared launchable; otherwise the
  * server's refusal is shown. While the job runs the button is disabled; when
  * the server merged the request into an identical job already running, the
  * launcher watches that one. Once the job ended it can start again.
+ *
+ * With `batch` (a list of jobs, each as `name`/`route`/`params`… would start
+ * it, and an optional `weight`), one press starts them all as one batch
+ * job, `POST {base-path}/jobs` with `{ batch: [...], title }`, and shows that
+ * job like any other: its progress is its members'; `show-children` lists them.
  *
  * The inner views' parts are forwarded (`exportparts`), so a page styles
  * them from outside: `backjob-launcher::part(indicator)`. Names the launcher
@@ -55,6 +97,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * @fires {CustomEvent<BackjobCompletedDetail>} backjob-completed - From the progress view: the job completed.
  * @fires {CustomEvent<BackjobFailedDetail>} backjob-failed - From the progress view: the job failed.
  * @fires {CustomEvent<BackjobCanceledDetail>} backjob-canceled - From the progress view: the job was canceled.
+ * @fires {CustomEvent<BackjobOpenDetail>} backjob-open - From the progress view: the user opened one of the job's children.
  *
  * @csspart base - The container.
  * @csspart button - The start button.
@@ -71,6 +114,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * @csspart details - Forwarded from the progress view.
  * @csspart text - Forwarded from the progress view.
  * @csspart time - Forwarded from the progress view.
+ * @csspart step-summary - Forwarded from the progress view, as are all its parts for steps and children: `steps`, `step`, `step-‹state›`, `step-title`, `step-status`, `step-track`, `step-indicator`, `children-summary`, `children`, `child`, `child-‹status›`, `child-title`, `child-link`, `child-status`, `child-track`, `child-indicator`, `child-text`, `children-toggle`.
  * @csspart progress-base - The progress view's `base`.
  * @csspart progress-error - The progress view's `error`.
  * @csspart cancel-button - The progress view's `button`.
@@ -88,6 +132,13 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 @customElement('backjob-launcher')
 export class BackjobLauncher extends LitElement {
   static override styles = launcherStyles;
+
+  /**
+   * Jobs to start as one batch: a JSON list in the attribute, an array as
+   * property, each `{ name | route, method?, params?, body?, bodyType?, weight? }`.
+   * Exclusive with `name` and `route`.
+   */
+  @property({ converter: jsonListAttribute }) batch?: BatchMember[] | string;
 
   /** Name of a launchable in-process job. Exclusive with `route`. */
   @property() name?: string;
@@ -117,7 +168,22 @@ export class BackjobLauncher extends LitElement {
    */
   @property({ attribute: 'log-live' }) logLive: 'polite' | 'summary' | 'off' = 'off';
 
-  /** Label of the progress view (and, as "Log of ‹label›", of the log). Default: the job's title. */
+  /** Lists the job's steps (see `<backjob-progress show-steps>`). */
+  @property({ type: Boolean, attribute: 'show-steps' }) showSteps = false;
+
+  /** Lists the job's children or the batch's members (see `<backjob-progress show-children>`). */
+  @property({ type: Boolean, attribute: 'show-children' }) showChildren = false;
+
+  /** How many children show before "Show all". Default 10. */
+  @property({ type: Number, attribute: 'children-limit' }) childrenLimit = 10;
+
+  /** A link for each child, `{id}` standing for its id: `href="/watch/{id}"`. */
+  @property() href?: string;
+
+  /** Without `href`: each child's title is a button that fires `backjob-open`. */
+  @property({ type: Boolean }) openable = false;
+
+  /** Label of the progress view (and, as "Log of ‹label›", of the log); a batch's title too. Default: the job's title. */
   @property() label?: string;
 
   /** `light` or `dark` forces a theme on the launcher and its views; default: the page's `color-scheme`. */
@@ -148,7 +214,7 @@ export class BackjobLauncher extends LitElement {
   @state() merged = false;
 
   @state() private starting = false;
-  @state() private error?: LocalizedTerm | 'nameOrRoute' | { notJsonObject: string };
+  @state() private error?: LocalizedTerm | Problem;
 
   private readonly localize = new LocalizeController(this);
   private readonly watch = new JobWatchController(this, undefined, { endpoint: () => this.liveEndpoint });
@@ -168,18 +234,18 @@ export class BackjobLauncher extends LitElement {
   }
 
   /** Builds the request from the attributes, or says what is wrong with them. */
-  private buildRequest(): StartRequest | 'nameOrRoute' | { notJsonObject: string } {
-    if (Boolean(this.name) === Boolean(this.route)) return 'nameOrRoute';
-    const request: StartRequest = this.name ? { name: this.name } : { route: this.route };
-    if (this.method) request.method = this.method;
-    for (const key of ['params', 'body'] as const) {
-      const value = this[key];
-      if (value === undefined) continue;
-      if (!isPlainObject(value)) return { notJsonObject: key };
-      request[key] = value;
+  private buildRequest(): StartRequest | Problem {
+    const single = { name: this.name, route: this.route, method: this.method, params: this.params, body: this.body, bodyType: this.bodyType };
+    if (this.batch === undefined) return singleRequest(single as Partial<BatchMember>);
+    if (Object.values(single).some((value) => value !== undefined && value !== '')) return { problem: 'batchOrSingle' };
+    if (!Array.isArray(this.batch) || !this.batch.length) return { problem: 'batchNotList' };
+    const members: BatchMember[] = [];
+    for (const [i, member] of this.batch.entries()) {
+      const request = isPlainObject(member) ? singleRequest(member, i) : ({ problem: 'nameOrRoute', member: i } as const);
+      if ('problem' in request) return request;
+      members.push(request);
     }
-    if (this.bodyType) request.bodyType = this.bodyType;
-    return request;
+    return { batch: members, ...(this.label ? { title: this.label } : {}) };
   }
 
   /** Starts the job (as a click does). Resolves once the server answered. */
@@ -188,7 +254,7 @@ export class BackjobLauncher extends LitElement {
     // so a second call in the same task (a script calling twice) sends nothing.
     if (this.running || this.starting) return;
     const request = this.buildRequest();
-    if (request === 'nameOrRoute' || 'notJsonObject' in request) {
+    if ('problem' in request) {
       this.error = request;
       return;
     }
@@ -215,10 +281,10 @@ export class BackjobLauncher extends LitElement {
 
   private errorWords(): LocalizedTerm | undefined {
     const error = this.error;
-    if (!error) return undefined;
-    if (error === 'nameOrRoute') return this.localize.term('nameOrRoute');
-    if ('notJsonObject' in error) return this.localize.format('notJsonObject', error.notJsonObject);
-    return error;
+    if (!error || 'text' in error) return error;
+    const l = this.localize;
+    const words = error.problem === 'notJsonObject' ? l.format('notJsonObject', error.attribute) : l.term(error.problem);
+    return error.member === undefined ? words : l.format('batchMember', l.number(error.member + 1), words.text);
   }
 
   protected override render() {
@@ -236,7 +302,7 @@ export class BackjobLauncher extends LitElement {
           ? html`<div part="card" class=${this.showLog ? 'with-log' : ''}>
               <backjob-progress
                 part="progress"
-                exportparts="base: progress-base, label, status, icon, track, indicator, details, text, time, error: progress-error, button: cancel-button"
+                exportparts=${`base: progress-base, label, status, icon, track, indicator, details, text, time, error: progress-error, button: cancel-button, ${FAMILY_PARTS.join(', ')}`}
                 job-id=${this.jobId}
                 token=${this.token ?? nothing}
                 endpoint=${endpoint ?? nothing}
@@ -244,6 +310,11 @@ export class BackjobLauncher extends LitElement {
                 .connection=${this.connection}
                 .announceInitial=${true}
                 ?cancelable=${this.cancelable}
+                ?show-steps=${this.showSteps}
+                ?show-children=${this.showChildren}
+                children-limit=${this.childrenLimit}
+                href=${this.href ?? nothing}
+                ?openable=${this.openable}
               ></backjob-progress>
               ${this.showLog
                 ? html`<backjob-log

@@ -1,9 +1,11 @@
 import { css } from 'lit';
+import { familyStyles } from './job-family.styles.js';
 import { themeStyles } from './theme.styles.js';
 
-/** Styles of `<backjob-progress>`: the shared theme, then its own layout. */
+/** Styles of `<backjob-progress>`: the shared theme, then its own layout, then its parts' (steps, children). */
 export const progressStyles = [
   themeStyles,
+  familyStyles,
   css`
     :host {
       --_height: var(--backjob-track-height, 0.5rem);

@@ -1,31 +1,19 @@
 import { LitElement, html, nothing, type PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import { isEnded, type JobSnapshot, type JobStatus } from '../shared/protocol.js';
-import { announcer } from './announcer.js';
+import { isEnded, type ChildSnapshot, type JobSnapshot, type JobStatus } from '../shared/protocol.js';
 import { progressStyles } from './backjob-progress.styles.js';
 import { emit } from './events.js';
-import { icon, type IconName } from './icons.js';
+import { fill } from './fill.js';
+import { icon } from './icons.js';
+import { childrenSummary, renderChildren, renderSteps, stepSummary } from './job-family.js';
 import { JobWatchController } from './job-watch-controller.js';
 import { LocalizeController, type LocalizedTerm } from './localize.js';
 import { jobTitle } from './names.js';
+import { ProgressSpeech } from './progress-speech.js';
+import { endReason, percent, statusWords, timeWords } from './progress-words.js';
 import type { Connection } from './types.js';
 
-/** Progress milestones announced to screen readers, in percent. */
-const MILESTONE_STEP = 25;
-
-/** `m:ss`, or `h:mm:ss` from an hour on (English digits; the elements format through their language). */
-export function formatDuration(ms: number): string {
-  const total = Math.max(0, Math.round(ms / 1000));
-  const hours = Math.floor(total / 3600);
-  const minutes = Math.floor((total % 3600) / 60);
-  const seconds = String(total % 60).padStart(2, '0');
-  return hours ? `${hours}:${String(minutes).padStart(2, '0')}:${seconds}` : `${minutes}:${seconds}`;
-}
-
-/** The job's progress as a whole percentage within 0–100 (0 while unknown). */
-function percent(snapshot: JobSnapshot): number {
-  return Math.round(Math.min(100, Math.max(0, snapshot.progress ?? 0)));
-}
+export { formatDuration } from './progress-words.js';
 
 /**
  * @summary Shows a server job's progress live: a bar, the state in words with
@@ -37,10 +25,17 @@ function percent(snapshot: JobSnapshot): number {
  * they go out), a lost and a restored connection, and the end at once.
  * Words and numbers follow the nearest `lang` (`localize.ts`).
  *
+ * A job made of parts shows them: "Step 2 of 3: Transform" for a job with
+ * steps, "3 of 40 done" for a parent or a batch, and with `show-steps` and
+ * `show-children` the lists of them (a long list of children shows its first
+ * `children-limit` and a "Show all" button). A step's end and children that
+ * failed are said too, by the announcer's rules.
+ *
  * @fires {CustomEvent<BackjobProgressDetail>} backjob-progress - Progress or status text changed.
  * @fires {CustomEvent<BackjobCompletedDetail>} backjob-completed - The job completed.
  * @fires {CustomEvent<BackjobFailedDetail>} backjob-failed - The job failed.
  * @fires {CustomEvent<BackjobCanceledDetail>} backjob-canceled - The job was canceled.
+ * @fires {CustomEvent<BackjobOpenDetail>} backjob-open - The user opened a child from the list (its link or, with `openable`, its button). Cancelable: the link is then not followed.
  *
  * @csspart base - The container.
  * @csspart label - The accessible label, shown above the bar.
@@ -53,6 +48,23 @@ function percent(snapshot: JobSnapshot): number {
  * @csspart time - Elapsed time and estimated time left.
  * @csspart error - Failure or cancel reason, or why the job can't be watched.
  * @csspart button - The cancel button.
+ * @csspart step-summary - "Step 2 of 3: Transform" (or the step the job failed at).
+ * @csspart children-summary - "3 of 40 done · 1 failed", for a parent or a batch.
+ * @csspart steps - The list of steps (an `<ol>`, with `show-steps`).
+ * @csspart step - One step (also `step-waiting`, `step-running`, `step-completed`, `step-failed`, `step-skipped`).
+ * @csspart step-title - A step's title.
+ * @csspart step-status - A step's state in words (its percentage while it runs), with its icon.
+ * @csspart step-track - A running step's small bar (its percentage is what is read).
+ * @csspart step-indicator - The filled part of it.
+ * @csspart children - The list of children or batch members (an `<ol>`, with `show-children`).
+ * @csspart child - One child (also `child-waiting`, `child-running`, `child-completed`, `child-failed`, `child-canceled`).
+ * @csspart child-title - A child's title: text, or `child-link`.
+ * @csspart child-link - The link (`href`) or button (`openable`) that opens a child.
+ * @csspart child-status - A child's state in words (its percentage while it runs), with its icon.
+ * @csspart child-track - A running child's small bar.
+ * @csspart child-indicator - The filled part of it.
+ * @csspart child-text - A child's status text, or why it failed.
+ * @csspart children-toggle - "Show all 1,000" / "Show fewer".
  *
  * @cssproperty [--backjob-background=#ffffff] - Background (dark: `#161b22`).
  * @cssproperty [--backjob-text-color=#1f2328] - Text colour (dark: `#e6edf3`).
@@ -108,31 +120,39 @@ export class BackjobProgress extends LitElement {
    */
   @property({ attribute: false }) announceInitial = false;
 
+  /** Lists the job's steps, each with its state (the current one is always named above the bar). */
+  @property({ type: Boolean, attribute: 'show-steps' }) showSteps = false;
+
+  /** Lists the job's children (or the batch's members), each with its state and progress. */
+  @property({ type: Boolean, attribute: 'show-children' }) showChildren = false;
+
+  /** How many children the list shows before a "Show all" button. Default 10. */
+  @property({ type: Number, attribute: 'children-limit' }) childrenLimit = 10;
+
+  /** A link for each child's title, `{id}` standing for the child's id (and `{parent}` for this job's): `href="/watch/{id}"`. */
+  @property() href?: string;
+
+  /** Without `href`: makes each child's title a button that fires `backjob-open`, for the page to open it. */
+  @property({ type: Boolean }) openable = false;
+
   /** Reflected while live updates can't reach the element (the connection is retrying). Read-only. */
   @property({ type: Boolean, reflect: true }) disconnected = false;
 
   @state() private now = Date.now();
   @state() private cancelError?: string;
   @state() private canceling = false;
+  /** The children list shows them all, not the first `childrenLimit`. */
+  @state() private childrenExpanded = false;
   /** The cancel request under way, for the job shown when it was made; dropped when the job changes. */
   private cancelRequest?: { jobId?: string };
 
   private readonly watch = new JobWatchController(this);
   private readonly localize = new LocalizeController(this);
   private clock?: ReturnType<typeof setInterval>;
-  /**
-   * What was already told (events, announcements), so each is told once per
-   * job; `seen` once the job's first snapshot set the baseline.
-   */
-  private told: {
-    jobId?: string;
-    progressKey?: string;
-    ended?: boolean;
-    started?: boolean;
-    disconnected?: boolean;
-    milestone: number;
-    seen?: boolean;
-  } = { milestone: 0 };
+  /** Which events were fired, so each fires once per job; `seen` once the job's first snapshot set the baseline. */
+  private told: { jobId?: string; progressKey?: string; ended?: boolean; seen?: boolean } = {};
+  /** What screen readers were told about the job. */
+  private speech?: ProgressSpeech;
   private pendingEvents: Array<() => void> = [];
   /** Whether the cancel button had focus before this render. */
   private cancelHadFocus = false;
@@ -147,14 +167,18 @@ export class BackjobProgress extends LitElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.stopClock();
-    if (this.told.jobId) announcer.withdraw(`${this.told.jobId}:progress`);
+    this.speech?.withdraw();
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('jobId')) {
       // A milestone of the job no longer shown stays unsaid.
-      if (this.told.jobId) announcer.withdraw(`${this.told.jobId}:progress`);
-      this.told = { jobId: this.jobId, milestone: 0 };
+      this.speech?.withdraw();
+      const jobId = this.jobId;
+      const current = () => (this.isConnected ? this.watch.snapshot : undefined);
+      this.speech = jobId ? new ProgressSpeech(jobId, this.localize, () => this.accessibleLabel, current) : undefined;
+      this.childrenExpanded = false;
+      this.told = { jobId };
       this.cancelError = undefined;
       this.canceling = false;
       this.cancelRequest = undefined; // its outcome is about the previous job
@@ -172,9 +196,7 @@ export class BackjobProgress extends LitElement {
   }
 
   protected override updated(): void {
-    // The fill's width goes through the CSSOM, not a `style` attribute, which a strict CSP (`style-src 'self'`) refuses.
     const snapshot = this.watch.snapshot;
-    this.renderRoot.querySelector<HTMLElement>('[part="indicator"]')?.style.setProperty('width', `${snapshot ? percent(snapshot) : 0}%`);
     const button = this.renderRoot.querySelector<HTMLElement>('[part="button"]');
     const ended = Boolean(snapshot && snapshot.id === this.jobId && isEnded(snapshot.status));
     if (this.cancelHadFocus && !button) {
@@ -204,71 +226,19 @@ export class BackjobProgress extends LitElement {
     // already shows is on screen, not news for the live region (events still fire).
     const quiet = !told.seen && !this.announceInitial;
     told.seen = true;
+    this.speech?.tell(snapshot, quiet, this.disconnected);
     const jobId = snapshot.id;
     const ended = isEnded(snapshot.status);
-    if (!ended && !told.started) {
-      told.started = true;
-      // Waiting, then running: the same key, so a quick start is said once, as "started".
-      if (!quiet) this.say(jobId, snapshot.status === 'waiting' ? 'announceWaiting' : 'announceStarted');
-    } else if (!ended && told.started && snapshot.status === 'running' && told.progressKey?.startsWith('waiting')) {
-      this.say(jobId, 'announceStarted');
-    }
-    const progressKey = `${snapshot.status}|${snapshot.progress}|${snapshot.text}`;
+    const progressKey = `${snapshot.progress}|${snapshot.text}`;
     if (progressKey !== told.progressKey && !ended) {
-      const textChanged = progressKey.slice(progressKey.indexOf('|')) !== told.progressKey?.slice(told.progressKey.indexOf('|'));
       told.progressKey = progressKey;
-      if (textChanged) {
-        this.pendingEvents.push(() =>
-          emit(this, 'backjob-progress', { jobId, progress: snapshot.progress, text: snapshot.text, snapshot }),
-        );
-      }
-      const milestone = Math.floor((snapshot.progress ?? 0) / MILESTONE_STEP) * MILESTONE_STEP;
-      if (milestone > told.milestone && milestone < 100) {
-        told.milestone = milestone;
-        if (!quiet) {
-          // Read when it goes out: the value then, not the milestone that queued it.
-          announcer.announce({
-            key: `${jobId}:progress`,
-            group: jobId,
-            lang: this.localize.langOf('announceProgress'),
-            text: () => {
-              const now = this.watch.snapshot;
-              if (!this.isConnected || now?.id !== jobId || now.status !== 'running' || now.progress === null) return '';
-              return this.localize.format('announceProgress', this.accessibleLabel, this.localize.percent(percent(now))).text;
-            },
-          });
-        }
-      }
-    }
-    if (!ended && told.seen && this.disconnected !== Boolean(told.disconnected)) {
-      // Said once per page however many elements share the connection (the announcer drops repeats).
-      const lost = this.localize.term('announceConnectionLost');
-      if (this.disconnected) {
-        announcer.announce({ key: 'connection', text: lost.text, lang: lost.lang });
-      } else if (told.disconnected) {
-        // A loss not said yet when the connection is back was a blip: neither is said.
-        announcer.withdraw('connection', lost.text);
-        const restored = this.localize.term('announceConnectionRestored');
-        announcer.announce({ key: 'connection', text: () => (announcer.said('connection') === lost.text ? restored.text : ''), lang: restored.lang });
-      }
-      told.disconnected = this.disconnected;
+      this.pendingEvents.push(() => emit(this, 'backjob-progress', { jobId, progress: snapshot.progress, text: snapshot.text, snapshot }));
     }
     if (ended && !told.ended) {
       told.ended = true;
       this.canceling = false;
-      if (!quiet) {
-        const status = this.localize.term(snapshot.status).text.toLowerCase();
-        const term = this.localize.format('announceEnded', this.accessibleLabel, status, this.endReason(snapshot)?.text ?? '');
-        announcer.announce({ key: `${jobId}:progress`, group: jobId, end: true, text: term.text, lang: term.lang });
-      }
       this.pendingEvents.push(() => this.emitEnd(snapshot));
     }
-  }
-
-  /** Announces that the job waits or started (one key with its milestones: the latest wins). */
-  private say(jobId: string, term: 'announceStarted' | 'announceWaiting'): void {
-    const words = this.localize.format(term, this.accessibleLabel);
-    announcer.announce({ key: `${jobId}:progress`, group: jobId, text: words.text, lang: words.lang });
   }
 
   private emitEnd(snapshot: JobSnapshot): void {
@@ -296,47 +266,17 @@ export class BackjobProgress extends LitElement {
     return this.label || (snapshot?.name ? jobTitle(snapshot) : this.localize.term('jobProgress').text);
   }
 
-  /**
-   * Why the job ended, unless the reason only repeats the status ("canceled"
-   * under "Canceled"). A reason the server wrote for a known code is told in
-   * the element's language; an app's own reason is shown as the app wrote it.
-   */
-  private endReason(snapshot: JobSnapshot): LocalizedTerm | undefined {
-    const known = this.localize.error(snapshot.errorCode);
-    if (known) return known;
-    if (!snapshot.error || snapshot.error.toLowerCase() === snapshot.status) return undefined;
-    return { text: snapshot.error, lang: this.localize.lang() };
-  }
+  /** The user opened a child: the page may route itself (`preventDefault()`), else its link is followed. */
+  private readonly onOpen = (child: ChildSnapshot, event: MouseEvent): void => {
+    // A modified click opens a new tab or window: the browser's business, not the page's.
+    if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey || !this.jobId) return;
+    const detail = { jobId: child.id, parentId: this.jobId, child, ...(this.token ? { token: this.token } : {}) };
+    if (!emit(this, 'backjob-open', detail, { cancelable: true })) event.preventDefault();
+  };
 
-  /** The state in words, and the icon beside them. */
-  private statusWords(snapshot: JobSnapshot | undefined): { words: LocalizedTerm; icon?: IconName } {
-    const t = (key: Parameters<LocalizeController['term']>[0]) => this.localize.term(key);
-    if (!this.jobId) return { words: t('noJob') };
-    if (this.watch.error) return { words: t('unavailable'), icon: 'failed' };
-    if (!snapshot) return this.watch.disconnected ? { words: t('reconnecting'), icon: 'disconnected' } : { words: t('connecting') };
-    if (this.disconnected) return { words: t('reconnecting'), icon: 'disconnected' };
-    if (snapshot.status === 'running' && !this.indeterminate) {
-      return { words: { text: this.localize.percent(percent(snapshot)), lang: this.localize.lang() }, icon: 'running' };
-    }
-    return { words: t(snapshot.status), icon: snapshot.status };
-  }
-
-  private timeWords(snapshot: JobSnapshot | undefined): Array<string | ReturnType<LocalizeController['show']>> {
-    if (!snapshot?.startedAt) return [];
-    // `startedAt` is the server's clock: measure it against the server's now, not the browser's.
-    const elapsed = snapshot.endedAt !== undefined ? snapshot.endedAt - snapshot.startedAt : this.watch.serverNow() - snapshot.startedAt;
-    // Each sentence's values in the sentence's language: an English fallback gets English units, not Arabic ones.
-    const words = [this.localize.show(this.localize.format('elapsed', this.localize.clock(elapsed, this.localize.langOf('elapsed'))))];
-    const progress = snapshot.progress;
-    // No estimate while updates can't arrive: the job may have moved on, and the guess would only grow.
-    if (snapshot.status === 'running' && !this.disconnected && progress !== null && progress > 0 && progress < 100 && elapsed >= 1000) {
-      // Linear extrapolation from the rate so far: crude, so told roughly ("about 2 minutes").
-      const left = (elapsed * (100 - progress)) / progress;
-      const duration = this.localize.roughDuration(left, this.localize.langOf('timeLeft'));
-      words.push(' · ', this.localize.show(this.localize.format('timeLeft', duration)));
-    }
-    return words;
-  }
+  private readonly toggleChildren = (): void => {
+    this.childrenExpanded = !this.childrenExpanded;
+  };
 
   private async onCancel(): Promise<void> {
     if (this.canceling) return;
@@ -359,7 +299,13 @@ export class BackjobProgress extends LitElement {
     const snapshot = this.watch.snapshot;
     const ended = snapshot ? isEnded(snapshot.status) : false;
     const value = snapshot ? percent(snapshot) : 0;
-    const { words, icon: iconName } = this.statusWords(snapshot);
+    const { words, icon: iconName } = statusWords(this.localize, snapshot, {
+      hasJob: Boolean(this.jobId),
+      refused: Boolean(this.watch.error),
+      socketDown: this.watch.disconnected,
+      disconnected: this.disconnected,
+      indeterminate: this.indeterminate,
+    });
     // No known progress (not yet, or never reported, in any state): no number at all, not "0 %".
     const unknown = !snapshot || snapshot.progress === null;
     const valuePercent = this.localize.percent(value);
@@ -372,11 +318,15 @@ export class BackjobProgress extends LitElement {
       : this.cancelError
         ? { text: this.cancelError, lang: 'en' }
         : undefined;
-    const reason = ended && snapshot ? this.endReason(snapshot) : undefined;
+    const reason = ended && snapshot ? endReason(this.localize, snapshot) : undefined;
     const labelled = this.label || snapshot?.name ? { text: this.accessibleLabel, lang: this.localize.lang() } : this.localize.term('jobProgress');
     // Once ended, the last status text ("Totalling Jaffa (20 of 20)") is history: the state says what is true.
     const text = snapshot && !ended ? snapshot.text : '';
-    const time = this.timeWords(snapshot);
+    const time = timeWords(this.localize, snapshot, () => this.watch.serverNow(), this.disconnected);
+    const step = snapshot ? stepSummary(this.localize, snapshot) : undefined;
+    const children = snapshot?.children?.length ? snapshot.children : undefined;
+    const described = [step && 'step', children && 'family', (text || time.length) && 'details'].filter(Boolean).join(' ');
+    // The lists of parts come last, after the job's own error and Cancel: a thousand members must not push those out of reach.
     return html`
       <div part="base">
         <div class="header">
@@ -388,14 +338,16 @@ export class BackjobProgress extends LitElement {
           role="progressbar"
           tabindex="-1"
           aria-labelledby="label"
-          aria-describedby="details"
+          aria-describedby=${described || nothing}
           aria-valuemin="0"
           aria-valuemax="100"
           aria-valuenow=${unknown ? nothing : value}
           aria-valuetext=${valueText}
         >
-          <div part="indicator"></div>
+          <div part="indicator" ${fill(value)}></div>
         </div>
+        ${step ? html`<p part="step-summary" class="summary" id="step">${this.localize.show(step)}</p>` : nothing}
+        ${children ? html`<p part="children-summary" class="summary" id="family">${childrenSummary(this.localize, children)}</p>` : nothing}
         ${text || time.length
           ? html`<div part="details" class="details" id="details">
               <span part="text">${text}</span>
@@ -414,6 +366,18 @@ export class BackjobProgress extends LitElement {
             >
               ${this.localize.show(this.localize.term(this.canceling ? 'canceling' : 'cancel'))}
             </button>`
+          : nothing}
+        ${this.showSteps && snapshot?.steps?.length ? renderSteps(this.localize, snapshot.steps, this.accessibleLabel) : nothing}
+        ${this.showChildren && snapshot && children
+          ? renderChildren(this.localize, snapshot, {
+              jobLabel: this.accessibleLabel,
+              href: this.href,
+              openable: this.openable,
+              limit: Number.isFinite(this.childrenLimit) ? Math.max(0, Math.round(this.childrenLimit)) : 10,
+              expanded: this.childrenExpanded,
+              onToggle: this.toggleChildren,
+              onOpen: this.onOpen,
+            })
           : nothing}
       </div>
     `;

@@ -16,7 +16,7 @@ export type ElementProperties<E extends LitElement> = {
 };
 
 /** The events `<backjob-progress>` fires. */
-export type ProgressEventName = 'backjob-progress' | 'backjob-completed' | 'backjob-failed' | 'backjob-canceled';
+export type ProgressEventName = 'backjob-progress' | 'backjob-completed' | 'backjob-failed' | 'backjob-canceled' | 'backjob-open';
 
 /** Each element's class and the names of the events it fires (a launcher's include its progress view's, which bubble out). */
 export interface BackjobElements {

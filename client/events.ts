@@ -3,7 +3,7 @@
  * with native events), bubbling and composed so they leave a launcher's
  * shadow root, and typed through `HTMLElementEventMap`.
  */
-import type { JobSnapshot, StartRequest } from '../shared/protocol.js';
+import type { ChildSnapshot, JobSnapshot, StartRequest } from '../shared/protocol.js';
 
 /** `backjob-start`: a launcher is about to send this request. Cancelable. */
 export interface BackjobStartDetail {
@@ -42,6 +42,21 @@ export interface BackjobCanceledDetail {
   snapshot: JobSnapshot;
 }
 
+/**
+ * `backjob-open`: the user asked to open one child job (or batch member) of
+ * the job shown, to follow its own log. Cancelable: a page that routes
+ * itself calls `preventDefault()` and the element's link is not followed.
+ */
+export interface BackjobOpenDetail {
+  /** The child's id. */
+  jobId: string;
+  /** The job it belongs to (the parent or batch shown). */
+  parentId: string;
+  /** The watch token the element was given for the parent, if any: the server lets it watch the parent's children too. */
+  token?: string;
+  child: ChildSnapshot;
+}
+
 /** Every event the elements fire, by name. */
 export interface BackjobEventMap {
   'backjob-start': CustomEvent<BackjobStartDetail>;
@@ -49,6 +64,7 @@ export interface BackjobEventMap {
   'backjob-completed': CustomEvent<BackjobCompletedDetail>;
   'backjob-failed': CustomEvent<BackjobFailedDetail>;
   'backjob-canceled': CustomEvent<BackjobCanceledDetail>;
+  'backjob-open': CustomEvent<BackjobOpenDetail>;
 }
 
 /**

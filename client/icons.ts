@@ -5,8 +5,8 @@
  */
 import { svg, type SVGTemplateResult } from 'lit';
 
-/** What an icon shows: a job's state, or the live channel's. */
-export type IconName = 'waiting' | 'running' | 'completed' | 'failed' | 'canceled' | 'disconnected';
+/** What an icon shows: a job's (or a step's) state, or the live channel's. */
+export type IconName = 'waiting' | 'running' | 'completed' | 'failed' | 'canceled' | 'skipped' | 'disconnected';
 
 const paths: Record<IconName, SVGTemplateResult> = {
   // A clock.
@@ -19,6 +19,8 @@ const paths: Record<IconName, SVGTemplateResult> = {
   failed: svg`<circle cx="8" cy="8" r="6.25"/><path d="M5.75 5.75l4.5 4.5M10.25 5.75l-4.5 4.5"/>`,
   // A circle with a bar: stopped.
   canceled: svg`<circle cx="8" cy="8" r="6.25"/><path d="M5 8h6"/>`,
+  // A circle with an arrow jumping over: passed over.
+  skipped: svg`<circle cx="8" cy="8" r="6.25"/><path d="M5 9.5a3 3 0 016 0M11 7v2.5H8.5"/>`,
   // A broken link.
   disconnected: svg`<path d="M6.5 4.5l.9-.9a2.9 2.9 0 014.1 4.1l-.9.9M9.5 11.5l-.9.9a2.9 2.9 0 01-4.1-4.1l.9-.9M3 3l10 10"/>`,
 };

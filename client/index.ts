@@ -28,8 +28,18 @@ export type {
   BackjobCompletedDetail,
   BackjobEventMap,
   BackjobFailedDetail,
+  BackjobOpenDetail,
   BackjobProgressDetail,
   BackjobStartDetail,
 } from './events.js';
 export type { Connection, ConnectionState, JobList, ListPage, ListRequest, ListUpdate, WatchListener, WatchUpdate } from './types.js';
-export type { JobSnapshot, JobStatus, StartReply, StartRequest } from '../shared/protocol.js';
+export type {
+  BatchMember,
+  ChildSnapshot,
+  JobSnapshot,
+  JobStatus,
+  StartReply,
+  StartRequest,
+  StepSnapshot,
+  StepState,
+} from '../shared/protocol.js';

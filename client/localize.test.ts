@@ -2,6 +2,7 @@
 // nearest `lang` winning and followed as it changes, English fallbacks
 // marked, single terms overridden, and axe in every language.
 import './index.js';
+import type { JobStatus } from '../shared/protocol.js';
 import { announcer } from './announcer.js';
 import type { BackjobLauncher } from './backjob-launcher.js';
 import type { BackjobProgress } from './backjob-progress.js';
@@ -87,6 +88,57 @@ describe('localization', () => {
       for (const element of document.body.children) await expectAccessible(element);
     });
   }
+
+  for (const translation of [de, fr, es]) {
+    it(`has every term English has in ${translation.$name}, and tells a job's steps and children in it`, async () => {
+      const missing = Object.keys(en).filter((key) => !(key in translation));
+      equal(missing, [], `terms ${translation.$code} lacks`);
+      equal(Object.keys(en.errors).filter((code) => !(code in translation.errors)), [], `error codes ${translation.$code} lacks`);
+      const code = translation.$code;
+      document.documentElement.lang = code;
+      const connection = new FakeConnection();
+      const child = (id: string, status: JobStatus) => ({ id, name: 'part', title: `Part ${id}`, weight: 1, status, progress: status === 'completed' ? 100 : 0 });
+      connection.apply(
+        'family',
+        { type: 'job:start', attempt: 1 },
+        { type: 'job:steps', steps: [{ name: 'a', title: 'Download' }, { name: 'b', title: 'Transform' }, { name: 'c', title: 'Upload' }] },
+        { type: 'job:step', name: 'a', state: 'skipped' },
+        { type: 'job:step', name: 'b' },
+        ...['1', '2', '3', '4', '5'].map((id, i) => ({ type: 'job:child' as const, child: child(id, i < 2 ? 'completed' : i === 2 ? 'failed' : 'running') })),
+      );
+      const element = await progressIn(connection, 'family', { 'show-steps': true, 'show-children': true, 'children-limit': '4', label: 'Export' });
+      const n = (value: number) => new Intl.NumberFormat(code).format(value);
+      equal(text(part(element, 'step-summary')), translation.stepOf!(n(2), n(3), 'Transform'));
+      equal(text(part(element, 'children-summary')), `${translation.childrenDone!(3, 5, n(3), n(5))} · ${translation.childrenFailed!(1, n(1))}`);
+      equal(part(element, 'steps')!.getAttribute('aria-label'), translation.stepsOf!('Export'));
+      equal(part(element, 'children')!.getAttribute('aria-label'), translation.childJobsOf!('Export'));
+      equal(text(element.shadowRoot!.querySelector('[part~="step-skipped"] [part="step-status"]')), translation.skipped);
+      equal(text(part(element, 'children-toggle')), translation.showAll!(5, n(5)));
+      ok(!element.shadowRoot!.querySelector('[lang]'), 'nothing fell back to English');
+      await expectAccessible(element);
+      for (const [name, args] of Object.entries({ failedAtStep: ['2', '3', 'X'], batchJobsOf: ['X'], announceStepDone: ['X'], announceStepFailed: ['X'], announceChildFailed: ['X'], announceChildrenFailed: ['X', 2, '2'], batchMember: ['2', 'Y'] })) {
+        const said = (translation[name as keyof typeof translation] as (...a: unknown[]) => string)(...args);
+        ok(said && said !== (en[name as keyof typeof en] as (...a: unknown[]) => string)(...args), `${name} is translated: ${said}`);
+      }
+      for (const name of ['showFewer', 'batchOrSingle', 'batchNotList'] as const) ok(translation[name] && translation[name] !== en[name], `${name} is translated`);
+    });
+  }
+
+  it('agrees counted words with their number in every language (French 0 and 1 singular, Spanish 1 only)', () => {
+    equal(fr.childrenDone!(1, 40, '1', '40'), '1 sur 40 terminée');
+    equal(fr.childrenDone!(0, 40, '0', '40'), '0 sur 40 terminée');
+    equal(fr.childrenDone!(3, 40, '3', '40'), '3 sur 40 terminées');
+    equal(es.childrenDone!(1, 40, '1', '40'), '1 de 40 terminada');
+    equal(es.childrenDone!(0, 40, '0', '40'), '0 de 40 terminadas');
+    equal(es.childrenFailed!(1, '1'), '1 fallida');
+    equal(es.childrenFailed!(2, '2'), '2 fallidas');
+    equal(en.announceChildrenFailed('Export', 1, '1'), '1 job of Export failed');
+    equal(en.announceChildrenFailed('Export', 1200, '1,200'), '1,200 jobs of Export failed');
+    equal(de.announceChildrenFailed('Export', 1, '1'), '1 Auftrag von Export fehlgeschlagen');
+    equal(de.announceChildrenFailed('Export', 2, '2'), '2 Aufträge von Export fehlgeschlagen');
+    equal(fr.announceChildrenFailed!('Export', 2, '2'), '2 tâches de Export ont échoué');
+    equal(es.announceChildrenFailed!('Export', 2, '2'), 'Fallaron 2 tareas de Export');
+  });
 
   it('follows the nearest lang: the element, then its ancestors (across shadow roots), then the document, as they change', async () => {
     document.documentElement.lang = 'en';

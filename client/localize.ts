@@ -99,6 +99,38 @@ export interface Terms {
   notAvailable: string;
   /** `<backjob-jobs>`: the accessible name of a row's cancel button. */
   cancelJob: (job: string) => string;
+  /** A step the job passed over. */
+  skipped: string;
+  /** The step a job is at, `position` and `total` already formatted: "Step 2 of 3: Transform". */
+  stepOf: (position: string, total: string, step: string) => string;
+  /** The step an ended job failed at. */
+  failedAtStep: (position: string, total: string, step: string) => string;
+  /** Accessible name of a job's list of steps. */
+  stepsOf: (job: string) => string;
+  /** How many of a job's children (or a batch's members) have ended: the counts, for plurals, then formatted. */
+  childrenDone: (done: number, total: number, formattedDone: string, formattedTotal: string) => string;
+  /** How many of them failed. */
+  childrenFailed: (count: number, formatted: string) => string;
+  /** Accessible name of the list of jobs a job started. */
+  childJobsOf: (job: string) => string;
+  /** Accessible name of the list of a batch's jobs. */
+  batchJobsOf: (job: string) => string;
+  /** Shows every child of a long list; `count` formatted too. */
+  showAll: (count: number, formatted: string) => string;
+  /** Shows the first few children only, again. */
+  showFewer: string;
+  /** Spoken: a step ended. */
+  announceStepDone: (step: string) => string;
+  announceStepFailed: (step: string) => string;
+  /** Spoken: one child failed since the last announcement, or `count` of them. */
+  announceChildFailed: (child: string) => string;
+  announceChildrenFailed: (job: string, count: number, formatted: string) => string;
+  /** The launcher has a `batch` and a `name` or `route`. */
+  batchOrSingle: string;
+  /** The launcher's `batch` is not a non-empty list. */
+  batchNotList: string;
+  /** What is wrong with one job of the launcher's batch; `position` formatted, `problem` a sentence. */
+  batchMember: (position: string, problem: string) => string;
   /** Refusals and failures the client knows by code; others show the server's (English) message. */
   errors: Partial<Record<string, string>>;
 }
@@ -116,6 +148,13 @@ export interface Translation extends Partial<Terms> {
 export type FullTranslation = Terms & Translation;
 
 const registry = new Map<string, Translation>();
+/** Counts registrations, so a view that caches rows (`guard`) knows their words may have changed. */
+let registrations = 0;
+
+/** How many times translations were registered: changes whenever any term may have. */
+export function translationsVersion(): number {
+  return registrations;
+}
 /** English, complete: where a missing term comes from. */
 let fallback: FullTranslation = en;
 
@@ -135,6 +174,7 @@ export function registerTranslation(...translations: Translation[]): void {
     registry.set(code, merged);
     if (code === 'en') fallback = merged as FullTranslation;
   }
+  registrations++;
   for (const controller of controllers) controller.host.requestUpdate();
 }
 

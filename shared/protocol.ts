@@ -419,7 +419,7 @@ export function parseListCursor(cursor: string): { createdAt: number; id: string
 
 // ───────────────────────────── HTTP API shapes ─────────────────────────────
 
-/** Body of `POST /backjob/jobs`. Exactly one of `name` and `route`. */
+/** Body of `POST /backjob/jobs`. Exactly one of `name`, `route` and `batch`. */
 export interface StartRequest {
   name?: string;
   route?: string;
@@ -429,7 +429,18 @@ export interface StartRequest {
   /** Route body (url-encoded unless `bodyType: 'json'`). */
   body?: Record<string, unknown>;
   bodyType?: 'form' | 'json';
+  /**
+   * Starts a batch instead of one job: one job (`batch: true`) whose members
+   * are these, each started as its own request would start it, its progress
+   * their weighted mean. Nothing else of this request but `title` goes with it.
+   */
+  batch?: BatchMember[];
+  /** What the batch is called ("Export 40 files"); only with `batch`. */
+  title?: string;
 }
+
+/** One job of a batch: what starts it alone, and its share of the batch's progress (`weight`, default 1). */
+export type BatchMember = Omit<StartRequest, 'batch' | 'title'> & { weight?: number };
 
 /** Reply of `POST /backjob/jobs` (202). `merged`: an identical job was already waiting or running. */
 export interface StartReply {

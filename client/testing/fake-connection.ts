@@ -4,7 +4,7 @@
  * asked for (watches, cancels). It keeps what it pushed so a late watcher
  * gets everything known so far, as the real connection promises.
  */
-import { initialSnapshot, type JobEvent, type JobSnapshot } from '../../shared/protocol.js';
+import { applyEvent, initialSnapshot, type JobEvent, type JobEventData, type JobSnapshot } from '../../shared/protocol.js';
 import type { Connection, ConnectionState, JobList, ListPage, ListRequest, ListUpdate, WatchListener, WatchUpdate } from '../types.js';
 
 interface Watched {
@@ -94,6 +94,20 @@ export class FakeConnection implements Connection {
     const known = this.job(jobId);
     const base = known.snapshot ?? initialSnapshot(jobId, 'test job', Date.now());
     const snapshot: JobSnapshot = { ...base, seq: base.seq + 1, ...changes };
+    known.snapshot = snapshot;
+    this.send(jobId, { snapshot });
+    return snapshot;
+  }
+
+  /**
+   * Folds events into the job's snapshot as the real connection does
+   * (`applyEvent`, the protocol's own fold), then sends it once, as one
+   * `events` frame does.
+   */
+  apply(jobId: string, ...events: JobEventData[]): JobSnapshot {
+    const known = this.job(jobId);
+    let snapshot = known.snapshot ?? initialSnapshot(jobId, 'test job', Date.now());
+    for (const data of events) snapshot = applyEvent(snapshot, { ...data, jobId, seq: snapshot.seq + 1, at: Date.now() } as JobEvent);
     known.snapshot = snapshot;
     this.send(jobId, { snapshot });
     return snapshot;

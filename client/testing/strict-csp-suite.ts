@@ -48,6 +48,24 @@ describe('under a strict CSP (style-src self)', () => {
     });
   }
 
+  it("draws a job's steps and children with their small bars, and nothing is refused", async () => {
+    const connection = new FakeConnection();
+    connection.apply(
+      'job1',
+      { type: 'job:start', attempt: 1 },
+      { type: 'job:steps', steps: [{ name: 'a' }, { name: 'b' }] },
+      { type: 'job:step', name: 'a', progress: 25 },
+      { type: 'job:child', child: { id: 'c1', name: 'part', weight: 1, status: 'running', progress: 70 } },
+    );
+    const element = await mount('backjob-progress', { 'job-id': 'job1', 'show-steps': true, 'show-children': true }, { connection });
+    for (const [kind, value] of [['step', 0.25], ['child', 0.7]] as const) {
+      const track = part(element, `${kind}-track`);
+      const fill = part(element, `${kind}-indicator`);
+      await waitFor(() => Math.abs(fill.getBoundingClientRect().width - track.clientWidth * value) < 1, `the ${kind}'s fill`, 2_000);
+    }
+    equal(window.__violations, [], 'no CSP violation');
+  });
+
   it('renders a launcher with progress and log, and speaks, with nothing refused', async () => {
     const connection = new FakeConnection();
     connection.snapshot('job1', { name: 'export', status: 'running', progress: 10 });
