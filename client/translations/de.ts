@@ -1,4 +1,4 @@
-import type { FullTranslation } from '../localize.js';
+import type { FullTranslation } from '../terms.js';
 
 /** German. */
 export const de: FullTranslation = {

@@ -1,4 +1,4 @@
-import type { FullTranslation } from '../localize.js';
+import type { FullTranslation } from '../terms.js';
 
 /** English: the fallback for every term another translation lacks. */
 export const en: FullTranslation = {

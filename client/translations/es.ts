@@ -1,4 +1,4 @@
-import type { FullTranslation } from '../localize.js';
+import type { FullTranslation } from '../terms.js';
 
 /** Spanish. */
 export const es: FullTranslation = {

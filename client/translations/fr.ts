@@ -1,4 +1,4 @@
-import type { FullTranslation } from '../localize.js';
+import type { FullTranslation } from '../terms.js';
 
 /** French. */
 export const fr: FullTranslation = {
