@@ -2,7 +2,7 @@
  * BackJob on the server: `createBackJob` makes the shim an Express app embeds;
  * `sqlite()` (the default) and `memory()` choose where jobs live.
  */
-export { createBackJob, BackJobServer } from './core/core.js';
+export { createBackJob, BackJobServer } from './backjob.js';
 export { BackjobError, isBackjobError, type BackjobErrorCode } from './errors.js';
 export { memory } from './backends/local/memory.js';
 export { sqlite, type SqliteOptions } from './backends/local/sqlite.js';

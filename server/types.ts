@@ -422,13 +422,8 @@ export interface Hub {
   close(): Promise<void>;
 }
 
-/**
- * The shim: what `createBackJob` returns. The members after `close` are the
- * seams the router, the dispatch middleware and the hub use; apps rarely need them.
- */
+/** The shim: what `createBackJob` returns, the API an app uses. */
 export interface BackJob {
-  readonly options: ResolvedOptions;
-  readonly backend: Backend;
   /** Resolves when the store is open, the key loaded and orphaned jobs recovered. */
   readonly ready: Promise<void>;
 
@@ -438,6 +433,14 @@ export interface BackJob {
   /** Cancels a waiting or running job wherever it runs. False if it is unknown or already ended. */
   cancel(id: string, reason?: string): Promise<boolean>;
   list(filter?: ListFilter): Promise<JobRecord[]>;
+  /**
+   * The job, if `access` (a principal from `identify`, and/or a watch token)
+   * may watch and cancel it; `null` both for unknown jobs and for forbidden
+   * ones, so a guessed id learns nothing. For pages the app renders itself.
+   */
+  authorize(id: string, access: Access): Promise<JobRecord | null>;
+  /** The watch token of a job, to embed in a page the app renders (stateless: an HMAC of its id). */
+  tokenFor(id: string): string;
 
   on<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this;
   off<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this;
@@ -449,6 +452,34 @@ export interface BackJob {
   attach(server: import('node:http').Server, options?: AttachOptions): Hub;
   /** Stops running jobs (their signals abort with reason "shutdown"), closes the hub and the backend. */
   close(): Promise<void>;
+}
+
+/**
+ * The route door as the core sees it: what turns a route spec into a stored
+ * target (sealing the starting request's credentials), and what runs a route
+ * job by calling the app. Implemented by server/dispatch, wired by the
+ * composition root.
+ * @internal
+ */
+export interface RouteDoor {
+  prepare(target: RouteTarget, as: IncomingMessage | undefined): { route: RouteTarget; credentials?: string; credentialsDigest?: string };
+  run(job: JobRecord, context: JobContext): Promise<void>;
+}
+
+/**
+ * The one internal object the composition root hands to the doors (router,
+ * live channel, dispatch): each door takes the narrow part it needs of it.
+ * @internal
+ */
+export interface BackJobHost {
+  readonly options: ResolvedOptions;
+  readonly backend: Backend;
+  readonly ready: Promise<void>;
+
+  start(spec: JobSpec, options?: StartOptions): Promise<StartResult>;
+  status(id: string): Promise<JobRecord | null>;
+  cancel(id: string, reason?: string): Promise<boolean>;
+  list(filter?: ListFilter): Promise<JobRecord[]>;
 
   /** The principal of a request (the `identify` option), or null. */
   identify(req: IncomingMessage): Promise<string | null>;

@@ -10,7 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { sqlite } from '../index.js';
 import { ended, eventsOf, logOf, startTestApp, waitFor, type TestApp, TEST_KEY } from '../testing/http-test-app.js';
 import { JOB_HEADER, SIGNATURE_HEADER, bodyDigest, signRequest } from '../access/signing.js';
-import type { BackJob } from '../types.js';
+import type { BackJobServer as BackJob } from '../backjob.js';
 import { MAX_DISPATCH_BODY_BYTES } from './dispatch.js';
 import { createBackJob, memory } from '../index.js';
 import express from 'express';
@@ -176,7 +176,7 @@ describe('route dispatch', () => {
     const job = await ended(t.backjob, id);
     assert.equal(job.status, 'completed', job.error);
     const [long, after, ...rest] = await logOf(t.backjob, id);
-    const max = t.backjob.options.maxLineLength;
+    const max = t.backjob.host.options.maxLineLength;
     assert.equal(long!.length <= max, true);
     const cut = / … \[cut (\d+) characters\]$/.exec(long!);
     assert.ok(cut, 'the line ends in the cut marker');
@@ -650,7 +650,7 @@ describe('route dispatch: reaching the app', () => {
       assert.match(failed.error!, /`baseUrl`/);
 
       assert.equal(await (await fetch(`${t.url}/hello`)).text(), 'hi\n');
-      assert.equal(t.backjob.options.baseUrl, t.url);
+      assert.equal(t.backjob.host.options.baseUrl, t.url);
       const second = await t.backjob.start({ route: '/hello' });
       assert.equal((await ended(t.backjob, second.id)).status, 'completed');
       assert.deepEqual(await logOf(t.backjob, second.id), ['hi']);
@@ -705,7 +705,7 @@ describe('route dispatch: credentials at rest', () => {
         headers: { cookie: 'user=bob; session=TOPSECRETCOOKIE', authorization: 'Bearer TOPSECRETBEARER' },
       });
       const { id } = (await res.json()) as { id: string };
-      await t.backjob.backend.store.get(id); // the row exists: whatever the store keeps is on disk by now
+      await t.backjob.host.backend.store.get(id); // the row exists: whatever the store keeps is on disk by now
       const onDisk = () => readdirSync(dir).map((name) => readFileSync(join(dir, name)).toString('latin1')).join('');
       assert.ok(!onDisk().includes('TOPSECRETCOOKIE'), 'no plain cookie in the database files');
       assert.ok(!onDisk().includes('TOPSECRETBEARER'), 'no plain Authorization in the database files');
@@ -715,7 +715,7 @@ describe('route dispatch: credentials at rest', () => {
       const job = await ended(t.backjob, id);
       assert.equal(job.status, 'completed', job.error);
       assert.deepEqual(await logOf(t.backjob, id), ['cookie=user=bob; session=TOPSECRETCOOKIE']);
-      assert.equal(await t.backjob.backend.store.takeCredentials(id), null, 'taken once, gone after');
+      assert.equal(await t.backjob.host.backend.store.takeCredentials(id), null, 'taken once, gone after');
     } finally {
       release();
       await t.close();
@@ -733,7 +733,7 @@ describe('route dispatch: credentials at rest', () => {
       const { id } = (await res.json()) as { id: string };
       assert.equal(await t.backjob.cancel(id), true);
       // Ended jobs are kept for `allBacklogDays`: their sealed cookies must not be.
-      assert.equal(await t.backjob.backend.store.takeCredentials(id), null);
+      assert.equal(await t.backjob.host.backend.store.takeCredentials(id), null);
     } finally {
       await t.close();
     }

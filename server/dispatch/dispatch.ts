@@ -26,7 +26,7 @@ import {
   unseal,
   verifyRequest,
 } from '../access/signing.js';
-import type { BackJob, JobContext, JobRecord, RouteTarget } from '../types.js';
+import type { BackJobHost, JobContext, JobRecord, RouteTarget } from '../types.js';
 
 /**
  * Headers of the starting request that go along with an as-user route job, as
@@ -135,7 +135,7 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
  * anything that identifies them. Anonymous (`as` absent): nothing goes along.
  */
 export function prepareRoute(
-  backjob: BackJob,
+  backjob: BackJobHost,
   target: RouteTarget,
   as: IncomingMessage | undefined,
 ): { route: RouteTarget; credentials?: string; credentialsDigest?: string } {
@@ -206,7 +206,7 @@ function httpFailure(status: number, statusMessage: string | undefined, detail: 
  * a connection error, or no known `baseUrl`. Aborting `ctx.signal` (cancel,
  * timeout, shutdown) aborts the request, which aborts the route's own signal.
  */
-export async function runRoute(backjob: BackJob, job: JobRecord, ctx: JobContext): Promise<void> {
+export async function runRoute(backjob: BackJobHost, job: JobRecord, ctx: JobContext): Promise<void> {
   const route = job.route;
   if (!route) throw new BackjobError('BACKJOB_ERR_INTERNAL', `Job ${job.id} is not a route job`);
   const key = backjob.key();
@@ -337,7 +337,7 @@ class LineCutter {
 
 
 /** The Host of the first request each shim's app served (see `learnBaseUrl`). */
-const servedHosts = new WeakMap<BackJob, string>();
+const servedHosts = new WeakMap<BackJobHost, string>();
 
 /** Decodes a response in the charset its Content-Type names (UTF-8 when it names none, or one unknown). */
 function decoderFor(contentType: string | undefined): TextDecoder {
@@ -357,7 +357,7 @@ function hostnameOf(host: string | undefined): string | undefined {
 }
 
 /** Claims a signature once (across processes where the backend can). */
-async function claimSignature(backjob: BackJob, signature: string): Promise<boolean> {
+async function claimSignature(backjob: BackJobHost, signature: string): Promise<boolean> {
   // A claim must outlive every moment the signature could still verify: the window on both sides of its timestamp.
   const ttlMs = 2 * SIGNATURE_WINDOW_SECONDS * 1000 + 1000;
   return backjob.claimOnce(`backjob:dispatch:${signature}`, ttlMs);
@@ -398,7 +398,7 @@ function dispatchedBodyLength(req: IncomingMessage): number | null {
  * report through `req.backjob.log`: response output still in flight when the
  * job ends arrives after the end, and ended is final.
  */
-export function recognizeDispatch(backjob: BackJob): RequestHandler {
+export function recognizeDispatch(backjob: BackJobHost): RequestHandler {
   return async (req: Request, res: Response, next: NextFunction) => {
     const signature = req.headers[SIGNATURE_HEADER];
     const jobId = req.headers[JOB_HEADER];
@@ -448,7 +448,7 @@ export function recognizeDispatch(backjob: BackJob): RequestHandler {
  * keeps that request's Host: on an address, the name an anonymous route job
  * checks the app's certificate against.
  */
-export function learnBaseUrl(backjob: BackJob): RequestHandler {
+export function learnBaseUrl(backjob: BackJobHost): RequestHandler {
   return (req, _res, next) => {
     if (!servedHosts.has(backjob) && req.headers.host) servedHosts.set(backjob, req.headers.host);
     if (!backjob.options.baseUrl) {

@@ -14,7 +14,7 @@ import { clientBundle } from './client-bundle.js';
 import { BackjobError, isBackjobError } from '../errors.js';
 import { invalid, isPlainObject } from '../validate.js';
 import { TICKET_TTL_MS, issueTicket } from '../access/tickets.js';
-import type { Access, BackJob, JobRecord, JobSpec, JobStatus } from '../types.js';
+import type { Access, BackJobHost, JobRecord, JobSpec, JobStatus } from '../types.js';
 
 /** Largest `POST /jobs` body. A start request is a name and a few params: anything bigger is a mistake or an attack. */
 const MAX_START_BODY = '16kb';
@@ -27,7 +27,7 @@ const START_FIELDS = new Set(['name', 'route', 'method', 'params', 'body', 'body
  * blocks cross-site request forgery by form post or fetch. Requests without
  * Origin (curl, server-to-server) carry no ambient browser session risk and pass.
  */
-function requireAllowedOrigin(backjob: BackJob, req: Request): void {
+function requireAllowedOrigin(backjob: BackJobHost, req: Request): void {
   const origin = req.headers.origin;
   if (origin === undefined) {
     // No Origin, yet a browser says another site sent it: an old browser's form post.
@@ -53,7 +53,7 @@ function toQuery(params: Record<string, unknown>): Record<string, string | strin
 }
 
 /** Schema-checks a `POST /jobs` body and turns it into a job spec a browser may start, or throws why not. */
-function parseStart(backjob: BackJob, body: unknown): JobSpec {
+function parseStart(backjob: BackJobHost, body: unknown): JobSpec {
   if (!isPlainObject(body)) throw invalid('Expected a JSON object');
   const unknown = Object.keys(body).filter((field) => !START_FIELDS.has(field));
   if (unknown.length > 0) throw invalid(`Unknown field ${JSON.stringify(unknown[0])}`);
@@ -99,7 +99,7 @@ function parseStart(backjob: BackJob, body: unknown): JobSpec {
 }
 
 /** Who asks: the app's principal, and a watch token from `X-Backjob-Token` or `?token=`. */
-async function accessOf(backjob: BackJob, req: Request): Promise<Access> {
+async function accessOf(backjob: BackJobHost, req: Request): Promise<Access> {
   const header = req.headers['x-backjob-token'];
   const query = req.query.token;
   const token = typeof header === 'string' ? header : typeof query === 'string' ? query : undefined;
@@ -107,7 +107,7 @@ async function accessOf(backjob: BackJob, req: Request): Promise<Access> {
 }
 
 /** The job, if the caller may see it. Unknown and forbidden read the same, so a guessed id learns nothing. */
-async function authorizedJob(backjob: BackJob, req: Request): Promise<JobRecord> {
+async function authorizedJob(backjob: BackJobHost, req: Request): Promise<JobRecord> {
   const id = String(req.params.id);
   const job = /^[A-Za-z0-9_-]{1,64}$/.test(id) ? await backjob.authorize(id, await accessOf(backjob, req)) : null;
   if (!job) throw new BackjobError('BACKJOB_ERR_NOT_FOUND', 'No such job');
@@ -219,7 +219,7 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
  * and a forbidden one are the same 404. A start over the caller's quota of
  * waiting jobs is 429 `BACKJOB_ERR_QUOTA` with `Retry-After` (seconds).
  */
-export function createRouter(backjob: BackJob): Router {
+export function createRouter(backjob: BackJobHost): Router {
   const api = express.Router();
   api.use((_req, res, next) => {
     // Snapshots are live state and may be personal: never cached by a browser or a proxy.
