@@ -37,7 +37,7 @@
  * `close()` lets running jobs end (their signals abort with reason
  * "shutdown") before the process exits.
  */
-import { createBackJob, type BackJobServer } from './backjob.js';
+import { BackJobServer } from './shim.js';
 import { DEFAULT_OPTIONS, OTHER_OPTIONS } from './core/options.js';
 import { checkOptionsObject, invalidOption } from './validate.js';
 import type { BackJobOptions } from './types.js';
@@ -65,7 +65,7 @@ export function createWorker(options: WorkerOptions): BackJobServer {
   const { jobs, ...rest } = checkOptionsObject<Partial<WorkerOptions>>(options, WORKER_OPTIONS);
   if (!rest.backend) throw invalidOption('backend', 'the backend the web processes share, e.g. redis({ url })', rest.backend);
   if (jobs !== undefined && typeof jobs !== 'function') throw invalidOption('jobs', 'a function (backjob) => void', jobs);
-  const backjob = createBackJob({ ...(rest as WorkerOptions), worker: true });
+  const backjob = new BackJobServer({ ...(rest as WorkerOptions), worker: true });
   jobs?.(backjob);
   return backjob;
 }

@@ -7,7 +7,7 @@
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import type { ErrorReply, StartReply, StartRequest, TicketReply } from '../../shared/protocol.js';
-import { JOB_STATUSES } from '../../shared/protocol.js';
+import { JOB_STATUSES, isJobId, isJobName } from '../../shared/protocol.js';
 import { learnBaseUrl, recognizeDispatch } from '../dispatch/dispatch.js';
 import { toSnapshot } from '../backends/records.js';
 import { clientBundle } from './client-bundle.js';
@@ -63,9 +63,7 @@ function parseStart(backjob: BackJobHost, body: unknown): JobSpec {
   if (request.body !== undefined && !isPlainObject(request.body)) throw invalid('Expected `body` to be an object');
 
   if (request.name !== undefined) {
-    if (typeof request.name !== 'string' || request.name.length === 0 || request.name.length > 200) {
-      throw invalid('Expected `name` to be a job name');
-    }
+    if (!isJobName(request.name)) throw invalid('Expected `name` to be a job name');
     if (request.method !== undefined || request.body !== undefined || request.bodyType !== undefined) {
       throw invalid('`method`, `body` and `bodyType` apply to route jobs only');
     }
@@ -109,7 +107,7 @@ async function accessOf(backjob: BackJobHost, req: Request): Promise<Access> {
 /** The job, if the caller may see it. Unknown and forbidden read the same, so a guessed id learns nothing. */
 async function authorizedJob(backjob: BackJobHost, req: Request): Promise<JobRecord> {
   const id = String(req.params.id);
-  const job = /^[A-Za-z0-9_-]{1,64}$/.test(id) ? await backjob.authorize(id, await accessOf(backjob, req)) : null;
+  const job = isJobId(id) ? await backjob.authorize(id, await accessOf(backjob, req)) : null;
   if (!job) throw new BackjobError('BACKJOB_ERR_NOT_FOUND', 'No such job');
   return job;
 }

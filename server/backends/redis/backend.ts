@@ -26,9 +26,9 @@
  * `appendfsync always` on the server if an acknowledged event must survive a
  * Redis crash: a write resolves when Redis replies, and only then is it durable.
  */
-import { hostname } from 'node:os';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { THIS_PROCESS } from '../../core/runner-id.js';
 import { settlesWithin } from '../../core/settle.js';
 import type { Backend, JobBus, JobQueue, JobRecord, JobStore, RunOutcome } from '../../types.js';
 import { queueKeyOf } from '../records.js';
@@ -61,8 +61,6 @@ const QUEUE_NAME = 'jobs';
 /** A job a worker hands back (it is closing) waits this long before any worker takes it again. */
 const HAND_BACK_DELAY_MS = 1_000;
 
-/** How core names this process in `JobRecord.runner` (`host:pid:…`). */
-const THIS_PROCESS = `${hostname()}:${process.pid}:`;
 
 function positive(name: string, value: unknown): number | undefined {
   return value === undefined ? undefined : positiveOption(name, value, 'number of milliseconds');
