@@ -350,6 +350,11 @@ export type ServerMessage =
   | { type: 'list:changed'; jobs: JobSnapshot[] }
   | { type: 'error'; ref?: string; job?: string; code: ErrorCode; message: string };
 
+/**
+ * The codes an `error` message of the live channel carries: a subset of the
+ * server's one error registry (`ERRORS` in server/errors.ts, which checks at
+ * compile time that each of these is registered there, with its meaning).
+ */
 export type ErrorCode =
   | 'BACKJOB_ERR_BAD_FRAME'
   | 'BACKJOB_ERR_TOO_LARGE'
