@@ -3,7 +3,7 @@
  * `sqlite()` (the default) and `memory()` choose where jobs live.
  */
 export { createBackJob, BackJobServer } from './backjob.js';
-export { BackjobError, isBackjobError, type BackjobErrorCode } from './errors.js';
+export { BackjobError, ERRORS, isBackjobError, type BackjobErrorCode, type RegisteredErrorCode } from './errors.js';
 export { memory } from './backends/local/memory.js';
 export { sqlite, type SqliteOptions } from './backends/local/sqlite.js';
 export type * from './types.js';
