@@ -73,3 +73,9 @@ export function nonNegativeOption(name: string, value: unknown, unit = 'number')
   if (!(typeof value === 'number' && Number.isFinite(value) && value >= 0)) throw invalidOption(name, `a non-negative ${unit}`, value);
   return value;
 }
+
+/** Checks an option that must be an array of strings each passing `test` (`expected` words it for the message). */
+export function stringArrayOption(name: string, value: unknown, expected: string, test: (item: string) => boolean = () => true): string[] {
+  if (!(Array.isArray(value) && value.every((item) => typeof item === 'string' && test(item)))) throw invalidOption(name, expected, value);
+  return value as string[];
+}

@@ -20,7 +20,7 @@ import { Contexts } from './contexts.js';
 import { Definitions } from './definitions.js';
 import type { BackJobEmitter } from './emitter.js';
 import { EventWriter } from './event-writer.js';
-import { buildJob } from './job-spec.js';
+import { buildJob, type JobSpecDeps } from './job-spec.js';
 import { recoverJobs, RetentionSweep } from './maintenance.js';
 import { checkListFilter, resolveOptions } from './options.js';
 import { Runner } from './runner.js';
@@ -70,6 +70,7 @@ export class Core implements BackJobHost {
   private readonly contexts: Contexts;
   private readonly runner: Runner;
   private readonly sweep: RetentionSweep;
+  private readonly specDeps: JobSpecDeps;
   private readonly identifyRequest: Identify;
   private readonly claims: ClaimOnce;
   private readonly originPolicy: OriginPolicy;
@@ -104,6 +105,7 @@ export class Core implements BackJobHost {
       reportError: report,
     });
     this.sweep = new RetentionSweep(backend, this.options, report);
+    this.specDeps = { options: this.options, definitions: this.definitions, identify: this.identifyRequest, keys: this.keys, routes: this.routes };
     // Downstream of the writer, in this order: the runner releases ended runs, then the app hears.
     this.writer.listen({ ending: (jobId) => this.contexts.silence(jobId) });
     this.writer.listen(this.runner);
@@ -141,8 +143,7 @@ export class Core implements BackJobHost {
   async start(spec: JobSpec, options: StartOptions = {}): Promise<StartResult> {
     await this.ready;
     if (this.closing) throw new BackjobError('BACKJOB_ERR_CLOSED', 'BackJob is closing: no new jobs');
-    const deps = { options: this.options, definitions: this.definitions, identify: this.identifyRequest, keys: this.keys, routes: this.routes };
-    const { job, maxWaiting } = await buildJob(deps, spec, options);
+    const { job, maxWaiting } = await buildJob(this.specDeps, spec, options);
     const created = await this.backend.store.create(job, { maxWaiting });
     if (!created.merged) await this.backend.queue.enqueue(created.job);
     return { id: created.job.id, token: this.tokenFor(created.job.id), merged: created.merged };
