@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { JOB_STATUSES } from '../../shared/protocol.js';
-import { booleanOption, checkOptionsObject, integerOption, invalidOption, nonNegativeOption } from '../validate.js';
+import { booleanOption, checkOptionsObject, integerOption, invalidOption, nonNegativeOption, stringArrayOption } from '../validate.js';
 import type { BackJobOptions, DefineOptions, ListFilter, ResolvedOptions, StartOptions } from '../types.js';
 
 /** The defaults, documented on {@link BackJobOptions}. */
@@ -55,8 +55,8 @@ export function resolveOptions(options: BackJobOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
   checkOptionsObject(options, KNOWN);
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-  if (!Array.isArray(options.routes ?? [])) throw invalidOption('routes', 'an array of paths beginning with `/`', options.routes);
-  const resolved: ResolvedOptions = { ...DEFAULT_OPTIONS, ...defined, routes: [...(options.routes ?? DEFAULT_OPTIONS.routes)] };
+  const routes = stringArrayOption('routes', options.routes ?? DEFAULT_OPTIONS.routes, 'an array of paths beginning with `/`', (r) => r.startsWith('/'));
+  const resolved: ResolvedOptions = { ...DEFAULT_OPTIONS, ...defined, routes: [...routes] };
   delete (resolved as BackJobOptions).backend;
   delete (resolved as BackJobOptions).key;
   delete (resolved as BackJobOptions).identify;
@@ -76,9 +76,6 @@ export function resolveOptions(options: BackJobOptions = {}): ResolvedOptions {
     throw invalidOption('basePath', 'a path beginning with `/`', resolved.basePath);
   }
   if (resolved.basePath.length > 1) resolved.basePath = resolved.basePath.replace(/\/$/, '');
-  if (!resolved.routes.every((r) => typeof r === 'string' && r.startsWith('/'))) {
-    throw invalidOption('routes', 'an array of paths beginning with `/`', options.routes);
-  }
   if (resolved.baseUrl !== undefined) {
     let url: URL | null = null;
     try {
