@@ -6,7 +6,7 @@
  */
 
 /** The composition root: the entries that wire core, doors and backends together. */
-const ROOTS = '^server/(backjob|index|redis|worker|fastify)\\.ts$';
+const ROOTS = '^server/(backjob|shim|index|redis|worker|fastify)\\.ts$';
 /** Test support, which may reach anything (it builds real servers with real backends). */
 const TEST_SUPPORT = ['\\.test\\.ts$', '^server/testing/', '^client/testing/', '^client/test-server\\.ts$'];
 /** Libraries of a transport, a framework or a concrete backend (and their types). */

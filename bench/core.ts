@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { memory, sqlite } from '../server/index.js';
-import { createBackJob } from '../server/core/core.js';
+import { createBackJob } from '../server/backjob.js';
 import type { Backend, BackJobOptions } from '../server/types.js';
 import type { Figure } from './run.js';
 
@@ -84,7 +84,7 @@ async function manyJobs(backend: Backend, jobs: number, updates: number, options
     const started = performance.now();
     await allDone;
     const seconds = (performance.now() - began) / 1000;
-    const concurrency = backjob.options.concurrency;
+    const concurrency = backjob.host.options.concurrency;
     return [
       { name: `${jobs.toLocaleString('en-US')} jobs × ${updates} updates, concurrency ${concurrency}: jobs per second`, value: Math.round(jobs / seconds), unit: 'jobs/s' },
       { name: `  of which starting them (start() in a loop)`, value: Math.round(started - began), unit: 'ms' },

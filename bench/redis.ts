@@ -25,7 +25,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
 import { SUBPROTOCOL, type ServerMessage } from '../shared/protocol.js';
-import { createBackJob } from '../server/core/core.js';
+import { createBackJob } from '../server/backjob.js';
 import { redis } from '../server/backends/redis/backend.js';
 import { startTestRedis } from '../server/testing/redis-server.js';
 import { startPeer } from './redis-peer.js';

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { sqlite } from '../server/index.js';
 import { LiveServer, userOf, waitFor } from '../server/testing/live-test-kit.js';
-import type { BackJob } from '../server/types.js';
+import type { BackJobServer as BackJob } from '../server/backjob.js';
 import { BackjobConnectionError, SharedConnection, endpointUrl, getConnection, type WebSocketConstructor, type WebSocketLike } from './connection.js';
 import type { WatchUpdate } from './types.js';
 
@@ -221,7 +221,7 @@ describe('SharedConnection', () => {
     job.job.log('first');
     await job.job.flush();
     // One transient store failure (a SQLite BUSY, a Redis blip) while the hub reads this job's events.
-    const store = live.backjob.backend.store;
+    const store = live.backjob.host.backend.store;
     const eventsAfter = store.eventsAfter;
     let failures = 1;
     store.eventsAfter = (jobId, ...rest) => {
@@ -361,7 +361,7 @@ test('a whole-process restart on SQLite mid-job (the job re-runs after recovery)
     live = await LiveServer.start({ ...options, backjob: { backend: sqlite({ file }) }, port: live.port });
 
     await waitFor(() => seen.last()?.status === 'completed', 'completion after the restart', 30_000);
-    const stored = (await live.backjob.backend.store.eventsAfter(id, 0, 10_000)).flatMap((e) => (e.type === 'job:log' ? [e.line] : []));
+    const stored = (await live.backjob.host.backend.store.eventsAfter(id, 0, 10_000)).flatMap((e) => (e.type === 'job:log' ? [e.line] : []));
     assert.ok(stored.length > 30, 'the job ran twice');
     assert.deepEqual(seen.lines(), stored);
     assert.equal(seen.last()?.attempt, 2);

@@ -54,7 +54,7 @@ function isClientAsset(rawPath: string): boolean {
 
 /** Builds the demo app and its HTTP server. */
 export async function createDemo(options: DemoOptions): Promise<Demo> {
-  const sessions = createSessions(() => backjob.key());
+  const sessions = createSessions(() => backjob.host.key());
   const backjob = createBackJob({
     ...(options.dbFile ? { backend: sqlite({ file: options.dbFile }) } : {}),
     identify: (req) => sessions.user(req),

@@ -1,228 +1,16 @@
 /**
- * The server's contracts: the job record, the three pluggable parts of a
- * backend (store, bus, queue), the job context handlers see, and the shim's
- * public API. Implementations live elsewhere; this module has no code.
+ * The server's public types: the job context handlers see, the options of
+ * every entry, and the shim's API. The backend contracts are in
+ * server/contracts.ts, the internal seam of the doors in server/host.ts;
+ * both are re-exported here so that one import serves every part.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
-import type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
+import type { JobEvent } from '../shared/protocol.js';
+import type { Backend, JobRecord, ListFilter, RouteTarget } from './contracts.js';
 
 export type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
-
-/** What a route job calls on the app. */
-export interface RouteTarget {
-  method: string;
-  /** Path beginning with `/`, without query string. */
-  path: string;
-  query?: Record<string, string | string[]>;
-  /**
-   * The request body: at most 64 KiB once encoded,
-   * since the receiving side reads it to check its digest before the app's
-   * parsers do. Pass a reference to large data, not the data.
-   */
-  body?: Record<string, unknown>;
-  /** How `body` is sent. Default `form` (application/x-www-form-urlencoded). */
-  bodyType?: 'form' | 'json';
-}
-
-/** A job as the store keeps it: the public snapshot plus what only the server may see. */
-export interface JobRecord extends JobSnapshot {
-  kind: 'handler' | 'route';
-  /** Handler params (handler jobs). */
-  params?: unknown;
-  /** The request to dispatch (route jobs). */
-  route?: RouteTarget;
-  /** Principal that started the job (`identify(req)`), or `null` for nobody/anonymous. */
-  owner: string | null;
-  /**
-   * Whose turn it is in the queue, and whose waiting quota the job counts
-   * against: `user:<principal>` for a request with a principal, `addr:<keyed
-   * digest of the client address>` for an anonymous request, `app` for a
-   * start without a request.
-   * Absent on rows written before quotas existed: see `queueKeyOf`.
-   */
-  queueKey?: string;
-  /** Identical waiting/running jobs share this key; `null` disables merging. */
-  mergeKey: string | null;
-  /** Earliest start, ms since epoch (`delay`). */
-  runAt: number;
-  /** Time of the last event, ms since epoch: drives `errorTimeout`. */
-  updatedAt: number;
-  /** Retries left after an interrupted run (crash, lost worker). */
-  retriesLeft: number;
-  /** Max run time in ms, 0 = none. */
-  timeoutMs: number;
-  /** Seconds without an event before the job fails as stalled, 0 = never. */
-  errorTimeout: number;
-  /** Process running the job (for interrupted-job recovery), or `null`. */
-  runner: string | null;
-}
-
-/** What `JobStore.create` receives: a record before its first event. */
-export type NewJob = Omit<JobRecord, 'seq' | 'logLines' | 'attempt' | 'status' | 'progress' | 'text' | 'updatedAt'> & {
-  /**
-   * Encrypted credentials of an as-user route job, kept apart from the row and
-   * deleted when taken (`takeCredentials`).
-   */
-  credentials?: string;
-};
-
-/** Result of an append for one job. */
-export interface AppendResult {
-  /** The events as stored, numbered. Empty when the job had already ended (ended is final). */
-  events: JobEvent[];
-  /** The job after the append, or `null` if the job does not exist. */
-  job: JobRecord | null;
-}
-
-/**
- * Persists job rows and their ordered event logs. The store numbers events
- * (seq) and enforces "ended is final" atomically, so concurrent writers in
- * several processes cannot corrupt a job. Every implementation passes the
- * shared contract suite in `server/testing/store-contract.ts`.
- */
-/** Which jobs `list` returns, newest first. */
-export interface ListFilter {
-  /** Jobs of this principal; `null`: jobs nobody owns; absent: everyone's. */
-  owner?: string | null;
-  status?: JobStatus | JobStatus[];
-  limit?: number;
-  /** The page after this job: what the last job of the previous page was (see {@link JobCursor}). */
-  before?: JobCursor;
-}
-
-/** Where a page of a list ended: its last job's creation time and id. */
-export interface JobCursor {
-  createdAt: number;
-  id: string;
-}
-
-export interface JobStore {
-  /**
-   * Creates a job with its `job:created` event (seq 1). When `mergeKey` is set
-   * and a waiting or running job has the same key, creates nothing and
-   * returns that job with `merged: true`. Atomic.
-   *
-   * With `maxWaiting` > 0, a job that would not merge is refused, with a
-   * `BackjobError` (`BACKJOB_ERR_QUOTA`, see `overQuota`), when that many jobs
-   * of its `queueKey` are already waiting: the count and the insert are one
-   * atomic step, so concurrent creates cannot overshoot. A merge is never refused.
-   */
-  create(job: NewJob, options?: { maxWaiting?: number }): Promise<{ job: JobRecord; merged: boolean }>;
-  /**
-   * Appends events to several jobs in one durable write (group commit): the
-   * promise resolves only once everything is on disk. Each job's events get
-   * the next seqs, are folded into its row (`applyEvent`), and anything after
-   * an end event is dropped. `runner` sets/clears `JobRecord.runner` with a
-   * `job:start` / end event. A stored `job:start` with `attempt > 1` (a re-run
-   * after an interrupted run) uses up one of `retriesLeft`. The shared rules
-   * are in `server/core/records.ts` (`appendToRecord`).
-   */
-  append(batch: Array<{ jobId: string; events: JobEventData[]; runner?: string | null }>): Promise<AppendResult[]>;
-  get(id: string): Promise<JobRecord | null>;
-  /** Events with seq > `afterSeq`, ascending, at most `limit`. */
-  eventsAfter(id: string, afterSeq: number, limit: number): Promise<JobEvent[]>;
-  /** Newest first. */
-  list(filter: ListFilter): Promise<JobRecord[]>;
-  /** Reads and deletes a job's stored credentials (once). An end deletes them too, in the same write: they never outlive the job. */
-  takeCredentials(id: string): Promise<string | null>;
-  /**
-   * Deletes ended jobs (rows, events, credentials): completed ones that ended
-   * before `completedBefore`, and any ended ones that ended before
-   * `endedBefore`. Never touches waiting or running jobs. Returns how many.
-   */
-  deleteEnded(opts: { completedBefore?: number; endedBefore?: number }): Promise<number>;
-  /**
-   * A random secret created on first use and kept with the data, used when the
-   * app configures no `key`, so tokens survive a restart.
-   */
-  secret(): Promise<string>;
-  close(): Promise<void>;
-}
-
-/**
- * Cross-process notification that new events were stored for a job. In one
- * process, a plain emitter. A cancel needs no message of its own: it is the
- * `job:canceled` end, and whoever runs the job aborts its signal on hearing it.
- */
-export type BusMessage = { type: 'events'; jobId: string; events: JobEvent[] };
-
-/**
- * What a bus tells its listeners: the messages, and `resync` when it may have
- * missed some (its connection to other processes dropped and is back). A
- * listener that keeps per-job state then re-reads it from the store.
- */
-export type BusNotice = BusMessage | { type: 'resync' };
-
-export interface JobBus {
-  publish(message: BusMessage): Promise<void>;
-  /** Returns an unsubscribe function. */
-  subscribe(listener: (notice: BusNotice) => void): () => void;
-  close(): Promise<void>;
-}
-
-/**
- * Hands due jobs to a processor, at most `concurrency` at once across the
- * queue's consumers, in turns across queue keys (`JobRecord.queueKey`), so
- * one owner's flood cannot hold back everyone else's jobs. Local: an
- * in-memory queue with timers. Redis: BullMQ, with a fair pick in front.
- */
-/** What became of a job the queue handed to this process (see {@link JobQueue.process}). */
-export type RunOutcome = 'done' | 'later';
-
-/** What the queue knows of a job it hands over (see {@link JobQueue.process}). */
-export interface Handover {
-  /**
-   * The job was handed out before, and the worker that took it went silent
-   * (its lock lapsed: the process died or hangs). If the store still says it
-   * runs and no run of this process holds it, its worker is lost. The queue
-   * only reports this: what becomes of the job is core's to decide and write.
-   */
-  lost: boolean;
-}
-
-export interface JobQueue {
-  /**
-   * Schedules a created job to run at `job.runAt`. Idempotent per job id:
-   * recovery at start-up re-enqueues waiting jobs that may already be queued.
-   */
-  enqueue(job: JobRecord): Promise<void>;
-  /** Drops a waiting job from the schedule (cancel before start). */
-  remove(jobId: string): Promise<void>;
-  /**
-   * Starts consuming. `run` resolves when the job's run here is over: `'done'`
-   * (it ended, or there was nothing to run), or `'later'` (this process is
-   * closing and did not run it, or left it for a retry): a queue shared with
-   * other workers hands it back to run elsewhere; a local queue drops it, for
-   * the next start-up. Only processes that run work call this (web-only
-   * processes in a Redis deployment don't). A queue never writes job state
-   * itself: it reports what it noticed in the {@link Handover}.
-   */
-  process(run: (jobId: string, handover: Handover) => Promise<RunOutcome>, concurrency: number): void;
-  close(): Promise<void>;
-}
-
-/** A persistence and distribution choice: memory, SQLite (default) or Redis. */
-export interface Backend {
-  readonly name: string;
-  readonly store: JobStore;
-  readonly bus: JobBus;
-  readonly queue: JobQueue;
-  /**
-   * Jobs left `running` by a process that is gone, for recovery at start-up
-   * (local backends: every running job; Redis: BullMQ's stalled detection does
-   * this instead and this returns nothing).
-   */
-  orphans(): Promise<JobRecord[]>;
-  /**
-   * Claims `key` for `ttlMs` across every process sharing this backend: true
-   * for the first caller, false while the claim lasts. Route dispatch uses it
-   * to accept each signed request once. Optional: without it, claims are kept
-   * in this process only (enough for one process; Redis: `SET NX PX`).
-   */
-  claimOnce?(key: string, ttlMs: number): Promise<boolean>;
-  close(): Promise<void>;
-}
+export type * from './contracts.js';
 
 /** What a handler or a dispatched route gets to report on its job. */
 export interface JobContext {
@@ -405,17 +193,6 @@ export interface Access {
   token?: string;
 }
 
-/** Options after defaults were merged and validated. */
-export type ResolvedOptions = Required<Omit<BackJobOptions, 'backend' | 'key' | 'identify' | 'baseUrl' | 'allowedOrigins' | 'trustProxy'>> &
-  Pick<BackJobOptions, 'baseUrl'>;
-
-/** A defined in-process job type. */
-export interface Definition {
-  name: string;
-  handler: JobHandler;
-  options: DefineOptions;
-}
-
 /** Options of `attach()`: the live channel. */
 export interface AttachOptions {
   /** @deprecated Use `createBackJob({ allowedOrigins })`, which covers the HTTP API too. Origins allowed to open the WebSocket besides those. */
@@ -434,13 +211,8 @@ export interface Hub {
   close(): Promise<void>;
 }
 
-/**
- * The shim: what `createBackJob` returns. The members after `close` are the
- * seams the router, the dispatch middleware and the hub use; apps rarely need them.
- */
+/** The shim: what `createBackJob` returns, the API an app uses. */
 export interface BackJob {
-  readonly options: ResolvedOptions;
-  readonly backend: Backend;
   /** Resolves when the store is open, the key loaded and orphaned jobs recovered. */
   readonly ready: Promise<void>;
 
@@ -450,6 +222,14 @@ export interface BackJob {
   /** Cancels a waiting or running job wherever it runs. False if it is unknown or already ended. */
   cancel(id: string, reason?: string): Promise<boolean>;
   list(filter?: ListFilter): Promise<JobRecord[]>;
+  /**
+   * The job, if `access` (a principal from `identify`, and/or a watch token)
+   * may watch and cancel it; `null` both for unknown jobs and for forbidden
+   * ones, so a guessed id learns nothing. For pages the app renders itself.
+   */
+  authorize(id: string, access: Access): Promise<JobRecord | null>;
+  /** The watch token of a job, to embed in a page the app renders (stateless: an HMAC of its id). */
+  tokenFor(id: string): string;
 
   on<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this;
   off<E extends keyof BackJobEvents>(event: E, listener: (...args: BackJobEvents[E]) => void): this;
@@ -461,37 +241,8 @@ export interface BackJob {
   attach(server: import('node:http').Server, options?: AttachOptions): Hub;
   /** Stops running jobs (their signals abort with reason "shutdown"), closes the hub and the backend. */
   close(): Promise<void>;
-
-  /** The principal of a request (the `identify` option), or null. */
-  identify(req: IncomingMessage): Promise<string | null>;
-  /**
-   * The job, if `access` may watch and cancel it: the owner's principal, or the
-   * job's watch token. `null` both for unknown jobs and for forbidden ones, so a
-   * guessed id learns nothing.
-   */
-  authorize(id: string, access: Access): Promise<JobRecord | null>;
-  /** The watch token of a job (stateless: an HMAC of its id). */
-  tokenFor(id: string): string;
-  definition(name: string): Definition | undefined;
-  /** Whether browsers may launch this route path (the `routes` option). */
-  isLaunchableRoute(path: string): boolean;
-  /** Whether a page at `origin` may drive BackJob through `req` (the one origin policy: see server/access/origin.ts). */
-  originAllowed(origin: string, req: IncomingMessage): boolean;
-  /** Remembers the Express app's `trust proxy` for requests Express never sees (WebSocket upgrades). */
-  learnTrustProxy(trust: TrustProxy | undefined): void;
-  /** The HMAC key, once `ready`. */
-  key(): Buffer;
-  /** True the first time `key` is claimed within `ttlMs`: across processes when the backend can (`claimOnce`), else in this one. */
-  claimOnce(key: string, ttlMs: number): Promise<boolean>;
-  /**
-   * A job context for a job this process does not run itself: the one a
-   * dispatched route request gets as `req.backjob`. `onEnd` runs when the
-   * context finishes or fails the job (the route ends its response there).
-   */
-  contextFor(id: string, options: { signal: AbortSignal; onEnd?: () => void }): Promise<JobContext>;
 }
 
-// Here, with the types every entry exports, so an app that imports `backjob` sees `req.backjob` too.
 declare global {
   namespace Express {
     interface Request {

@@ -40,3 +40,42 @@ export function positiveOption(name: string, value: unknown, unit = 'number'): n
   }
   return value;
 }
+
+/**
+ * Checks the options object of an entry (`createBackJob`, `attach`, `redis`, …):
+ * an object (absent is `{}`), with no option the entry does not know, so a typo
+ * fails at the call instead of being ignored.
+ */
+export function checkOptionsObject<T extends object>(value: T | undefined, known: Iterable<string>, name = 'options'): T {
+  if (value === undefined) return {} as T;
+  if (!isPlainObject(value)) throw invalidOption(name, 'an object', value);
+  const names = new Set(known);
+  for (const key of Object.keys(value)) {
+    if (!names.has(key)) throw invalid(`Unknown option \`${key}\``);
+  }
+  return value;
+}
+
+/** Checks an option that must be a boolean. */
+export function booleanOption(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw invalidOption(name, 'a boolean', value);
+  return value;
+}
+
+/** Checks an option that must be a safe integer of at least `min` (`expected` words it for the message). */
+export function integerOption(name: string, value: unknown, min: number, expected = min > 0 ? 'a positive integer' : 'a non-negative integer'): number {
+  if (!(typeof value === 'number' && Number.isSafeInteger(value) && value >= min)) throw invalidOption(name, expected, value);
+  return value;
+}
+
+/** Checks an option that must be a finite number of at least 0 (`unit` names what it counts). */
+export function nonNegativeOption(name: string, value: unknown, unit = 'number'): number {
+  if (!(typeof value === 'number' && Number.isFinite(value) && value >= 0)) throw invalidOption(name, `a non-negative ${unit}`, value);
+  return value;
+}
+
+/** Checks an option that must be an array of strings each passing `test` (`expected` words it for the message). */
+export function stringArrayOption(name: string, value: unknown, expected: string, test: (item: string) => boolean = () => true): string[] {
+  if (!(Array.isArray(value) && value.every((item) => typeof item === 'string' && test(item)))) throw invalidOption(name, expected, value);
+  return value as string[];
+}

@@ -37,8 +37,9 @@
  * `close()` lets running jobs end (their signals abort with reason
  * "shutdown") before the process exits.
  */
-import { createBackJob, type BackJobServer } from './core/core.js';
-import { BackjobError } from './errors.js';
+import { BackJobServer } from './shim.js';
+import { DEFAULT_OPTIONS, OTHER_OPTIONS } from './core/options.js';
+import { checkOptionsObject, invalidOption } from './validate.js';
 import type { BackJobOptions } from './types.js';
 
 /** Options of {@link createWorker}: those of `createBackJob`, with a backend shared by every process. */
@@ -49,6 +50,9 @@ export interface WorkerOptions extends Omit<BackJobOptions, 'worker' | 'backend'
   jobs?: (backjob: BackJobServer) => void;
 }
 
+/** Every option `createBackJob` knows but `worker`, and `jobs`. */
+const WORKER_OPTIONS = [...Object.keys(DEFAULT_OPTIONS).filter((name) => name !== 'worker'), ...OTHER_OPTIONS, 'jobs'];
+
 /**
  * Creates a worker: a BackJob that consumes jobs (`worker: true`) and serves
  * no HTTP. Await `ready` before relying on it; call `close()` on shutdown.
@@ -57,14 +61,11 @@ export interface WorkerOptions extends Omit<BackJobOptions, 'worker' | 'backend'
  * on a private in-process store would never see a job.
  */
 export function createWorker(options: WorkerOptions): BackJobServer {
-  const { jobs, ...rest } = options ?? ({} as WorkerOptions);
-  if (!rest.backend) {
-    throw new BackjobError('BACKJOB_ERR_INVALID', 'Expected `backend` to be the backend the web processes share, e.g. redis({ url }), got `undefined`');
-  }
-  if (jobs !== undefined && typeof jobs !== 'function') {
-    throw new BackjobError('BACKJOB_ERR_INVALID', `Expected \`jobs\` to be a function (backjob) => void, got \`${String(jobs)}\` (${typeof jobs})`);
-  }
-  const backjob = createBackJob({ ...rest, worker: true });
+  if (options === undefined || options === null) throw invalidOption('options', 'an object with a `backend`', options);
+  const { jobs, ...rest } = checkOptionsObject<Partial<WorkerOptions>>(options, WORKER_OPTIONS);
+  if (!rest.backend) throw invalidOption('backend', 'the backend the web processes share, e.g. redis({ url })', rest.backend);
+  if (jobs !== undefined && typeof jobs !== 'function') throw invalidOption('jobs', 'a function (backjob) => void', jobs);
+  const backjob = new BackJobServer({ ...(rest as WorkerOptions), worker: true });
   jobs?.(backjob);
   return backjob;
 }

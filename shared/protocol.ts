@@ -44,6 +44,32 @@ export function isEnded(status: JobStatus): status is EndStatus {
   return status === 'completed' || status === 'failed' || status === 'canceled';
 }
 
+/** The events that end a job: after one, nothing is stored for the job (ended is final). */
+export type EndEventData = Extract<JobEventData, { type: 'job:completed' | 'job:failed' | 'job:canceled' }>;
+
+/** Whether `event` ends its job (the one test for it, on stored events and payloads alike). */
+export function isEndEvent<E extends { type: string }>(event: E | undefined): event is E & EndEventData {
+  return event !== undefined && (event.type === 'job:completed' || event.type === 'job:failed' || event.type === 'job:canceled');
+}
+
+/** A job id, as the server makes them (nanoid) and every door accepts them. */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * A job name (`define(name)`, `POST /jobs { name }`): 1 to 200 characters,
+ * no whitespace or control characters, since names show in logs, URLs and
+ * `METHOD /path` names of route jobs, where a space would read as a separator.
+ */
+export const JOB_NAME_PATTERN = /^[^\s\u0000-\u001f]{1,200}$/;
+
+export function isJobId(value: unknown): value is string {
+  return typeof value === 'string' && JOB_ID_PATTERN.test(value);
+}
+
+export function isJobName(value: unknown): value is string {
+  return typeof value === 'string' && JOB_NAME_PATTERN.test(value);
+}
+
 /** The payload of one job event, before the store numbers it. */
 export type JobEventData =
   /** The job exists and waits (queued or delayed). Always seq 1. */
@@ -324,6 +350,11 @@ export type ServerMessage =
   | { type: 'list:changed'; jobs: JobSnapshot[] }
   | { type: 'error'; ref?: string; job?: string; code: ErrorCode; message: string };
 
+/**
+ * The codes an `error` message of the live channel carries: a subset of the
+ * server's one error registry (`ERRORS` in server/errors.ts, which checks at
+ * compile time that each of these is registered there, with its meaning).
+ */
 export type ErrorCode =
   | 'BACKJOB_ERR_BAD_FRAME'
   | 'BACKJOB_ERR_TOO_LARGE'
@@ -337,8 +368,6 @@ export type ErrorCode =
   /** A `list` from a socket that speaks for nobody: there are no "own jobs" to show. */
   | 'BACKJOB_ERR_UNAUTHORIZED'
   | 'BACKJOB_ERR_INTERNAL';
-
-const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Names a client's value in an error without serializing it: a hostile value may be huge or nested past any stack. */
 function describeType(value: unknown): string {
@@ -373,7 +402,7 @@ function checkClientMessage(value: unknown): ClientMessage | Extract<ServerMessa
   if (m.type !== 'subscribe' && m.type !== 'unsubscribe' && m.type !== 'cancel') {
     return { type: 'error', ref, code: 'BACKJOB_ERR_UNKNOWN_TYPE', message: `Unknown message type ${describeType(m.type)}` };
   }
-  if (typeof m.job !== 'string' || !JOB_ID.test(m.job)) return bad('Expected `job` to be a job id');
+  if (typeof m.job !== 'string' || !JOB_ID_PATTERN.test(m.job)) return bad('Expected `job` to be a job id');
   if (m.token !== undefined && (typeof m.token !== 'string' || m.token.length > 128)) {
     return bad('Expected `token` to be a string');
   }

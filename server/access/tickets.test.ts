@@ -115,7 +115,7 @@ describe('connection tickets', () => {
     const long = 'u'.repeat(400);
     await ownerWatches(t, long);
     const ticket = await ticketOf(t, { authorization: `Bearer ${long}-token` });
-    assert.equal(readTicket(t.backjob.key(), ticket)?.principal, long);
+    assert.equal(readTicket(t.backjob.host.key(), ticket)?.principal, long);
   });
 
   test('a ticket opens one socket: used, forged, from another key or expired, it is refused with 401', async () => {
@@ -126,7 +126,7 @@ describe('connection tickets', () => {
     assert.equal(await handshake(t, [SUBPROTOCOL, `${TICKET_PROTOCOL_PREFIX}${forged}`]), 401, 'forged');
     const otherKey = issueTicket(Buffer.from('another-key-0123456789abcdef'), 'alice');
     assert.equal(await handshake(t, [SUBPROTOCOL, `${TICKET_PROTOCOL_PREFIX}${otherKey}`]), 401, 'another key');
-    const expired = issueTicket(t.backjob.key(), 'alice', Date.now() - TICKET_TTL_MS - 1);
+    const expired = issueTicket(t.backjob.host.key(), 'alice', Date.now() - TICKET_TTL_MS - 1);
     assert.equal(await handshake(t, [SUBPROTOCOL, `${TICKET_PROTOCOL_PREFIX}${expired}`]), 401, 'expired');
   });
 

@@ -1,23 +1,16 @@
 /**
  * The job context a handler (or a dispatched route, as `req.backjob`) reports
  * through. It validates and shapes what it is given, then hands events to the
- * shim's group-commit writer; it never talks to the store itself.
+ * event writer (the group commit); it never talks to the store itself, and
+ * knows nothing of who made it.
  */
-import { BackjobError } from '../errors.js';
 import { describeValue, invalid } from '../validate.js';
-import type { AppendResult, JobContext, JobEventData, JobRecord, ResolvedOptions } from '../types.js';
+import type { EventSink } from './event-writer.js';
+import type { JobContext, JobEventData, JobRecord } from '../types.js';
+import type { ResolvedOptions } from '../host.js';
 
-/** What a context needs from the shim: its limits and the writer. */
-export interface ContextHost {
-  readonly options: ResolvedOptions;
-  /**
-   * Queues events for the next group commit. Resolves with the results of the
-   * whole batch (by job id) once it is durable.
-   */
-  write(jobId: string, events: JobEventData[]): Promise<Map<string, AppendResult>>;
-  /** Queues the end of a job; marks every context of that job ended at once. */
-  end(jobId: string, event: Extract<JobEventData, { type: 'job:completed' | 'job:failed' }>): Promise<Map<string, AppendResult>>;
-}
+/** The limits a context keeps its reports to. */
+export type ContextLimits = Pick<ResolvedOptions, 'maxLogLines' | 'maxLineLength'>;
 
 function checkProgress(value: unknown): number | null {
   if (value === null) return null;
@@ -63,7 +56,8 @@ export class JobContextImpl implements JobContext {
   private ending: Promise<void> | null = null;
 
   constructor(
-    private readonly host: ContextHost,
+    private readonly sink: EventSink,
+    private readonly limits: ContextLimits,
     job: JobRecord,
     signal: AbortSignal,
     private readonly onEnd?: () => void,
@@ -85,7 +79,7 @@ export class JobContextImpl implements JobContext {
       if (change.progress !== undefined) event.progress = checkProgress(change.progress);
       if (change.text !== undefined) {
         if (typeof change.text !== 'string') throw invalid(`Expected \`text\` to be a string, got ${describeValue(change.text)}`);
-        event.text = cutLine(change.text, this.host.options.maxLineLength);
+        event.text = cutLine(change.text, this.limits.maxLineLength);
       }
     } else {
       throw invalid(`Expected a progress number, null, or { progress, text }, got ${describeValue(change)}`);
@@ -103,7 +97,7 @@ export class JobContextImpl implements JobContext {
   log(line: string): void {
     if (this.ended) return;
     if (typeof line !== 'string') throw invalid(`Expected a log line to be a string, got ${describeValue(line)}`);
-    const { maxLogLines, maxLineLength } = this.host.options;
+    const { maxLogLines, maxLineLength } = this.limits;
     const lines = line.split(/\r?\n/);
     // "done\n" is one line, not a line and an empty one.
     if (lines.length > 1 && lines.at(-1) === '') lines.pop();
@@ -151,7 +145,7 @@ export class JobContextImpl implements JobContext {
   }
 
   private send(events: JobEventData[]): void {
-    const write = this.host.write(this.id, events);
+    const write = this.sink.write(this.id, events);
     // Failures reach the shim's `error` event once per batch; `flush()` still rejects.
     write.catch(() => {});
     this.lastWrite = write;
@@ -160,7 +154,7 @@ export class JobContextImpl implements JobContext {
   private endWith(event: Extract<JobEventData, { type: 'job:completed' | 'job:failed' }>): Promise<void> {
     this.ended = true;
     this.endedHere = true;
-    this.ending = this.host.end(this.id, event).then(() => {
+    this.ending = this.sink.end(this.id, event).then(() => {
       this.onEnd?.();
     });
     // A failed write reaches the shim's `error` event; a caller that did not await must not crash the app with it.

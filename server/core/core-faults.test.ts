@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { memory } from '../backends/local/memory.js';
 import { sqlite } from '../backends/local/sqlite.js';
-import { createBackJob } from './core.js';
+import { createBackJob } from '../backjob.js';
 import { tempDir, waitFor } from '../testing/helpers.js';
 
 const KEY = 'core-faults-key-0123456789abcdef';
@@ -148,7 +148,7 @@ test('progress still waiting to be written is merged into the next report (lates
   try {
     const { id } = await backjob.start({ name: 'flood' });
     await waitFor(async () => (await backjob.status(id))?.status === 'completed', 'the flood to complete');
-    const events = await backjob.backend.store.eventsAfter(id, 0, 10_000);
+    const events = await backjob.host.backend.store.eventsAfter(id, 0, 10_000);
     const middle = events.filter((e) => e.type === 'job:progress' || e.type === 'job:log');
     assert.deepEqual(
       middle.map(({ type, ...rest }) => (type === 'job:log' ? { line: (rest as { line: string }).line } : { progress: (rest as { progress?: number }).progress, text: (rest as { text?: string }).text })),

@@ -4,7 +4,7 @@ import { afterEach, describe, it } from 'node:test';
 import { memory } from '../backends/local/memory.js';
 import { toSnapshot } from './records.js';
 import { sqlite } from '../backends/local/sqlite.js';
-import { BackJobServer, createBackJob } from './core.js';
+import { BackJobServer, createBackJob } from '../backjob.js';
 import { BackjobError } from '../errors.js';
 import { gate, tempDir, waitFor } from '../testing/helpers.js';
 import type { BackJobOptions, JobContext, JobEvent, JobRecord } from '../types.js';
@@ -47,7 +47,7 @@ async function ended(backjob: BackJobServer, id: string): Promise<JobRecord> {
 }
 
 async function events(backjob: BackJobServer, id: string): Promise<JobEvent[]> {
-  return backjob.backend.store.eventsAfter(id, 0, 100_000);
+  return backjob.host.backend.store.eventsAfter(id, 0, 100_000);
 }
 
 describe('lifecycle', () => {
@@ -363,11 +363,11 @@ describe('options', () => {
 
   it('merges defaults with what was given', () => {
     const backjob = make({ concurrency: 2, basePath: '/jobs/' });
-    assert.equal(backjob.options.concurrency, 2);
-    assert.equal(backjob.options.basePath, '/jobs');
-    assert.equal(backjob.options.errorTimeout, 0);
-    assert.equal(backjob.options.maxLogLines, 10_000);
-    assert.equal(backjob.options.merge, true);
+    assert.equal(backjob.host.options.concurrency, 2);
+    assert.equal(backjob.host.options.basePath, '/jobs');
+    assert.equal(backjob.host.options.errorTimeout, 0);
+    assert.equal(backjob.host.options.maxLogLines, 10_000);
+    assert.equal(backjob.host.options.merge, true);
   });
 
   it('checks define() options and refuses a second definition', () => {
@@ -427,9 +427,9 @@ describe('merging, delay and concurrency', () => {
     assert.equal(two.merged, false);
     assert.notEqual(two.id, one.id);
     assert.equal((await backjob.status(one.id))?.owner, '1');
-    assert.equal(await backjob.identify({ headers: { uid: 0 } } as never), '0');
+    assert.equal(await backjob.host.identify({ headers: { uid: 0 } } as never), '0');
     const broken = make({ identify: () => ({ id: 1 }) as never });
-    await assert.rejects(broken.identify({ headers: {} } as never), (error: BackjobError) => /identify/.test(error.message));
+    await assert.rejects(broken.host.identify({ headers: {} } as never), (error: BackjobError) => /identify/.test(error.message));
   });
 
   it('waits for the delay before starting', async () => {
@@ -685,15 +685,15 @@ describe('tokens and access', () => {
 
   it('knows which route paths browsers may launch', () => {
     const backjob = make({ routes: ['/reports/*', '/export'] });
-    assert.equal(backjob.isLaunchableRoute('/reports/build'), true);
-    assert.equal(backjob.isLaunchableRoute('/export'), true);
-    assert.equal(backjob.isLaunchableRoute('/export/more'), false);
-    assert.equal(backjob.isLaunchableRoute('/admin'), false);
-    assert.equal(backjob.isLaunchableRoute('/reports/../admin'), false);
-    assert.equal(backjob.isLaunchableRoute('/reports/%2e%2e/admin'), false);
-    assert.equal(backjob.isLaunchableRoute('/reports//evil'), false);
-    assert.equal(backjob.isLaunchableRoute('/reports/\t../admin'), false);
-    assert.equal(backjob.isLaunchableRoute('/reports/.. '), false);
+    assert.equal(backjob.host.isLaunchableRoute('/reports/build'), true);
+    assert.equal(backjob.host.isLaunchableRoute('/export'), true);
+    assert.equal(backjob.host.isLaunchableRoute('/export/more'), false);
+    assert.equal(backjob.host.isLaunchableRoute('/admin'), false);
+    assert.equal(backjob.host.isLaunchableRoute('/reports/../admin'), false);
+    assert.equal(backjob.host.isLaunchableRoute('/reports/%2e%2e/admin'), false);
+    assert.equal(backjob.host.isLaunchableRoute('/reports//evil'), false);
+    assert.equal(backjob.host.isLaunchableRoute('/reports/\t../admin'), false);
+    assert.equal(backjob.host.isLaunchableRoute('/reports/.. '), false);
   });
 
   it('refuses a route path with control characters instead of calling a path it was not given', async () => {
@@ -711,7 +711,7 @@ describe('contextFor and shutdown', () => {
     const { id } = await backjob.start({ name: 'outer' });
     await waitFor(async () => (await backjob.status(id))?.status === 'running');
     let ended = false;
-    const ctx = await backjob.contextFor(id, { signal: new AbortController().signal, onEnd: () => (ended = true) });
+    const ctx = await backjob.host.contextFor(id, { signal: new AbortController().signal, onEnd: () => (ended = true) });
     ctx.update({ progress: 60, text: 'from the route' });
     ctx.log('route says hi');
     await ctx.finish({ via: 'route' });
@@ -720,8 +720,8 @@ describe('contextFor and shutdown', () => {
     assert.equal(job?.status, 'completed');
     assert.deepEqual(job?.result, { via: 'route' });
     hold.open();
-    await assert.rejects(backjob.contextFor(id, { signal: new AbortController().signal }), { code: 'BACKJOB_ERR_ENDED' });
-    await assert.rejects(backjob.contextFor('missing', { signal: new AbortController().signal }), { code: 'BACKJOB_ERR_NOT_FOUND' });
+    await assert.rejects(backjob.host.contextFor(id, { signal: new AbortController().signal }), { code: 'BACKJOB_ERR_ENDED' });
+    await assert.rejects(backjob.host.contextFor('missing', { signal: new AbortController().signal }), { code: 'BACKJOB_ERR_NOT_FOUND' });
   });
 
   it('refuses a context for a job that ended while it was being read, instead of keeping a context nothing will end', async () => {
@@ -741,7 +741,7 @@ describe('contextFor and shutdown', () => {
       }
       return seen;
     };
-    await assert.rejects(backjob.contextFor(id, { signal: new AbortController().signal }), { code: 'BACKJOB_ERR_ENDED' });
+    await assert.rejects(backjob.host.contextFor(id, { signal: new AbortController().signal }), { code: 'BACKJOB_ERR_ENDED' });
   });
 
   it('on close, aborts running jobs with "shutdown" and records them interrupted', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, it } from 'node:test';
 import { sqlite } from '../backends/local/sqlite.js';
-import { createBackJob } from './core.js';
+import { createBackJob } from '../backjob.js';
 import { tempDir, waitFor } from '../testing/helpers.js';
 
 const temp = tempDir('backjob-crash-');
@@ -50,7 +50,7 @@ it('after kill -9 and a restart, running jobs are failed "interrupted" or re-run
     assert.equal(retried.retriesLeft, 0);
 
     for (const id of ids) {
-      const events = await backjob.backend.store.eventsAfter(id, 0, 1_000_000);
+      const events = await backjob.host.backend.store.eventsAfter(id, 0, 1_000_000);
       assert.deepEqual(
         events.map((e) => e.seq),
         events.map((_, i) => i + 1),
@@ -64,7 +64,7 @@ it('after kill -9 and a restart, running jobs are failed "interrupted" or re-run
         Array.from({ length: acks }, (_, i) => `line ${i + 1}`),
       );
     }
-    const retryEvents = await backjob.backend.store.eventsAfter(retryableId, 0, 1_000_000);
+    const retryEvents = await backjob.host.backend.store.eventsAfter(retryableId, 0, 1_000_000);
     assert.deepEqual(
       retryEvents.filter((e) => e.type === 'job:start').map((e) => (e as { attempt: number }).attempt),
       [1, 2],

@@ -50,14 +50,14 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
       const backjob = createBackJob({ backend: backend(), worker: false });
       await backjob.ready;
       const add = async (label: string, queueKey: string, delayMs = 0) => {
-        const { job } = await backjob.backend.store.create({
+        const { job } = await backjob.host.backend.store.create({
           id: `${label}-${randomUUID()}`, name: 'work', kind: 'handler', params: { label }, owner: null, queueKey,
           mergeKey: null, runAt: Date.now() + delayMs, retriesLeft: 0, timeoutMs: 0, errorTimeout: 0, runner: null, createdAt: Date.now(),
         });
-        await backjob.backend.queue.enqueue(job);
+        await backjob.host.backend.queue.enqueue(job);
         return job.id;
       };
-      return { backjob, queue: backjob.backend.queue, add };
+      return { backjob, queue: backjob.host.backend.queue, add };
     }
 
     it('takes jobs in rounds across owners, first in first out within each, and skips a canceled one', async () => {

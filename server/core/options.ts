@@ -3,9 +3,11 @@
  * throws at construction, saying what was expected and what came, so a typo
  * fails at start-up instead of at the first job.
  */
-import { BackjobError } from '../errors.js';
-import { invalidOption } from '../validate.js';
-import type { BackJobOptions, ResolvedOptions } from '../types.js';
+import type { IncomingMessage } from 'node:http';
+import { JOB_STATUSES } from '../../shared/protocol.js';
+import { booleanOption, checkOptionsObject, integerOption, invalidOption, nonNegativeOption, stringArrayOption } from '../validate.js';
+import type { BackJobOptions, DefineOptions, ListFilter, StartOptions } from '../types.js';
+import type { ResolvedOptions } from '../host.js';
 
 /** The defaults, documented on {@link BackJobOptions}. */
 export const DEFAULT_OPTIONS: ResolvedOptions = {
@@ -27,7 +29,10 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   worker: true,
 };
 
-const KNOWN = new Set<string>([...Object.keys(DEFAULT_OPTIONS), 'backend', 'key', 'identify', 'baseUrl', 'allowedOrigins', 'trustProxy']);
+/** The options without a default value. */
+export const OTHER_OPTIONS = ['backend', 'key', 'identify', 'baseUrl', 'allowedOrigins', 'trustProxy'] as const;
+
+const KNOWN = new Set<string>([...Object.keys(DEFAULT_OPTIONS), ...OTHER_OPTIONS]);
 
 function isNonNegativeNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
@@ -43,22 +48,16 @@ export function checkTimeoutSeconds(name: string, value: unknown): void {
   }
 }
 
-function isPositiveInteger(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
-}
-
 /**
  * Merges `options` over the defaults and checks every value. Throws a
  * `BackjobError` (`BACKJOB_ERR_INVALID`) for an unknown option or a bad value.
  */
 export function resolveOptions(options: BackJobOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
-  for (const name of Object.keys(options)) {
-    if (!KNOWN.has(name)) throw new BackjobError('BACKJOB_ERR_INVALID', `Unknown option \`${name}\``);
-  }
+  checkOptionsObject(options, KNOWN);
   const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-  if (!Array.isArray(options.routes ?? [])) throw invalidOption('routes', 'an array of paths beginning with `/`', options.routes);
-  const resolved: ResolvedOptions = { ...DEFAULT_OPTIONS, ...defined, routes: [...(options.routes ?? DEFAULT_OPTIONS.routes)] };
+  const routes = stringArrayOption('routes', options.routes ?? DEFAULT_OPTIONS.routes, 'an array of paths beginning with `/`', (r) => r.startsWith('/'));
+  const resolved: ResolvedOptions = { ...DEFAULT_OPTIONS, ...defined, routes: [...routes] };
   delete (resolved as BackJobOptions).backend;
   delete (resolved as BackJobOptions).key;
   delete (resolved as BackJobOptions).identify;
@@ -68,29 +67,16 @@ export function resolveOptions(options: BackJobOptions = {}): ResolvedOptions {
 
   checkTimeoutSeconds('errorTimeout', resolved.errorTimeout);
   checkTimeoutSeconds('timeout', resolved.timeout);
-  for (const name of ['backlogDays', 'allBacklogDays'] as const) {
-    if (!isNonNegativeNumber(resolved[name])) throw invalidOption(name, 'a non-negative number of days', resolved[name]);
-  }
-  for (const name of ['concurrency', 'maxLogLines'] as const) {
-    if (!isPositiveInteger(resolved[name])) throw invalidOption(name, 'a positive integer', resolved[name]);
-  }
-  if (!(Number.isSafeInteger(resolved.maxWaitingPerOwner) && resolved.maxWaitingPerOwner >= 0)) {
-    throw invalidOption('maxWaitingPerOwner', 'a non-negative integer (0 for no limit)', resolved.maxWaitingPerOwner);
-  }
+  for (const name of ['backlogDays', 'allBacklogDays'] as const) nonNegativeOption(name, resolved[name], 'number of days');
+  for (const name of ['concurrency', 'maxLogLines'] as const) integerOption(name, resolved[name], 1);
+  integerOption('maxWaitingPerOwner', resolved.maxWaitingPerOwner, 0, 'a non-negative integer (0 for no limit)');
   // A cut marker must still leave room for some of the line.
-  if (!(Number.isSafeInteger(resolved.maxLineLength) && resolved.maxLineLength >= 80)) {
-    throw invalidOption('maxLineLength', 'an integer of at least 80 characters', resolved.maxLineLength);
-  }
-  for (const name of ['merge', 'worker'] as const) {
-    if (typeof resolved[name] !== 'boolean') throw invalidOption(name, 'a boolean', resolved[name]);
-  }
+  integerOption('maxLineLength', resolved.maxLineLength, 80, 'an integer of at least 80 characters');
+  for (const name of ['merge', 'worker'] as const) booleanOption(name, resolved[name]);
   if (typeof resolved.basePath !== 'string' || !/^\/[A-Za-z0-9._~\-/]*$/.test(resolved.basePath) || resolved.basePath.includes('//')) {
     throw invalidOption('basePath', 'a path beginning with `/`', resolved.basePath);
   }
   if (resolved.basePath.length > 1) resolved.basePath = resolved.basePath.replace(/\/$/, '');
-  if (!resolved.routes.every((r) => typeof r === 'string' && r.startsWith('/'))) {
-    throw invalidOption('routes', 'an array of paths beginning with `/`', options.routes);
-  }
   if (resolved.baseUrl !== undefined) {
     let url: URL | null = null;
     try {
@@ -117,4 +103,51 @@ export function resolveOptions(options: BackJobOptions = {}): ResolvedOptions {
     throw invalidOption('backend', 'a backend such as `sqlite()` or `memory()`', backend);
   }
   return resolved;
+}
+
+/** Checks the options of `define()`. */
+export function checkDefineOptions(options: DefineOptions): void {
+  checkOptionsObject(options, ['launchable', 'title', 'retries', 'timeout', 'errorTimeout']);
+  const { launchable, title, retries, timeout, errorTimeout } = options;
+  if (launchable !== undefined) booleanOption('launchable', launchable);
+  if (title !== undefined && !(typeof title === 'string' && title.trim().length > 0 && title.length <= 200)) {
+    throw invalidOption('title', 'a non-empty string of at most 200 characters', title);
+  }
+  if (retries !== undefined) integerOption('retries', retries, 0);
+  if (timeout !== undefined) checkTimeoutSeconds('timeout', timeout);
+  if (errorTimeout !== undefined) checkTimeoutSeconds('errorTimeout', errorTimeout);
+}
+
+/** `start()` options after checks and defaults (`merge` from the shim's option). */
+export interface CheckedStartOptions {
+  /** The starting request; absent for the app's own starts and `'anonymous'`. */
+  req: IncomingMessage | undefined;
+  delay: number;
+  merge: boolean;
+  quota: boolean;
+}
+
+/** Checks the options of `start()`. */
+export function checkStartOptions(options: StartOptions, defaultMerge: boolean): CheckedStartOptions {
+  checkOptionsObject(options, ['as', 'delay', 'merge', 'quota']);
+  const { as, delay = 0, merge = defaultMerge, quota = true } = options;
+  if (as !== undefined && as !== 'anonymous' && !(typeof as === 'object' && as !== null && typeof as.headers === 'object')) {
+    throw invalidOption('as', 'the starting request or "anonymous"', as);
+  }
+  nonNegativeOption('delay', delay, 'number of seconds');
+  booleanOption('merge', merge);
+  booleanOption('quota', quota);
+  return { req: as === 'anonymous' ? undefined : as, delay, merge, quota };
+}
+
+/** Checks the filter of `list()`. */
+export function checkListFilter(filter: ListFilter): ListFilter {
+  checkOptionsObject(filter, ['owner', 'status', 'limit', 'before'], 'filter');
+  const { owner, status, limit } = filter;
+  if (owner !== undefined && owner !== null && typeof owner !== 'string') throw invalidOption('owner', 'a principal (string) or null', owner);
+  if (status !== undefined && ![status].flat().every((s) => JOB_STATUSES.includes(s))) {
+    throw invalidOption('status', `one or more of ${JOB_STATUSES.join(', ')}`, status);
+  }
+  if (limit !== undefined) integerOption('limit', limit, 1);
+  return filter;
 }

@@ -158,7 +158,7 @@ describe('maxWaitingPerOwner', () => {
       });
     }
     const backjob = createBackJob({ backend: memory() });
-    assert.equal(backjob.options.maxWaitingPerOwner, 20);
+    assert.equal(backjob.host.options.maxWaitingPerOwner, 20);
     await backjob.close();
   });
 });

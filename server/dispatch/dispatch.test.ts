@@ -176,7 +176,7 @@ describe('route dispatch', () => {
     const job = await ended(t.backjob, id);
     assert.equal(job.status, 'completed', job.error);
     const [long, after, ...rest] = await logOf(t.backjob, id);
-    const max = t.backjob.options.maxLineLength;
+    const max = t.backjob.host.options.maxLineLength;
     assert.equal(long!.length <= max, true);
     const cut = / … \[cut (\d+) characters\]$/.exec(long!);
     assert.ok(cut, 'the line ends in the cut marker');
@@ -714,7 +714,7 @@ describe('route dispatch: credentials at rest', () => {
         headers: { cookie: 'user=bob; session=TOPSECRETCOOKIE', authorization: 'Bearer TOPSECRETBEARER' },
       });
       const { id } = (await res.json()) as { id: string };
-      await t.backjob.backend.store.get(id); // the row exists: whatever the store keeps is on disk by now
+      await t.backjob.host.backend.store.get(id); // the row exists: whatever the store keeps is on disk by now
       const onDisk = () => readdirSync(dir).map((name) => readFileSync(join(dir, name)).toString('latin1')).join('');
       assert.ok(!onDisk().includes('TOPSECRETCOOKIE'), 'no plain cookie in the database files');
       assert.ok(!onDisk().includes('TOPSECRETBEARER'), 'no plain Authorization in the database files');
@@ -724,7 +724,7 @@ describe('route dispatch: credentials at rest', () => {
       const job = await ended(t.backjob, id);
       assert.equal(job.status, 'completed', job.error);
       assert.deepEqual(await logOf(t.backjob, id), ['cookie=user=bob; session=TOPSECRETCOOKIE']);
-      assert.equal(await t.backjob.backend.store.takeCredentials(id), null, 'taken once, gone after');
+      assert.equal(await t.backjob.host.backend.store.takeCredentials(id), null, 'taken once, gone after');
     } finally {
       release();
       await t.close();
@@ -742,7 +742,7 @@ describe('route dispatch: credentials at rest', () => {
       const { id } = (await res.json()) as { id: string };
       assert.equal(await t.backjob.cancel(id), true);
       // Ended jobs are kept for `allBacklogDays`: their sealed cookies must not be.
-      assert.equal(await t.backjob.backend.store.takeCredentials(id), null);
+      assert.equal(await t.backjob.host.backend.store.takeCredentials(id), null);
     } finally {
       await t.close();
     }

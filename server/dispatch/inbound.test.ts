@@ -28,7 +28,7 @@ before(async () => {
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   backjob = createBackJob({ backend: memory(), key: TEST_KEY, baseUrl: url });
   await backjob.ready;
-  const dispatch = new Dispatch(backjob);
+  const dispatch = new Dispatch(backjob.host);
   server.on('request', (req, res) => {
     dispatch.recognize(req, res).then(
       async (job) => {

@@ -7,13 +7,14 @@
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import type { ErrorReply, StartReply, StartRequest, TicketReply } from '../../shared/protocol.js';
-import { JOB_STATUSES } from '../../shared/protocol.js';
+import { JOB_STATUSES, isJobId, isJobName } from '../../shared/protocol.js';
 import { toSnapshot } from '../core/records.js';
 import { clientBundle } from './client-bundle.js';
 import { BackjobError, isBackjobError } from '../errors.js';
 import { invalid, isPlainObject } from '../validate.js';
 import { TICKET_TTL_MS, issueTicket } from '../access/tickets.js';
-import type { Access, BackJob, JobRecord, JobSpec, JobStatus } from '../types.js';
+import type { Access, JobRecord, JobSpec, JobStatus } from '../types.js';
+import type { BackJobHost } from '../host.js';
 
 /** Largest `POST /jobs` body. A start request is a name and a few params: anything bigger is a mistake or an attack. */
 const MAX_START_BODY = '16kb';
@@ -26,7 +27,7 @@ const START_FIELDS = new Set(['name', 'route', 'method', 'params', 'body', 'body
  * blocks cross-site request forgery by form post or fetch. Requests without
  * Origin (curl, server-to-server) carry no ambient browser session risk and pass.
  */
-function requireAllowedOrigin(backjob: BackJob, req: Request): void {
+function requireAllowedOrigin(backjob: BackJobHost, req: Request): void {
   const origin = req.headers.origin;
   if (origin === undefined) {
     // No Origin, yet a browser says another site sent it: an old browser's form post.
@@ -52,7 +53,7 @@ function toQuery(params: Record<string, unknown>): Record<string, string | strin
 }
 
 /** Schema-checks a `POST /jobs` body and turns it into a job spec a browser may start, or throws why not. */
-function parseStart(backjob: BackJob, body: unknown): JobSpec {
+function parseStart(backjob: BackJobHost, body: unknown): JobSpec {
   if (!isPlainObject(body)) throw invalid('Expected a JSON object');
   const unknown = Object.keys(body).filter((field) => !START_FIELDS.has(field));
   if (unknown.length > 0) throw invalid(`Unknown field ${JSON.stringify(unknown[0])}`);
@@ -62,9 +63,7 @@ function parseStart(backjob: BackJob, body: unknown): JobSpec {
   if (request.body !== undefined && !isPlainObject(request.body)) throw invalid('Expected `body` to be an object');
 
   if (request.name !== undefined) {
-    if (typeof request.name !== 'string' || request.name.length === 0 || request.name.length > 200) {
-      throw invalid('Expected `name` to be a job name');
-    }
+    if (!isJobName(request.name)) throw invalid('Expected `name` to be a job name');
     if (request.method !== undefined || request.body !== undefined || request.bodyType !== undefined) {
       throw invalid('`method`, `body` and `bodyType` apply to route jobs only');
     }
@@ -98,7 +97,7 @@ function parseStart(backjob: BackJob, body: unknown): JobSpec {
 }
 
 /** Who asks: the app's principal, and a watch token from `X-Backjob-Token` or `?token=`. */
-async function accessOf(backjob: BackJob, req: Request): Promise<Access> {
+async function accessOf(backjob: BackJobHost, req: Request): Promise<Access> {
   const header = req.headers['x-backjob-token'];
   const query = req.query.token;
   const token = typeof header === 'string' ? header : typeof query === 'string' ? query : undefined;
@@ -106,9 +105,9 @@ async function accessOf(backjob: BackJob, req: Request): Promise<Access> {
 }
 
 /** The job, if the caller may see it. Unknown and forbidden read the same, so a guessed id learns nothing. */
-async function authorizedJob(backjob: BackJob, req: Request): Promise<JobRecord> {
+async function authorizedJob(backjob: BackJobHost, req: Request): Promise<JobRecord> {
   const id = String(req.params.id);
-  const job = /^[A-Za-z0-9_-]{1,64}$/.test(id) ? await backjob.authorize(id, await accessOf(backjob, req)) : null;
+  const job = isJobId(id) ? await backjob.authorize(id, await accessOf(backjob, req)) : null;
   if (!job) throw new BackjobError('BACKJOB_ERR_NOT_FOUND', 'No such job');
   return job;
 }
@@ -221,7 +220,7 @@ function replyWithError(error: unknown, _req: Request, res: Response, next: Next
  * `recognizeDispatched` is route dispatch's middleware (`dispatch/express.ts`),
  * handed in by whoever wires the shim: it runs for every path, first.
  */
-export function createRouter(backjob: BackJob, recognizeDispatched: RequestHandler): Router {
+export function createRouter(backjob: BackJobHost, recognizeDispatched: RequestHandler): Router {
   const api = express.Router();
   api.use((_req, res, next) => {
     // Snapshots are live state and may be personal: never cached by a browser or a proxy.

@@ -294,7 +294,7 @@ describe('hub streams', () => {
     const job = await live.manual('alice');
     for (let i = 1; i <= 20; i++) job.job.log(`line ${i}`);
     await job.job.flush();
-    const stored = await live.backjob.backend.store.eventsAfter(job.id, 0, 1000);
+    const stored = await live.backjob.host.backend.store.eventsAfter(job.id, 0, 1000);
     const resumeAfter = stored.find((e) => e.type === 'job:log' && e.line === 'line 12')!.seq;
 
     const client = await TestClient.open(live.url, { headers: { 'x-user': 'alice' } });
@@ -396,7 +396,7 @@ test('on SQLite, events missing from the store answer a resume with a reset snap
     const job = await live.manual('alice');
     for (const line of ['one', 'two', 'three', 'four']) job.job.log(line);
     await job.job.flush();
-    const logSeqs = (await live.backjob.backend.store.eventsAfter(job.id, 0, 100)).filter((e) => e.type === 'job:log').map((e) => e.seq);
+    const logSeqs = (await live.backjob.host.backend.store.eventsAfter(job.id, 0, 100)).filter((e) => e.type === 'job:log').map((e) => e.seq);
     // The events right after the client's resume point are gone (a store restored from an older backup, a manual purge).
     const db = new Database(file);
     db.prepare('DELETE FROM events WHERE job_id = ? AND seq IN (?, ?)').run(job.id, logSeqs[1], logSeqs[2]);

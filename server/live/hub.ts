@@ -30,7 +30,8 @@ import { JobLists } from './job-lists.js';
 import { positiveOption as positive } from '../validate.js';
 import { normalizeOrigin } from '../access/origin.js';
 import { TICKET_TTL_MS, readTicket } from '../access/tickets.js';
-import type { Access, AttachOptions, BackJob, BusNotice, Hub } from '../types.js';
+import type { Access, AttachOptions, BusNotice, Hub } from '../types.js';
+import type { BackJobHost } from '../host.js';
 
 /** Above this many bytes waiting in a socket's send buffer, live events stop and the store takes over. */
 const HIGH_WATER = 256 * 1024;
@@ -164,7 +165,7 @@ export class LiveHub implements Hub {
   private closing: Promise<void> | null = null;
 
   constructor(
-    private readonly backjob: BackJob,
+    private readonly backjob: BackJobHost,
     private readonly server: Server,
     options: AttachOptions = {},
   ) {
@@ -711,6 +712,6 @@ function pathOf(url: string | undefined): string {
 }
 
 /** Routes upgrades on `${basePath}/ws` of `server` to the live channel. */
-export function attachHub(backjob: BackJob, server: Server, options: AttachOptions = {}): LiveHub {
+export function attachHub(backjob: BackJobHost, server: Server, options: AttachOptions = {}): LiveHub {
   return new LiveHub(backjob, server, options);
 }

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sqlite } from '../backends/local/sqlite.js';
-import { createBackJob } from '../core/core.js';
+import { createBackJob } from '../backjob.js';
 import type { JobContext } from '../types.js';
 
 const file = process.argv[2];

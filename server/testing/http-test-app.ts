@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import { createBackJob, memory } from '../index.js';
-import type { BackJob, BackJobOptions, JobEvent, JobRecord } from '../types.js';
+import type { BackJobServer as BackJob } from '../backjob.js';
+import type { BackJobOptions, JobEvent, JobRecord } from '../types.js';
 import { waitFor } from './helpers.js';
 
 export { waitFor };
@@ -76,7 +77,7 @@ export function ended(backjob: BackJob, id: string): Promise<JobRecord> {
 
 /** Every event of a job, in order. */
 export function eventsOf(backjob: BackJob, id: string): Promise<JobEvent[]> {
-  return backjob.backend.store.eventsAfter(id, 0, 100_000);
+  return backjob.host.backend.store.eventsAfter(id, 0, 100_000);
 }
 
 /** The job's log lines, in order. */

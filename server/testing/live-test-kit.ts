@@ -10,7 +10,8 @@ import WebSocket from 'ws';
 import { SUBPROTOCOL, type ClientMessage, type JobEvent, type ServerMessage } from '../../shared/protocol.js';
 import { attachHub, type LiveHub } from '../live/hub.js';
 import { createBackJob, memory } from '../index.js';
-import type { AttachOptions, BackJob, BackJobOptions, JobContext } from '../types.js';
+import type { BackJobServer as BackJob } from '../backjob.js';
+import type { AttachOptions, BackJobOptions, JobContext } from '../types.js';
 import { waitFor } from './helpers.js';
 
 export { waitFor };
@@ -60,13 +61,13 @@ export class LiveServer {
 
   /** `ws://127.0.0.1:<port>/backjob/ws` */
   get url(): string {
-    return `ws://127.0.0.1:${this.port}${this.backjob.options.basePath}/ws`;
+    return `ws://127.0.0.1:${this.port}${this.backjob.host.options.basePath}/ws`;
   }
 
   /** (Re)opens the http server and hub, on the same port when one was already used. */
   async listen(port = this.port, attach?: AttachOptions): Promise<void> {
     this.server = createServer((_req, res) => res.writeHead(404).end());
-    this.hub = attachHub(this.backjob, this.server, attach);
+    this.hub = attachHub(this.backjob.host, this.server, attach);
     this.server.listen(port, '127.0.0.1');
     await once(this.server, 'listening');
     this.port = (this.server.address() as AddressInfo).port;

@@ -11,7 +11,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Redis } from 'ioredis';
-import { createBackJob, type BackJobServer } from '../core/core.js';
+import { createBackJob, type BackJobServer } from '../backjob.js';
 import { createWorker } from '../worker.js';
 import { redis } from '../backends/redis/backend.js';
 

@@ -52,7 +52,7 @@ async function report(id: string): Promise<void> {
   for (;;) {
     const job = await backjob.status(id);
     if (job && ['completed', 'failed', 'canceled'].includes(job.status)) {
-      const log = (await backjob.backend.store.eventsAfter(job.id, 0, 100)).flatMap((e) => (e.type === 'job:log' ? [e.line] : []));
+      const log = (await backjob.host.backend.store.eventsAfter(job.id, 0, 100)).flatMap((e) => (e.type === 'job:log' ? [e.line] : []));
       console.log(JSON.stringify({ status: job.status, error: job.error, log }));
       return;
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { createBackJob } from '../../core/core.js';
+import { createBackJob } from '../../backjob.js';
 import { redis } from './backend.js';
 import { startTestRedis, type TestRedis } from '../../testing/redis-server.js';
 import { TEST_KEY, ended, logOf, startTestApp } from '../../testing/http-test-app.js';

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import type { BackJob, BusNotice } from '../../types.js';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
-import { createBackJob } from '../../core/core.js';
+import { createBackJob } from '../../backjob.js';
 import { LiveServer, TestClient, asUser, userOf } from '../../testing/live-test-kit.js';
 import { settlesWithin } from '../../core/settle.js';
 import { gate } from '../../testing/helpers.js';

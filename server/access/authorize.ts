@@ -1,0 +1,15 @@
+/** Who may watch and cancel a job: its owner's principal, or the holder of its watch token. */
+import type { Access, JobRecord, JobStore } from '../types.js';
+import type { Keys } from './tokens.js';
+
+/**
+ * The job, if `access` may watch and cancel it; `null` both for unknown jobs
+ * and for forbidden ones, so a guessed id learns nothing.
+ */
+export async function authorize(store: JobStore, keys: Keys, id: string, access: Access): Promise<JobRecord | null> {
+  const job = await store.get(id);
+  if (!job) return null;
+  if (typeof access.token === 'string' && keys.tokenMatches(id, access.token)) return job;
+  if (job.owner !== null && typeof access.principal === 'string' && access.principal === job.owner) return job;
+  return null;
+}
