@@ -30,8 +30,8 @@ export type ApiMatch = { kind: 'api'; route: ApiRoute; path: string; query: URLS
 
 export interface HttpApi {
   readonly basePath: string;
-  /** Runs the inbound middleware for `req`, then `next()`; an error is answered as the API answers errors. */
-  recognize(req: IncomingMessage, res: ServerResponse, next: () => void): void;
+  /** Runs the inbound middleware for `req`, then `next()`, or `next(error)` at the first that fails. */
+  recognize(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void;
   /** What `path` (below `basePath`, with its query string) is for `method`, or null when it is not the API's. */
   match(method: string, path: string): ApiMatch | null;
   /**
@@ -62,7 +62,7 @@ function decode(segment: string): string {
 }
 
 /** The answer to a request nobody serves, when there is no app behind the API to pass it to. */
-const NOT_FOUND: ApiReply = { status: 404, json: { error: { code: 'BACKJOB_ERR_NOT_FOUND', message: 'Not found' } } };
+export const NOT_FOUND: ApiReply = { status: 404, json: { error: { code: 'BACKJOB_ERR_NOT_FOUND', message: 'Not found' } } };
 
 function answerError(error: unknown, res: ServerResponse): void {
   if (res.headersSent) {
@@ -82,7 +82,7 @@ export function createHttpApi({ host, inbound = [], rawRoutes = [] }: HttpApiOpt
     recognize(req, res, next) {
       let index = 0;
       const step = (error?: unknown): void => {
-        if (error !== undefined) return answerError(error, res);
+        if (error !== undefined) return next(error);
         const middleware = inbound[index++];
         if (!middleware) return next();
         try {
@@ -134,7 +134,8 @@ export function createHttpApi({ host, inbound = [], rawRoutes = [] }: HttpApiOpt
 
     handle(req, res, next, framework = req) {
       const pass = next ?? (() => writeReply(res, NOT_FOUND));
-      api.recognize(req, res, () => {
+      api.recognize(req, res, (error) => {
+        if (error !== undefined) return answerError(error, res);
         const path = below(basePath, req.url ?? '/');
         const found = path === null ? null : api.match(req.method ?? 'GET', path);
         if (!found) return pass();
