@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { learnBaseUrl, recognizeDispatch } from '../dispatch/dispatch.js';
 import type { BackJob } from '../types.js';
-import { createHttpApi, type HttpApi } from './api.js';
+import { createHttpApi, type HttpApi, type HttpApiOptions } from './api.js';
 import type { RawHandler } from './model.js';
 
 /** Where a shim keeps its HTTP API (`Symbol.for`: one key, however many copies of this module load). */
@@ -30,9 +30,22 @@ function onNodeRequest(middleware: RequestHandler): RawHandler {
   };
 }
 
-/** The HTTP API of `backjob`: the one its composition root provides, else one over its members. */
+/** The HTTP API over a shim's own members: the shim as its host, base-URL learning and dispatch recognition inbound, no raw routes. */
+export function shimHttpOptions(backjob: BackJob): HttpApiOptions {
+  return { host: backjob, inbound: [onNodeRequest(learnBaseUrl(backjob)), onNodeRequest(recognizeDispatch(backjob))] };
+}
+
+/**
+ * Gives `backjob` its HTTP API, for every adapter mounted afterwards: what a
+ * composition root does to add raw routes (`{ ...shimHttpOptions(backjob), rawRoutes }`).
+ */
+export function provideHttpApi(backjob: BackJob, options: HttpApiOptions): HttpApi {
+  const api = createHttpApi(options);
+  Object.defineProperty(backjob, HTTP_API, { value: api, configurable: true });
+  return api;
+}
+
+/** The HTTP API of `backjob`: the one provided for it, else one over its members. */
 export function httpApiOf(backjob: BackJob): HttpApi {
-  const provided = (backjob as WithApi)[HTTP_API];
-  if (provided) return provided;
-  return createHttpApi({ host: backjob, inbound: [onNodeRequest(learnBaseUrl(backjob)), onNodeRequest(recognizeDispatch(backjob))] });
+  return (backjob as WithApi)[HTTP_API] ?? createHttpApi(shimHttpOptions(backjob));
 }
