@@ -56,7 +56,10 @@ export async function readJsonBody(req: IncomingMessage, limit: number, stream: 
   const body = await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let failed = false;
     const fail = (error: BackjobError) => {
+      if (failed) return;
+      failed = true;
       source.off('data', onData);
       if (source !== stream) {
         stream.unpipe();
@@ -73,7 +76,7 @@ export async function readJsonBody(req: IncomingMessage, limit: number, stream: 
       chunks.push(chunk);
     };
     source.on('data', onData);
-    source.once('end', () => resolve(Buffer.concat(chunks, size)));
+    source.once('end', () => failed || resolve(Buffer.concat(chunks, size)));
     source.once('error', () =>
       fail(new BackjobError('BACKJOB_ERR_INVALID', 'The request body could not be read (cut short, or not in its Content-Encoding)', { status: 400 })),
     );

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { get as httpGet } from 'node:http';
+import { get as httpGet, request as httpRequest } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
@@ -56,7 +57,7 @@ export function httpContract(adapter: Adapter): void {
 
     const api = (path: string, init: RequestInit = {}) => fetch(`${url}/backjob${path}`, init);
     const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-      api(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      api(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' || body instanceof Blob ? body : JSON.stringify(body) });
     const errorOf = async (res: Response) => ((await res.json()) as ErrorReply).error;
     const startAs = async (user: string, body: unknown) => (await (await post('/jobs', body, { cookie: `user=${user}` })).json()) as StartReply;
 
@@ -147,6 +148,26 @@ export function httpContract(adapter: Adapter): void {
       assert.equal((await backjob.list({})).length, before);
       // Still serving on the same connections after refusing bodies unread.
       assert.equal((await api('/jobs/x', { headers: { cookie: 'user=alice' } })).status, 404);
+    });
+
+    test('the 16 KB limit holds for a body without Content-Length (chunked) and for a compressed one, counted once decoded', async () => {
+      const big = JSON.stringify({ name: 'export', params: { pad: 'x'.repeat(40 * 1024) } });
+      const chunked = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(`${url}/backjob/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+          let body = '';
+          res.on('data', (chunk) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode, body }));
+        });
+        req.on('error', reject);
+        req.write(big.slice(0, 100));
+        req.end(big.slice(100));
+      });
+      assert.equal(chunked.status, 413);
+      assert.equal((JSON.parse(chunked.body) as ErrorReply).error.code, 'BACKJOB_ERR_TOO_LARGE');
+      const compressed = await post('/jobs', new Blob([gzipSync(big)]), { 'content-encoding': 'gzip' });
+      assert.equal(compressed.status, 413);
+      const small = await post('/jobs', new Blob([gzipSync(JSON.stringify({ name: 'export' }))]), { 'content-encoding': 'gzip' });
+      assert.equal(small.status, 202);
     });
 
     test('paths: malformed percent-encoding is a 400; what is not the API\'s is the app\'s', async () => {
