@@ -40,7 +40,7 @@ describe('the client bundle at /backjob/client.js', () => {
     assert.equal(res.headers.get('cache-control'), 'no-cache');
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(res.headers.get('etag'), `"${hash}"`);
-    assert.equal(await res.text(), `export * from '../client.${hash}.js';\n`);
+    assert.equal(await res.text(), `export * from './client.${hash}.js';\n`);
 
     assert.deepEqual(await revalidate('/backjob/client.js', `"${hash}"`), { status: 304, body: '' });
     assert.equal((await revalidate('/backjob/client.js', '"0123456789ab"')).status, 200);

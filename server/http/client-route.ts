@@ -5,7 +5,7 @@
  * - `/client.<hash>.js` is the bundle, cached for a year as `immutable`: its
  *   URL changes with its content.
  * - `/client.js` is the one line pages write. It is a one-statement module,
- *   `export * from '../client.<hash>.js'`, revalidated on every load
+ *   `export * from './client.<hash>.js'`, revalidated on every load
  *   (`no-cache` and an ETag, so a 304 when nothing changed): a deploy reaches
  *   every page at once, and pages that load either URL share one module, so
  *   the elements are defined once.
@@ -45,6 +45,6 @@ export const clientRoute: ApiRoute = {
       'cache-control': asked === undefined ? 'no-cache' : 'public, max-age=31536000, immutable',
     };
     if (fresh(req.headers, etag)) return { status: 304, headers, bytes: '' };
-    return { status: 200, headers, bytes: asked === undefined ? `export * from '../client.${hash}.js';\n` : code };
+    return { status: 200, headers, bytes: asked === undefined ? `export * from './client.${hash}.js';\n` : code };
   },
 };

@@ -204,7 +204,12 @@ export function httpContract(adapter: Adapter): void {
       assert.equal(entry.status, 200);
       assert.equal(entry.headers.get('content-type'), 'text/javascript; charset=utf-8');
       assert.equal(entry.headers.get('cache-control'), 'no-cache');
-      assert.equal(await entry.text(), `export * from '../client.${hash}.js';\n`);
+      const text = await entry.text();
+      assert.equal(text, `export * from './client.${hash}.js';\n`);
+      // What the browser fetches next: the import, resolved against the entry's own URL.
+      const imported = new URL(/from '([^']+)'/.exec(text)![1]!, `${url}/backjob/client.js`);
+      assert.equal(imported.pathname, `/backjob/client.${hash}.js`);
+      assert.equal((await fetch(imported)).status, 200);
       const [revalidated] = (await once(httpGet(`${url}/backjob/client.js`, { headers: { 'if-none-match': `"${hash}"` } }), 'response')) as [import('node:http').IncomingMessage];
       revalidated.resume();
       assert.equal(revalidated.statusCode, 304);
