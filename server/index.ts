@@ -7,3 +7,4 @@ export { BackjobError, ERRORS, isBackjobError, type BackjobErrorCode, type Regis
 export { memory } from './backends/local/memory.js';
 export { sqlite, type SqliteOptions } from './backends/local/sqlite.js';
 export type * from './types.js';
+export { backjobHandler, dispatchedJob, type NextHandler } from './http/node.js';

@@ -11,8 +11,9 @@ import { Core } from './core/core.js';
 import { BackJobEmitter } from './core/emitter.js';
 import { invalidOption } from './validate.js';
 import { Dispatch } from './dispatch/dispatch.js';
-import { dispatchMiddleware } from './dispatch/express.js';
+import { createHttpApi } from './http/api.js';
 import { createRouter } from './http/router.js';
+import { HTTP_API, recognizeInbound } from './http/wiring.js';
 import { attachHub } from './live/hub.js';
 import type { Access, AttachOptions, Backend, BackJob, BackJobOptions, DefineOptions, Hub, JobHandler, JobRecord, JobSpec, ListFilter, StartOptions, StartResult } from './types.js';
 
@@ -45,6 +46,11 @@ export class BackJobServer extends BackJobEmitter implements BackJob {
     const dispatch = new Dispatch(host);
     this.host = host;
     this.dispatch = dispatch;
+    // Every HTTP adapter (Express, Fastify, node:http) serves this one API; the public object carries it for them.
+    Object.defineProperty(this, HTTP_API, {
+      value: createHttpApi({ host, inbound: [recognizeInbound((req, res, url) => dispatch.recognize(req, res, url))] }),
+      configurable: true, // a test may hand it raw routes of its own
+    });
     this.ready = host.ready;
   }
 
@@ -78,7 +84,7 @@ export class BackJobServer extends BackJobEmitter implements BackJob {
   }
 
   router(): Router {
-    return createRouter(this.host, dispatchMiddleware(this.dispatch));
+    return createRouter(this);
   }
 
   attach(server: Server, options?: AttachOptions): Hub {
