@@ -7,35 +7,17 @@
  * Nothing here touches `window` or `location` until a connection is asked
  * for, so the module imports cleanly in Node (SSR, tests).
  */
-import {
-  MAX_TICKET_LENGTH,
-  SUBPROTOCOL,
-  TICKET_PROTOCOL_PREFIX,
-  applyEvent,
-  type ErrorCode,
-  type JobEvent,
-  type JobSnapshot,
-  type ServerMessage,
-  type TicketReply,
-} from '../shared/protocol.js';
-import { extraHeaders } from './config.js';
+import { applyEvent, SUBPROTOCOL, TICKET_PROTOCOL_PREFIX, type ErrorCode, type JobEvent, type JobSnapshot, type ServerMessage } from '../shared/protocol.js';
+import { configuredTransport } from './config.js';
+import { UNAVAILABLE, endpointUrl, eventsUrlOf, fetchTicket, ticketUrlOf } from './endpoints.js';
+import { Outbox } from './outbox.js';
+import { SseSocket, MAX_STREAM_JOBS, type StreamJob } from './sse-socket.js';
+import { OPEN, TRANSPORTS, type TransportChoice, type WebSocketConstructor, type WebSocketLike } from './transport.js';
 import type { Connection, ConnectionState, JobList, ListPage, ListRequest, ListUpdate, WatchListener, WatchUpdate } from './types.js';
 
 export type { Connection, ConnectionState, WatchListener, WatchUpdate } from './types.js';
-
-/** The part of the browser's `WebSocket` the connection uses (the `ws` package's client fits too). */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((event: any) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: any) => void) | null;
-  onerror: ((event: any) => void) | null;
-}
-
-/** A `WebSocket` constructor: the browser's, or one injected for Node. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type { TransportChoice, WebSocketConstructor, WebSocketLike } from './transport.js';
+export { endpointUrl } from './endpoints.js';
 
 /** Options of {@link SharedConnection}. */
 export interface ConnectionOptions {
@@ -56,7 +38,17 @@ export interface ConnectionOptions {
    * identified by its cookies alone).
    */
   tickets?: string | false;
+  /**
+   * `websocket`, `sse` (Server-Sent Events at the HTTP API's `/events` beside
+   * the socket's `/ws`), or `auto`: the WebSocket, falling back to SSE for
+   * good once {@link WS_FAILURES_BEFORE_SSE} sockets in a row closed before
+   * they opened (a proxy refusing upgrades). Default: `configureBackjob({ transport })`, else `auto`.
+   */
+  transport?: TransportChoice;
 }
+
+/** Sockets in a row that never opened before `auto` takes SSE instead. */
+export const WS_FAILURES_BEFORE_SSE = 2;
 
 /** A request the server refused, with its `BACKJOB_ERR_…` code. */
 export class BackjobConnectionError extends Error {
@@ -69,7 +61,6 @@ export class BackjobConnectionError extends Error {
   }
 }
 
-const OPEN = 1;
 /** Replies that retrying with the same credentials cannot change. */
 const FINAL_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_NOT_FOUND', 'BACKJOB_ERR_FORBIDDEN', 'BACKJOB_ERR_BAD_FRAME', 'BACKJOB_ERR_TOO_MANY_JOBS']);
 /**
@@ -79,22 +70,6 @@ const FINAL_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_NOT_FOUND', '
 const RETRY_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_RATE_LIMITED', 'BACKJOB_ERR_INTERNAL']);
 /** First delay before asking again after one of those; it doubles while they repeat (up to `maxBackoff`). */
 const RETRY_MS = 1_000;
-/** Messages per second a server allows when its hello does not say: the server's default. */
-const DEFAULT_RATE_LIMIT = 50;
-/**
- * The share of the server's limit the page uses. The server drops frames
- * past its limit unread (and closes a socket that keeps on), so the page
- * stays well inside it whatever its timers' drift.
- */
-const RATE_SHARE = 0.8;
-
-/** Ticket endpoint replies that say "not now" (a proxy during a deploy, an overloaded app): ask again, not without. */
-const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
-/** How long a ticket request may take before it is given up (and asked again). */
-const TICKET_TIMEOUT_MS = 10_000;
-/** What `fetchTicket` answers for those, and for a request that timed out. */
-const UNAVAILABLE = Symbol('ticket unavailable');
-
 /** One `watch()` call: its listener gets nothing until it had its initial delivery. */
 interface Watcher {
   listener: WatchListener;
@@ -145,7 +120,7 @@ interface PendingCancel {
 /** A shared, reconnecting WebSocket to one BackJob endpoint. Use {@link getConnection} on a page. */
 export class SharedConnection implements Connection {
   readonly url: string;
-  private readonly Socket: WebSocketConstructor;
+  private readonly Socket: WebSocketConstructor | undefined;
   private readonly idleGrace: number;
   private readonly minBackoff: number;
   private readonly maxBackoff: number;
@@ -166,26 +141,29 @@ export class SharedConnection implements Connection {
   private nextRef = 1;
   private reconnectTimer?: ReturnType<typeof setTimeout>;
   private idleTimer?: ReturnType<typeof setTimeout>;
-  /** Messages waiting for the rate budget, oldest first; `sent` runs once one is on the wire. */
-  private outbox: Array<{ data: string; sent?: () => void }> = [];
-  /** Messages per second this page sends on the current socket (a token bucket of that many). */
-  private rate = DEFAULT_RATE_LIMIT * RATE_SHARE;
-  private tokens = this.rate;
-  private refilledAt = 0;
-  private flushTimer?: ReturnType<typeof setTimeout>;
-  /**
-   * The current socket's hello arrived. Until then nothing is sent: the
-   * server's limit may be lower than the pace this page assumes, and a burst
-   * past it on a fresh socket is dropped unread and closes the socket (1008).
-   * Every BackJob server says hello first.
-   */
-  private greeted = false;
+  private readonly outbox = new Outbox(() => this.socket);
+  private readonly transport: TransportChoice | undefined;
+  /** Where the SSE stream is, when the endpoint has one (`…/ws` → `…/events`). */
+  private readonly eventsUrl: string | null;
+  /** Sockets in a row that closed before they opened: `auto` falls back to SSE past {@link WS_FAILURES_BEFORE_SSE}. */
+  private unopened = 0;
+  private fellBack = false;
+  /** Jobs the current SSE stream subscribed in its own request: not subscribed again as it opens. */
+  private streamJobs = new Set<string>();
 
   constructor(url: string, options: ConnectionOptions = {}) {
     const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Socket) throw new TypeError('No WebSocket available: pass `{ WebSocket }` (e.g. from the `ws` package) outside a browser');
+    if (options.transport !== undefined && !TRANSPORTS.includes(options.transport)) {
+      throw new TypeError(`Expected \`transport\` to be one of ${TRANSPORTS.join(', ')}`);
+    }
+    this.transport = options.transport;
+    this.eventsUrl = eventsUrlOf(url);
+    const sse = this.eventsUrl !== null && typeof fetch === 'function';
+    if (!Socket && !(sse && options.transport !== 'websocket')) {
+      throw new TypeError('No WebSocket available: pass `{ WebSocket }` (e.g. from the `ws` package) outside a browser');
+    }
     this.url = url;
-    this.Socket = Socket;
+    this.Socket = Socket!;
     this.idleGrace = options.idleGrace ?? 1_000;
     this.minBackoff = options.minBackoff ?? 500;
     this.maxBackoff = options.maxBackoff ?? 30_000;
@@ -309,7 +287,7 @@ export class SharedConnection implements Connection {
     this.lists.clear();
     const socket = this.socket;
     this.socket = null;
-    this.resetOutbox();
+    this.outbox.reset();
     socket?.close(1000, 'Closed');
     this.setState('closed');
     for (const job of this.jobs.values()) clearTimeout(job.retryTimer);
@@ -348,67 +326,69 @@ export class SharedConnection implements Connection {
     if (this.socket || this.opening || this.reconnectTimer !== undefined) return;
     this.setState(this.attempts === 0 ? 'connecting' : 'reconnecting');
     this.opening = true;
-    void this.fetchTicket().then((ticket) => {
+    const sse = this.usesSse();
+    void (sse ? Promise.resolve(undefined) : fetchTicket(this.ticketUrl)).then((ticket) => {
       this.opening = false;
       // Everyone left (or close() came) while the ticket was on its way.
       if (!this.inUse()) return this.setState('closed');
       // Opened without, the socket would speak for nobody and its jobs be refused for good.
       if (ticket === UNAVAILABLE) return this.scheduleReconnect();
-      this.open(ticket);
+      if (sse) this.openStream();
+      else this.open(ticket);
     });
   }
 
-  /**
-   * A single-use ticket from the HTTP API, which runs inside the app's own
-   * middleware (its session, its bearer token) where the upgrade does not.
-   * Undefined when there is none to be had (an older server, a cross-origin
-   * endpoint, the network): the socket then opens without, identified by its
-   * cookies. {@link UNAVAILABLE} when the endpoint is there but cannot answer
-   * right now: the attempt is retried.
-   */
-  private async fetchTicket(): Promise<string | undefined | typeof UNAVAILABLE> {
-    if (!this.ticketUrl || typeof fetch !== 'function') return undefined;
-    // A request that gets no answer (a keep-alive connection that died while the laptop slept) would
-    // otherwise hold the connection in `connecting` for good: it is given up and the attempt retried.
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), TICKET_TIMEOUT_MS);
-    try {
-      const response = await fetch(this.ticketUrl, {
-        method: 'POST',
-        headers: { ...(await extraHeaders()), accept: 'application/json' },
-        // The user's cookies go along to the page's own origin, and to another the server allows (it answers with CORS).
-        credentials: sameOrigin(this.ticketUrl) ? 'same-origin' : 'include',
-        signal: abort.signal,
-      });
-      if (TRANSIENT_STATUSES.has(response.status)) return UNAVAILABLE;
-      if (!response.ok) return undefined;
-      const reply = (await response.json()) as Partial<TicketReply> | null;
-      // Only what a subprotocol token may hold: anything else would make the WebSocket constructor throw.
-      const ticket = reply?.ticket;
-      return typeof ticket === 'string' && ticket.length <= MAX_TICKET_LENGTH && /^[A-Za-z0-9._~-]+$/.test(ticket) ? ticket : undefined;
-    } catch {
-      return abort.signal.aborted ? UNAVAILABLE : undefined;
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Which transport the next connection uses: the option, else the page's configuration; `auto` takes SSE after sockets kept failing. */
+  private usesSse(): boolean {
+    const choice = this.transport ?? configuredTransport();
+    if (this.eventsUrl === null || typeof fetch !== 'function') return false;
+    return choice === 'sse' || (choice === 'auto' && (this.fellBack || !this.Socket));
   }
 
   private open(ticket: string | undefined): void {
     let socket: WebSocketLike;
     try {
-      socket = new this.Socket(this.url, ticket ? [SUBPROTOCOL, `${TICKET_PROTOCOL_PREFIX}${ticket}`] : SUBPROTOCOL);
+      socket = new this.Socket!(this.url, ticket ? [SUBPROTOCOL, `${TICKET_PROTOCOL_PREFIX}${ticket}`] : SUBPROTOCOL);
     } catch {
       // A malformed URL or a blocked port: treat like a failed attempt.
       this.scheduleReconnect();
       return;
     }
+    this.streamJobs = new Set();
+    this.attach(socket);
+  }
+
+  /** An SSE stream that subscribes the watched jobs in its own request, each resumed after its last seq (`Last-Event-ID`). */
+  private openStream(): void {
+    const jobs: StreamJob[] = [];
+    for (const [job, watched] of this.jobs) {
+      if (watched.refused || jobs.length >= MAX_STREAM_JOBS) continue;
+      jobs.push({ job, after: watched.lastSeq, ...(watched.token ? { token: watched.token } : {}) });
+    }
+    this.streamJobs = new Set(jobs.map((job) => job.job));
+    this.attach(new SseSocket(this.eventsUrl!, jobs));
+  }
+
+  private attach(socket: WebSocketLike): void {
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
       if (this.socket !== socket) return;
+      opened = true;
+      this.unopened = 0;
       this.attempts = 0;
-      this.resetOutbox();
+      this.outbox.reset();
       this.setState('open');
-      for (const [jobId, job] of this.jobs) if (!job.refused) this.subscribe(jobId, job);
+      for (const [jobId, job] of this.jobs) {
+        if (job.refused) continue;
+        if (!this.streamJobs.has(jobId)) this.subscribe(jobId, job);
+        else {
+          // Subscribed by the stream's request: the next snapshot is this subscription's (it carries no ref).
+          clearTimeout(job.retryTimer);
+          job.streaming = false;
+          job.ref = undefined;
+        }
+      }
       for (const [ref, pending] of this.cancels) if (!pending.sent) this.sendCancel(ref);
       for (const [ref, pending] of this.pages) if (!pending.sent) this.sendPage(ref);
       // Changes while the socket was down were missed: lists read their pages again (which registers them anew).
@@ -429,7 +409,12 @@ export class SharedConnection implements Connection {
     socket.onclose = () => {
       if (this.socket !== socket) return;
       this.socket = null;
-      this.resetOutbox(); // what waited is asked again on the next socket
+      this.outbox.reset(); // what waited is asked again on the next socket
+      // Sockets that never open, again and again, while the server answers HTTP: a proxy refusing upgrades.
+      if (!opened && !(socket instanceof SseSocket) && ++this.unopened >= WS_FAILURES_BEFORE_SSE && (this.transport ?? configuredTransport()) === 'auto') {
+        this.fellBack = this.eventsUrl !== null && typeof fetch === 'function';
+        if (this.fellBack) this.attempts = 0;
+      }
       // A cancel already on the wire may or may not have happened: say so rather than guess.
       for (const pending of this.cancels.values()) {
         if (pending.sent) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection lost before the server answered'));
@@ -486,35 +471,7 @@ export class SharedConnection implements Connection {
   /** Sends a message within the server's rate limit: at once while the budget allows, else in turn. */
   private send(message: object, sent?: () => void): void {
     if (!this.socket) return;
-    this.outbox.push({ data: JSON.stringify(message), sent });
-    this.flush();
-  }
-
-  private flush(): void {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    const socket = this.socket;
-    if (!socket || socket.readyState !== OPEN || !this.greeted) return;
-    const now = Date.now();
-    this.tokens = Math.min(this.rate, this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
-    this.refilledAt = now;
-    while (this.outbox.length > 0 && this.tokens >= 1) {
-      const { data, sent } = this.outbox.shift()!;
-      this.tokens -= 1;
-      socket.send(data);
-      sent?.();
-    }
-    if (this.outbox.length > 0) this.flushTimer = setTimeout(() => this.flush(), Math.ceil(((1 - this.tokens) / this.rate) * 1000));
-  }
-
-  /** A new socket: nothing waits, nothing goes out before its hello, and the server's bucket for it starts full. */
-  private resetOutbox(): void {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    this.greeted = false;
-    this.outbox = [];
-    this.tokens = this.rate;
-    this.refilledAt = Date.now();
+    this.outbox.push(JSON.stringify(message), sent);
   }
 
   private receive(message: ServerMessage): void {
@@ -537,13 +494,7 @@ export class SharedConnection implements Connection {
       case 'hello':
         // The server's clock against ours, as of now (ignoring the trip's half, which is small against seconds).
         this.offset = typeof message.time === 'number' && Number.isFinite(message.time) ? message.time - Date.now() : 0;
-        if (typeof message.rateLimit === 'number' && message.rateLimit >= 1) {
-          this.rate = Math.max(1, Math.floor(message.rateLimit * RATE_SHARE));
-          this.tokens = Math.min(this.tokens, this.rate);
-        }
-        this.greeted = true;
-        this.refilledAt = Date.now();
-        return this.flush();
+        return this.outbox.greet(message.rateLimit);
     }
   }
 
@@ -652,42 +603,6 @@ export class SharedConnection implements Connection {
       });
     }
   }
-}
-
-/**
- * The WebSocket URL for `url`: absolute `ws(s)://` URLs as they are, `http(s)://`
- * ones with the matching scheme, and paths resolved against the page
- * (`ws:` on an `http:` page, `wss:` on `https:`). Default `/backjob/ws`.
- */
-export function endpointUrl(url?: string): string {
-  if (url && /^wss?:\/\//i.test(url)) return url;
-  if (url && /^https?:\/\//i.test(url)) return url.replace(/^http/i, 'ws');
-  const page = (globalThis as { location?: { href: string } }).location;
-  if (!page) throw new TypeError('Outside a browser, getConnection() needs an absolute ws:// or wss:// URL');
-  const resolved = new URL(url ?? '/backjob/ws', page.href);
-  resolved.protocol = resolved.protocol === 'https:' ? 'wss:' : 'ws:';
-  return resolved.href;
-}
-
-/** The ticket endpoint beside a socket endpoint: `wss://h/backjob/ws?t=1` → `https://h/backjob/tickets?t=1`; null when it is not `…/ws`. */
-function ticketUrlOf(url: string): string | null {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return null;
-  }
-  if (!/\/ws$/.test(parsed.pathname)) return null;
-  parsed.protocol = parsed.protocol === 'wss:' ? 'https:' : 'http:';
-  // The query stays: an endpoint that needs one (a tenant, say) needs it for its tickets too.
-  parsed.pathname = parsed.pathname.replace(/\/ws$/, '/tickets');
-  return parsed.href;
-}
-
-/** Whether `url` is on the page's own origin (outside a browser: taken as yes). */
-function sameOrigin(url: string): boolean {
-  const page = (globalThis as { location?: { origin: string } }).location;
-  return !page || new URL(url).origin === page.origin;
 }
 
 const shared = new Map<string, SharedConnection>();

@@ -11,6 +11,7 @@ import { JOB_STATUSES } from '../../shared/protocol.js';
 import { learnBaseUrl, recognizeDispatch } from '../dispatch/dispatch.js';
 import { toSnapshot } from '../backends/records.js';
 import { clientBundle } from './client-bundle.js';
+import { createSseTransport } from '../live/sse.js';
 import { BackjobError, isBackjobError } from '../errors.js';
 import { invalid, isPlainObject } from '../validate.js';
 import { TICKET_TTL_MS, issueTicket } from '../access/tickets.js';
@@ -299,6 +300,7 @@ export function createRouter(backjob: BackJob): Router {
   });
   router.use(learnBaseUrl(backjob));
   router.use(forwardErrors(recognizeDispatch(backjob)));
+  router.use(createSseTransport(backjob).handle); // the live channel's SSE transport: {basePath}/events
   router.use(backjob.options.basePath, forwardErrors(serveClient), api);
   router.use(replyWithError);
   return router;
