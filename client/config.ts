@@ -9,7 +9,7 @@
  */
 
 /** Extra request headers: fixed, or asked for at each call (a token that refreshes). */
-import { TRANSPORTS, type TransportChoice } from './transport.js';
+import { checkTransport, type TransportChoice } from './transport.js';
 
 export type HeadersSource = Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
 
@@ -32,9 +32,7 @@ export function configureBackjob(options: BackjobClientConfig): void {
   if (options.headers !== undefined && typeof options.headers !== 'function' && (typeof options.headers !== 'object' || options.headers === null)) {
     throw new TypeError('Expected `headers` to be an object of header values or a function returning one');
   }
-  if (options.transport !== undefined && !TRANSPORTS.includes(options.transport)) {
-    throw new TypeError(`Expected \`transport\` to be one of ${TRANSPORTS.join(', ')}`);
-  }
+  checkTransport(options.transport);
   config = { ...config, ...options };
 }
 

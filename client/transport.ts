@@ -24,7 +24,14 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
  */
 export type TransportChoice = 'auto' | 'websocket' | 'sse';
 
-export const TRANSPORTS: readonly TransportChoice[] = ['auto', 'websocket', 'sse'];
+const TRANSPORTS: readonly TransportChoice[] = ['auto', 'websocket', 'sse'];
+
+/** Throws for a `transport` option that is none of them. */
+export function checkTransport(transport: unknown): void {
+  if (transport !== undefined && !TRANSPORTS.includes(transport as TransportChoice)) {
+    throw new TypeError(`Expected \`transport\` to be one of ${TRANSPORTS.join(', ')}`);
+  }
+}
 
 /** `readyState` values, as the WebSocket's. */
 export const CONNECTING = 0;
