@@ -168,6 +168,14 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
   }
 
   const handle: RawHandler = (req, res, next) => {
+    try {
+      route(req, res, next);
+    } catch {
+      fail(res, 400, 'BACKJOB_ERR_INVALID', 'Bad request');
+    }
+  };
+
+  function route(req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void {
     const target = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     const path = target.split('?', 1)[0]!;
     const isStream = path === base;
@@ -185,7 +193,7 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
         ? post(req, res, path.slice(base.length + 1))
         : Promise.resolve(fail(res, 405, 'BACKJOB_ERR_METHOD_NOT_ALLOWED', 'Expected POST', undefined, false, 'POST'));
     work.catch(() => fail(res, 500, 'BACKJOB_ERR_INTERNAL', 'Internal error'));
-  };
+  }
 
   return {
     handle,
