@@ -194,6 +194,20 @@ describe('SSE transport', () => {
     stream.close();
   });
 
+  test('an allowed other origin gets CORS, preflight included; a refused one gets none', async () => {
+    const preflight = await fetch(`${origin}/backjob/events`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'last-event-id,x-backjob-token' },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), origin);
+    assert.equal(preflight.headers.get('access-control-allow-credentials'), 'true');
+    assert.equal(preflight.headers.get('access-control-allow-headers'), 'last-event-id,x-backjob-token');
+    const refused = await fetch(`${origin}/backjob/events`, { method: 'OPTIONS', headers: { origin: 'http://evil.example' } });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.headers.get('access-control-allow-origin'), null);
+  });
+
   test('cancel and list work over POSTs', async () => {
     const job = await live.manual('alice');
     const stream = await open('', { 'x-user': 'alice' });

@@ -185,6 +185,23 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
     const refusal = originRefusal(host, req);
     if (refusal) return fail(res, 403, 'BACKJOB_ERR_CROSS_ORIGIN', refusal);
     const method = req.method ?? 'GET';
+    // A page on another allowed origin (`allowedOrigins`) reads the stream across origins, with its
+    // credentials and headers (tokens, Last-Event-ID): CORS lets exactly those origins, nobody else.
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      res.setHeader('access-control-allow-origin', origin);
+      res.setHeader('access-control-allow-credentials', 'true');
+      res.setHeader('vary', 'Origin');
+      if (method === 'OPTIONS') {
+        const asked = req.headers['access-control-request-headers'];
+        res.writeHead(204, {
+          'access-control-allow-methods': isStream ? 'GET' : 'POST',
+          'access-control-max-age': '600',
+          ...(asked ? { 'access-control-allow-headers': asked } : {}),
+        });
+        return void res.end();
+      }
+    }
     const work = isStream
       ? method === 'GET'
         ? openStream(req, res, new URL(target, 'http://x'))
