@@ -245,13 +245,19 @@ describe('SSE transport', () => {
     await waitFor(() => stream.messages.some(is('snapshot', job.id)), 'snapshot');
     stream.res.pause();
     const pad = 'x'.repeat(2_000);
+    let peakBuffered = 0;
     for (let i = 0; i < LINES; i++) {
       job.job.log(`${i} ${pad}`);
       if (i % 50 === 0) job.job.update(Math.floor((i / LINES) * 100));
-      if (i % 1000 === 999) await job.job.flush();
+      if (i % 500 === 499) {
+        await job.job.flush();
+        peakBuffered = Math.max(peakBuffered, sse.stats().bufferedBytes);
+      }
     }
     job.finish();
     await waitFor(async () => (await live.backjob.status(job.id))?.status === 'completed', 'job to complete');
+    // ~16 MB of events went by; the server held at most its high-water mark plus about a page.
+    assert.ok(peakBuffered < 2 * 1024 * 1024, `buffered ${peakBuffered} bytes`);
     assert.ok(stream.lines(job.id).length < LINES, 'the reader was really paused');
     stream.res.resume();
     await waitFor(() => stream.events(job.id).some((e) => e.type === 'job:completed'), 'completion after resume', 30_000);

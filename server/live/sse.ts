@@ -54,8 +54,8 @@ export type RawHandler = (req: IncomingMessage, res: ServerResponse, next?: (err
 export interface SseTransport {
   /** Answers `GET {basePath}/events` and `POST {basePath}/events/<stream>`; anything else goes to `next` (or 404). */
   readonly handle: RawHandler;
-  /** Open streams and their subscriptions, for tests and monitoring. */
-  stats(): { streams: number; subscriptions: number };
+  /** Open streams, their subscriptions, and the bytes waiting unwritten in their responses, for tests and monitoring. */
+  stats(): { streams: number; subscriptions: number; bufferedBytes: number };
   /** Ends every stream. */
   close(): void;
 }
@@ -214,7 +214,15 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
 
   return {
     handle,
-    stats: () => ({ streams: open.size, subscriptions: [...open.values()].reduce((n, s) => n + s.session.subscriptions.size, 0) }),
+    stats: () => {
+      let subscriptions = 0;
+      let bufferedBytes = 0;
+      for (const stream of open.values()) {
+        subscriptions += stream.session.subscriptions.size;
+        bufferedBytes += stream.res.writableLength;
+      }
+      return { streams: open.size, subscriptions, bufferedBytes };
+    },
     close() {
       closed = true;
       for (const stream of open.values()) stream.res.end();
