@@ -49,6 +49,8 @@ export class Link {
   /** Sockets in a row that closed before they opened. */
   private unopened = 0;
   private fellBack = false;
+  /** An SSE stream opened on this link once: the network lets streams through, and `auto` keeps to them. */
+  private streamOpened = false;
 
   constructor(
     private readonly options: LinkOptions,
@@ -136,6 +138,7 @@ export class Link {
     socket.onopen = () => {
       if (this.socket !== socket) return;
       opened = true;
+      if (socket instanceof SseSocket) this.streamOpened = true;
       this.unopened = 0;
       this.attempts = 0;
       this.outbox.reset();
@@ -152,20 +155,34 @@ export class Link {
       this.events.received(message);
     };
     socket.onerror = () => {}; // a close event always follows, and carries the decision
-    socket.onclose = () => {
+    socket.onclose = (event: { status?: number } | undefined) => {
       if (this.socket !== socket) return;
       this.socket = null;
       this.outbox.reset(); // what waited is asked again on the next socket
-      // Sockets that never open, again and again, while pages load: a proxy refusing upgrades.
       const auto = (this.options.transport ?? configuredTransport()) === 'auto';
-      if (!opened && !(socket instanceof SseSocket) && auto && ++this.unopened >= WS_FAILURES_BEFORE_SSE && this.options.eventsUrl !== null) {
-        this.fellBack = typeof fetch === 'function';
-        if (this.fellBack) this.attempts = 0;
-      }
+      if (auto && !opened) this.fallBack(socket instanceof SseSocket, event?.status);
       this.events.lost();
       if (this.events.inUse()) this.scheduleReconnect();
       else this.events.state('closed');
     };
+  }
+
+  /**
+   * `auto`, after a socket that never opened. Sockets that never open, again
+   * and again: a proxy refusing upgrades, or a server that is down. SSE tells
+   * them apart: a stream that got no HTTP answer at all means the server is
+   * unreachable, so the WebSocket is tried again next; once a stream opened,
+   * SSE stays.
+   */
+  private fallBack(wasStream: boolean, status: number | undefined): void {
+    if (!wasStream) {
+      if (++this.unopened < WS_FAILURES_BEFORE_SSE || this.options.eventsUrl === null || typeof fetch !== 'function') return;
+      this.fellBack = true;
+      this.attempts = 0;
+    } else if (status === undefined && !this.streamOpened) {
+      this.fellBack = false;
+      this.unopened = 0;
+    }
   }
 
   private scheduleReconnect(): void {

@@ -104,9 +104,9 @@ export interface ConnectionOptions {
   tickets?: string | false;
   /**
    * `websocket`, `sse` (Server-Sent Events at the HTTP API's `/events` beside
-   * the socket's `/ws`), or `auto`: the WebSocket, falling back to SSE for
-   * good once `WS_FAILURES_BEFORE_SSE` sockets in a row closed before
-   * they opened (a proxy refusing upgrades). Default: `configureBackjob({ transport })`, else `auto`.
+   * the socket's `/ws`), or `auto`: the WebSocket, falling back to SSE once
+   * two sockets in a row closed before they opened (a proxy refusing
+   * upgrades; see docs/protocol.md). Default: `configureBackjob({ transport })`, else `auto`.
    */
   transport?: TransportChoice;
 }
