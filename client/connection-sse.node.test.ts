@@ -130,4 +130,30 @@ describe('SharedConnection over SSE', () => {
     unwatch();
     connection.close();
   });
+
+  test('auto, with the server down: a stream that gets no answer at all sends the next attempt back to the WebSocket', async () => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve)); // nothing listens there now
+    let sockets = 0;
+    class CountingSocket extends (NodeWebSocket as unknown as typeof WebSocket) {
+      constructor(address: string, protocols?: string | string[]) {
+        sockets += 1;
+        super(address, protocols);
+      }
+    }
+    const connection = new SharedConnection(`ws://127.0.0.1:${port}/backjob/ws`, {
+      WebSocket: CountingSocket as unknown as WebSocketConstructor,
+      minBackoff: 20,
+      maxBackoff: 40,
+      tickets: false,
+    });
+    const unwatch = connection.watch('nobody-listens', undefined, () => {});
+    // Without the way back, the page would stop at 2 sockets and stream forever.
+    await waitFor(() => sockets >= 5, 'the WebSocket tried again after failed streams', 10_000);
+    unwatch();
+    connection.close();
+  });
 });
