@@ -9,12 +9,20 @@
  */
 
 /** Extra request headers: fixed, or asked for at each call (a token that refreshes). */
+import { checkTransport, type TransportChoice } from './transport.js';
+
 export type HeadersSource = Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
 
 /** Options of {@link configureBackjob}. */
 export interface BackjobClientConfig {
   /** Headers added to every HTTP call the client makes (starts, connection tickets). Default none. */
   headers?: HeadersSource;
+  /**
+   * How the live channel connects: `auto` (default) tries the WebSocket and
+   * falls back to Server-Sent Events when sockets do not open (a proxy that
+   * refuses upgrades); `websocket` or `sse` use only that one.
+   */
+  transport?: TransportChoice;
 }
 
 let config: BackjobClientConfig = {};
@@ -24,6 +32,7 @@ export function configureBackjob(options: BackjobClientConfig): void {
   if (options.headers !== undefined && typeof options.headers !== 'function' && (typeof options.headers !== 'object' || options.headers === null)) {
     throw new TypeError('Expected `headers` to be an object of header values or a function returning one');
   }
+  checkTransport(options.transport);
   config = { ...config, ...options };
 }
 
@@ -31,4 +40,9 @@ export function configureBackjob(options: BackjobClientConfig): void {
 export async function extraHeaders(): Promise<Record<string, string>> {
   const { headers } = config;
   return (typeof headers === 'function' ? await headers() : headers) ?? {};
+}
+
+/** The configured live transport. */
+export function configuredTransport(): TransportChoice {
+  return config.transport ?? 'auto';
 }

@@ -1,62 +1,24 @@
 /**
- * The page's live channel: one WebSocket per endpoint, shared by every element
- * that watches a job, reference-counted by `watch`, reconnecting with
- * exponential backoff and jitter and resuming each job from the last seq it
- * received. Wire format: docs/protocol.md.
+ * The page's live channel: one connection per endpoint (a WebSocket, or SSE
+ * where sockets cannot open: see link.ts), shared by every element that
+ * watches a job, reference-counted by `watch`, resuming each job from the
+ * last seq it received. Wire format: docs/protocol.md.
  *
  * Nothing here touches `window` or `location` until a connection is asked
  * for, so the module imports cleanly in Node (SSR, tests).
  */
-import {
-  MAX_TICKET_LENGTH,
-  SUBPROTOCOL,
-  TICKET_PROTOCOL_PREFIX,
-  applyEvent,
-  type ErrorCode,
-  type JobEvent,
-  type JobSnapshot,
-  type ServerMessage,
-  type TicketReply,
-} from '../shared/protocol.js';
-import { extraHeaders } from './config.js';
-import type { Connection, ConnectionState, JobList, ListPage, ListRequest, ListUpdate, WatchListener, WatchUpdate } from './types.js';
+import type { ErrorCode, JobEvent, JobSnapshot, ServerMessage } from '../shared/protocol.js';
+import { endpointUrl, eventsUrlOf, ticketUrlOf } from './endpoints.js';
+import { Link } from './link.js';
+import { MAX_STREAM_JOBS, type StreamJob } from './sse-socket.js';
+import { eventsArrived, initialUpdate, notify, safely, snapshotArrived, watchedJob, type WatchedJob, type Watcher } from './watched-job.js';
+import { checkTransport, type WebSocketConstructor } from './transport.js';
+import type { Connection, ConnectionOptions, ConnectionState, JobList, ListPage, ListRequest, ListUpdate, WatchListener, WatchUpdate } from './types.js';
 
-export type { Connection, ConnectionState, WatchListener, WatchUpdate } from './types.js';
-
-/** The part of the browser's `WebSocket` the connection uses (the `ws` package's client fits too). */
-export interface WebSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  onopen: ((event: any) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: any) => void) | null;
-  onerror: ((event: any) => void) | null;
-}
-
-/** A `WebSocket` constructor: the browser's, or one injected for Node. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
-
-/** Options of {@link SharedConnection}. */
-export interface ConnectionOptions {
-  /** Constructor to open sockets with. Default: the global `WebSocket`. */
-  WebSocket?: WebSocketConstructor;
-  /** Milliseconds the socket stays open after the last watcher left (an element moved in the DOM re-watches at once). Default 1,000. */
-  idleGrace?: number;
-  /** First reconnect delay in ms; it doubles per failed attempt. Default 500. */
-  minBackoff?: number;
-  /** Longest reconnect delay in ms. Default 30,000. */
-  maxBackoff?: number;
-  /** Log lines kept per job for watchers that join later (oldest dropped first). Default 10,000. */
-  maxLines?: number;
-  /**
-   * Where to ask for a connection ticket before each socket (see
-   * docs/protocol.md): the HTTP API's `/tickets` beside the socket's `/ws`
-   * by default; `false` opens sockets without one (the upgrade is then
-   * identified by its cookies alone).
-   */
-  tickets?: string | false;
-}
+export type { Connection, ConnectionOptions, ConnectionState, WatchListener, WatchUpdate } from './types.js';
+export type { TransportChoice, WebSocketConstructor, WebSocketLike } from './transport.js';
+export { endpointUrl } from './endpoints.js';
+export { WS_FAILURES_BEFORE_SSE } from './link.js';
 
 /** A request the server refused, with its `BACKJOB_ERR_…` code. */
 export class BackjobConnectionError extends Error {
@@ -69,7 +31,6 @@ export class BackjobConnectionError extends Error {
   }
 }
 
-const OPEN = 1;
 /** Replies that retrying with the same credentials cannot change. */
 const FINAL_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_NOT_FOUND', 'BACKJOB_ERR_FORBIDDEN', 'BACKJOB_ERR_BAD_FRAME', 'BACKJOB_ERR_TOO_MANY_JOBS']);
 /**
@@ -79,53 +40,6 @@ const FINAL_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_NOT_FOUND', '
 const RETRY_ERRORS: ReadonlySet<ErrorCode> = new Set(['BACKJOB_ERR_RATE_LIMITED', 'BACKJOB_ERR_INTERNAL']);
 /** First delay before asking again after one of those; it doubles while they repeat (up to `maxBackoff`). */
 const RETRY_MS = 1_000;
-/** Messages per second a server allows when its hello does not say: the server's default. */
-const DEFAULT_RATE_LIMIT = 50;
-/**
- * The share of the server's limit the page uses. The server drops frames
- * past its limit unread (and closes a socket that keeps on), so the page
- * stays well inside it whatever its timers' drift.
- */
-const RATE_SHARE = 0.8;
-
-/** Ticket endpoint replies that say "not now" (a proxy during a deploy, an overloaded app): ask again, not without. */
-const TRANSIENT_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
-/** How long a ticket request may take before it is given up (and asked again). */
-const TICKET_TIMEOUT_MS = 10_000;
-/** What `fetchTicket` answers for those, and for a request that timed out. */
-const UNAVAILABLE = Symbol('ticket unavailable');
-
-/** One `watch()` call: its listener gets nothing until it had its initial delivery. */
-interface Watcher {
-  listener: WatchListener;
-  ready: boolean;
-}
-
-/** What the page knows about one job: enough for a late watcher to start where the first one is. */
-interface WatchedJob {
-  token?: string;
-  watchers: Set<Watcher>;
-  snapshot?: JobSnapshot;
-  /** The job's log lines so far (the newest `maxLines`). */
-  lines: JobEvent[];
-  /** Seq of the last event received: what a resubscription resumes after. */
-  lastSeq: number;
-  /**
-   * The server answered the latest subscribe with its snapshot. Events before
-   * that belong to an earlier subscription (still on their way when it was
-   * replaced); the new stream resends them after the seq it asked for.
-   */
-  streaming: boolean;
-  /** `ref` of the latest subscribe: an error for an earlier one (say, refused without the token) is stale. */
-  ref?: string;
-  error?: { code: ErrorCode; message: string };
-  /** The server refused it for good (not found / not allowed): not resubscribed on reconnect. */
-  refused: boolean;
-  retryTimer?: ReturnType<typeof setTimeout>;
-  /** Retries since the stream last delivered events: what the next retry's delay grows with. */
-  retries: number;
-}
-
 /** A page asked for and not yet answered. */
 interface PendingPage {
   request: ListRequest;
@@ -145,52 +59,50 @@ interface PendingCancel {
 /** A shared, reconnecting WebSocket to one BackJob endpoint. Use {@link getConnection} on a page. */
 export class SharedConnection implements Connection {
   readonly url: string;
-  private readonly Socket: WebSocketConstructor;
   private readonly idleGrace: number;
-  private readonly minBackoff: number;
-  private readonly maxBackoff: number;
   private readonly maxLines: number;
-  private readonly ticketUrl: string | null;
-  /** A ticket is being fetched for the next socket. */
-  private opening = false;
   private readonly jobs = new Map<string, WatchedJob>();
   private readonly cancels = new Map<string, PendingCancel>();
   private readonly lists = new Set<(update: ListUpdate) => void>();
   private readonly pages = new Map<string, PendingPage>();
   /** A socket was open before: the next open is a reconnect, after which lists read their pages again. */
   private wasOpen = false;
-  private socket: WebSocketLike | null = null;
   private currentState: ConnectionState = 'closed';
   private offset = 0;
-  private attempts = 0;
   private nextRef = 1;
-  private reconnectTimer?: ReturnType<typeof setTimeout>;
   private idleTimer?: ReturnType<typeof setTimeout>;
-  /** Messages waiting for the rate budget, oldest first; `sent` runs once one is on the wire. */
-  private outbox: Array<{ data: string; sent?: () => void }> = [];
-  /** Messages per second this page sends on the current socket (a token bucket of that many). */
-  private rate = DEFAULT_RATE_LIMIT * RATE_SHARE;
-  private tokens = this.rate;
-  private refilledAt = 0;
-  private flushTimer?: ReturnType<typeof setTimeout>;
-  /**
-   * The current socket's hello arrived. Until then nothing is sent: the
-   * server's limit may be lower than the pace this page assumes, and a burst
-   * past it on a fresh socket is dropped unread and closes the socket (1008).
-   * Every BackJob server says hello first.
-   */
-  private greeted = false;
+  private readonly link: Link;
 
   constructor(url: string, options: ConnectionOptions = {}) {
     const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Socket) throw new TypeError('No WebSocket available: pass `{ WebSocket }` (e.g. from the `ws` package) outside a browser');
+    checkTransport(options.transport);
+    const eventsUrl = eventsUrlOf(url);
+    const sse = eventsUrl !== null && typeof fetch === 'function';
+    if (!Socket && !(sse && options.transport !== 'websocket')) {
+      throw new TypeError('No WebSocket available: pass `{ WebSocket }` (e.g. from the `ws` package) outside a browser');
+    }
     this.url = url;
-    this.Socket = Socket;
     this.idleGrace = options.idleGrace ?? 1_000;
-    this.minBackoff = options.minBackoff ?? 500;
-    this.maxBackoff = options.maxBackoff ?? 30_000;
     this.maxLines = options.maxLines ?? 10_000;
-    this.ticketUrl = options.tickets === false ? null : (options.tickets ?? ticketUrlOf(url));
+    this.link = new Link(
+      {
+        url,
+        Socket,
+        eventsUrl,
+        ticketUrl: options.tickets === false ? null : (options.tickets ?? ticketUrlOf(url)),
+        transport: options.transport,
+        minBackoff: options.minBackoff ?? 500,
+        maxBackoff: options.maxBackoff ?? 30_000,
+      },
+      {
+        inUse: () => this.inUse(),
+        streamJobs: () => this.streamJobs(),
+        state: (state) => this.setState(state),
+        opened: (streamed) => this.opened(streamed),
+        received: (message) => this.receive(message),
+        lost: () => this.lost(),
+      },
+    );
   }
 
   get state(): ConnectionState {
@@ -206,7 +118,7 @@ export class SharedConnection implements Connection {
     let job = this.jobs.get(jobId);
     const isNew = !job;
     if (!job) {
-      job = { token, watchers: new Set(), lines: [], lastSeq: 0, streaming: false, refused: false, retries: 0 };
+      job = watchedJob(token);
       this.jobs.set(jobId, job);
     } else if (token && token !== job.token) {
       // A watcher with a (new) token may succeed where an earlier attempt
@@ -218,7 +130,7 @@ export class SharedConnection implements Connection {
         job.refused = false;
         job.error = undefined;
         // A socket still connecting throws on send; its onopen subscribes every job not refused.
-        if (this.socket?.readyState === OPEN) this.subscribe(jobId, job);
+        if (this.link.open) this.subscribe(jobId, job);
       }
     }
     const watcher: Watcher = { listener, ready: false };
@@ -230,15 +142,11 @@ export class SharedConnection implements Connection {
     queueMicrotask(() => {
       if (!watched.watchers.has(watcher)) return;
       watcher.ready = true;
-      const initial: WatchUpdate = { connection: this.currentState };
-      if (watched.snapshot) initial.snapshot = watched.snapshot;
-      if (watched.lines.length > 0) initial.lines = watched.lines.slice();
-      if (watched.error) initial.error = watched.error;
-      this.deliver(watcher, initial);
+      safely(listener, initialUpdate(watched, this.currentState));
     });
     if (isNew) {
-      if (this.socket?.readyState === OPEN) this.subscribe(jobId, job);
-      else this.connect();
+      if (this.link.open) this.subscribe(jobId, job);
+      else this.link.connect();
     }
     let watching = true;
     return () => {
@@ -263,15 +171,15 @@ export class SharedConnection implements Connection {
         resolve: () => (settle(), resolve()),
         reject: (error) => (settle(), reject(error)),
       });
-      if (this.socket?.readyState === OPEN) this.sendCancel(ref);
-      else this.connect();
+      if (this.link.open) this.sendCancel(ref);
+      else this.link.connect();
     });
   }
 
   listJobs(listener: (update: ListUpdate) => void): JobList {
     clearTimeout(this.idleTimer);
     this.lists.add(listener);
-    if (!this.socket) this.connect();
+    if (!this.link.active) this.link.connect();
     let open = true;
     return {
       page: (request = {}) => this.requestPage(request),
@@ -279,7 +187,7 @@ export class SharedConnection implements Connection {
         if (!open) return;
         open = false;
         this.lists.delete(listener);
-        if (this.lists.size === 0 && this.socket?.readyState === OPEN) this.send({ type: 'unlist' });
+        if (this.lists.size === 0 && this.link.open) this.send({ type: 'unlist' });
         this.idleIfUnused();
       },
     };
@@ -289,8 +197,8 @@ export class SharedConnection implements Connection {
     return new Promise<ListPage>((resolve, reject) => {
       const ref = `l${this.nextRef++}`;
       this.pages.set(ref, { request, sent: false, resolve: (page) => (this.pages.delete(ref), resolve(page)), reject: (error) => (this.pages.delete(ref), reject(error)) });
-      if (this.socket?.readyState === OPEN) this.sendPage(ref);
-      else this.connect();
+      if (this.link.open) this.sendPage(ref);
+      else this.link.connect();
     });
   }
 
@@ -303,14 +211,10 @@ export class SharedConnection implements Connection {
   /** Closes the socket now and forgets every job; watchers get `connection: 'closed'`. */
   close(): void {
     clearTimeout(this.idleTimer);
-    this.cancelReconnect();
     for (const pending of this.cancels.values()) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection closed'));
     for (const pending of this.pages.values()) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection closed'));
     this.lists.clear();
-    const socket = this.socket;
-    this.socket = null;
-    this.resetOutbox();
-    socket?.close(1000, 'Closed');
+    this.link.close('Closed');
     this.setState('closed');
     for (const job of this.jobs.values()) clearTimeout(job.retryTimer);
     this.jobs.clear();
@@ -321,7 +225,7 @@ export class SharedConnection implements Connection {
     if (job.watchers.size > 0 || this.jobs.get(jobId) !== job) return;
     this.jobs.delete(jobId);
     clearTimeout(job.retryTimer);
-    if (this.socket?.readyState === OPEN) this.send({ type: 'unsubscribe', job: jobId });
+    if (this.link.open) this.send({ type: 'unsubscribe', job: jobId });
     this.idleIfUnused();
   }
 
@@ -336,137 +240,47 @@ export class SharedConnection implements Connection {
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
       if (this.inUse()) return;
-      this.cancelReconnect();
-      const socket = this.socket;
-      this.socket = null;
-      socket?.close(1000, 'Idle');
+      this.link.close('Idle');
       this.setState('closed');
     }, this.idleGrace);
   }
 
-  private connect(): void {
-    if (this.socket || this.opening || this.reconnectTimer !== undefined) return;
-    this.setState(this.attempts === 0 ? 'connecting' : 'reconnecting');
-    this.opening = true;
-    void this.fetchTicket().then((ticket) => {
-      this.opening = false;
-      // Everyone left (or close() came) while the ticket was on its way.
-      if (!this.inUse()) return this.setState('closed');
-      // Opened without, the socket would speak for nobody and its jobs be refused for good.
-      if (ticket === UNAVAILABLE) return this.scheduleReconnect();
-      this.open(ticket);
-    });
-  }
-
-  /**
-   * A single-use ticket from the HTTP API, which runs inside the app's own
-   * middleware (its session, its bearer token) where the upgrade does not.
-   * Undefined when there is none to be had (an older server, a cross-origin
-   * endpoint, the network): the socket then opens without, identified by its
-   * cookies. {@link UNAVAILABLE} when the endpoint is there but cannot answer
-   * right now: the attempt is retried.
-   */
-  private async fetchTicket(): Promise<string | undefined | typeof UNAVAILABLE> {
-    if (!this.ticketUrl || typeof fetch !== 'function') return undefined;
-    // A request that gets no answer (a keep-alive connection that died while the laptop slept) would
-    // otherwise hold the connection in `connecting` for good: it is given up and the attempt retried.
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), TICKET_TIMEOUT_MS);
-    try {
-      const response = await fetch(this.ticketUrl, {
-        method: 'POST',
-        headers: { ...(await extraHeaders()), accept: 'application/json' },
-        // The user's cookies go along to the page's own origin, and to another the server allows (it answers with CORS).
-        credentials: sameOrigin(this.ticketUrl) ? 'same-origin' : 'include',
-        signal: abort.signal,
-      });
-      if (TRANSIENT_STATUSES.has(response.status)) return UNAVAILABLE;
-      if (!response.ok) return undefined;
-      const reply = (await response.json()) as Partial<TicketReply> | null;
-      // Only what a subprotocol token may hold: anything else would make the WebSocket constructor throw.
-      const ticket = reply?.ticket;
-      return typeof ticket === 'string' && ticket.length <= MAX_TICKET_LENGTH && /^[A-Za-z0-9._~-]+$/.test(ticket) ? ticket : undefined;
-    } catch {
-      return abort.signal.aborted ? UNAVAILABLE : undefined;
-    } finally {
-      clearTimeout(timer);
+  /** The jobs an SSE stream subscribes in its own request (`Last-Event-ID` resumes each after its last seq). */
+  private streamJobs(): StreamJob[] {
+    const jobs: StreamJob[] = [];
+    for (const [job, watched] of this.jobs) {
+      if (watched.refused || jobs.length >= MAX_STREAM_JOBS) continue;
+      jobs.push({ job, after: watched.lastSeq, ...(watched.token ? { token: watched.token } : {}) });
     }
+    return jobs;
   }
 
-  private open(ticket: string | undefined): void {
-    let socket: WebSocketLike;
-    try {
-      socket = new this.Socket(this.url, ticket ? [SUBPROTOCOL, `${TICKET_PROTOCOL_PREFIX}${ticket}`] : SUBPROTOCOL);
-    } catch {
-      // A malformed URL or a blocked port: treat like a failed attempt.
-      this.scheduleReconnect();
-      return;
+  private opened(streamed: ReadonlySet<string>): void {
+    this.setState('open');
+    for (const [jobId, job] of this.jobs) {
+      if (job.refused) continue;
+      if (!streamed.has(jobId)) this.subscribe(jobId, job);
+      else {
+        // Subscribed by the stream's own request: its snapshot (which carries no ref) opens the stream.
+        clearTimeout(job.retryTimer);
+        job.streaming = false;
+        job.ref = undefined;
+      }
     }
-    this.socket = socket;
-    socket.onopen = () => {
-      if (this.socket !== socket) return;
-      this.attempts = 0;
-      this.resetOutbox();
-      this.setState('open');
-      for (const [jobId, job] of this.jobs) if (!job.refused) this.subscribe(jobId, job);
-      for (const [ref, pending] of this.cancels) if (!pending.sent) this.sendCancel(ref);
-      for (const [ref, pending] of this.pages) if (!pending.sent) this.sendPage(ref);
-      // Changes while the socket was down were missed: lists read their pages again (which registers them anew).
-      if (this.wasOpen) for (const listener of this.lists) this.deliverList(listener, { resync: true });
-      this.wasOpen = true;
-    };
-    socket.onmessage = (event) => {
-      if (this.socket !== socket || typeof event.data !== 'string') return;
-      let message: ServerMessage;
-      try {
-        message = JSON.parse(event.data) as ServerMessage;
-      } catch {
-        return; // not from a BackJob server; nothing sensible to do with it
-      }
-      this.receive(message);
-    };
-    socket.onerror = () => {}; // a close event always follows, and carries the decision
-    socket.onclose = () => {
-      if (this.socket !== socket) return;
-      this.socket = null;
-      this.resetOutbox(); // what waited is asked again on the next socket
-      // A cancel already on the wire may or may not have happened: say so rather than guess.
-      for (const pending of this.cancels.values()) {
-        if (pending.sent) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection lost before the server answered'));
-      }
-      // A page on the wire is asked again on the next socket.
-      for (const pending of this.pages.values()) pending.sent = false;
-      if (this.inUse()) this.scheduleReconnect();
-      else this.setState('closed');
-    };
+    for (const [ref, pending] of this.cancels) if (!pending.sent) this.sendCancel(ref);
+    for (const [ref, pending] of this.pages) if (!pending.sent) this.sendPage(ref);
+    // Changes while the socket was down were missed: lists read their pages again (which registers them anew).
+    if (this.wasOpen) for (const listener of this.lists) this.deliverList(listener, { resync: true });
+    this.wasOpen = true;
   }
 
-  private scheduleReconnect(): void {
-    this.setState('reconnecting');
-    const delay = this.backoff(this.minBackoff, this.attempts);
-    this.attempts += 1;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this.inUse()) this.connect();
-      else this.setState('closed');
-    }, delay);
-  }
-
-  /** The delay before retry number `attempt` (from 0): `base` doubling up to `maxBackoff`. */
-  private backoff(base: number, attempt: number): number {
-    const ceiling = Math.min(this.maxBackoff, base * 2 ** attempt);
-    // Full-range jitter in the upper half: a server restart is not greeted by every page at the same instant.
-    return ceiling / 2 + (Math.random() * ceiling) / 2;
-  }
-
-  /**
-   * Drops a pending reconnect. The field must be emptied too: `connect()`
-   * takes a set `reconnectTimer` to mean an attempt is already scheduled, and
-   * would never open a socket again.
-   */
-  private cancelReconnect(): void {
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = undefined;
+  private lost(): void {
+    // A cancel already on the wire may or may not have happened: say so rather than guess.
+    for (const pending of this.cancels.values()) {
+      if (pending.sent) pending.reject(new BackjobConnectionError('BACKJOB_ERR_DISCONNECTED', 'Connection lost before the server answered'));
+    }
+    // A page on the wire is asked again on the next socket.
+    for (const pending of this.pages.values()) pending.sent = false;
   }
 
   private subscribe(jobId: string, job: WatchedJob): void {
@@ -483,38 +297,8 @@ export class SharedConnection implements Connection {
     this.send({ type: 'cancel', ref, job: pending.job, token: pending.token }, () => (pending.sent = true));
   }
 
-  /** Sends a message within the server's rate limit: at once while the budget allows, else in turn. */
   private send(message: object, sent?: () => void): void {
-    if (!this.socket) return;
-    this.outbox.push({ data: JSON.stringify(message), sent });
-    this.flush();
-  }
-
-  private flush(): void {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    const socket = this.socket;
-    if (!socket || socket.readyState !== OPEN || !this.greeted) return;
-    const now = Date.now();
-    this.tokens = Math.min(this.rate, this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
-    this.refilledAt = now;
-    while (this.outbox.length > 0 && this.tokens >= 1) {
-      const { data, sent } = this.outbox.shift()!;
-      this.tokens -= 1;
-      socket.send(data);
-      sent?.();
-    }
-    if (this.outbox.length > 0) this.flushTimer = setTimeout(() => this.flush(), Math.ceil(((1 - this.tokens) / this.rate) * 1000));
-  }
-
-  /** A new socket: nothing waits, nothing goes out before its hello, and the server's bucket for it starts full. */
-  private resetOutbox(): void {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    this.greeted = false;
-    this.outbox = [];
-    this.tokens = this.rate;
-    this.refilledAt = Date.now();
+    this.link.send(message, sent);
   }
 
   private receive(message: ServerMessage): void {
@@ -537,53 +321,19 @@ export class SharedConnection implements Connection {
       case 'hello':
         // The server's clock against ours, as of now (ignoring the trip's half, which is small against seconds).
         this.offset = typeof message.time === 'number' && Number.isFinite(message.time) ? message.time - Date.now() : 0;
-        if (typeof message.rateLimit === 'number' && message.rateLimit >= 1) {
-          this.rate = Math.max(1, Math.floor(message.rateLimit * RATE_SHARE));
-          this.tokens = Math.min(this.tokens, this.rate);
-        }
-        this.greeted = true;
-        this.refilledAt = Date.now();
-        return this.flush();
+        return this.link.greet(message.rateLimit);
     }
   }
 
   private onSnapshot(jobId: string, snapshot: JobSnapshot, reset: boolean): void {
     const job = this.jobs.get(jobId);
-    if (!job) return;
-    job.streaming = true;
-    job.error = undefined;
-    if (reset) {
-      // The server lost the history we resumed from; it resends the log from the start.
-      job.lines = [];
-      job.lastSeq = 0;
-      job.snapshot = snapshot;
-      this.notify(job, { snapshot, reset: true });
-      return;
-    }
-    // Events received since may already be ahead of a snapshot read a moment earlier.
-    if (!job.snapshot || snapshot.seq >= job.snapshot.seq) job.snapshot = snapshot;
-    this.notify(job, { snapshot: job.snapshot });
+    if (job) notify(job, snapshotArrived(job, snapshot, reset));
   }
 
   private onEvents(jobId: string, events: JobEvent[]): void {
     const job = this.jobs.get(jobId);
-    if (!job?.streaming) return;
-    const lines: JobEvent[] = [];
-    for (const event of events) {
-      if (event.seq <= job.lastSeq) continue; // already had it (a resubscribe racing a live event)
-      job.lastSeq = event.seq;
-      job.retries = 0; // the stream works again
-      if (job.snapshot) job.snapshot = applyEvent(job.snapshot, event);
-      if (event.type === 'job:log') lines.push(event);
-    }
-    if (lines.length > 0) {
-      job.lines.push(...lines);
-      if (job.lines.length > this.maxLines) job.lines.splice(0, job.lines.length - this.maxLines);
-    }
-    const update: WatchUpdate = {};
-    if (job.snapshot) update.snapshot = job.snapshot;
-    if (lines.length > 0) update.lines = lines;
-    if (update.snapshot || update.lines) this.notify(job, update);
+    const update = job && eventsArrived(job, events, this.maxLines);
+    if (update) notify(job, update);
   }
 
   private onError(message: Extract<ServerMessage, { type: 'error' }>): void {
@@ -599,12 +349,12 @@ export class SharedConnection implements Connection {
       // On a socket that is not open by then, onopen resubscribes instead.
       const jobId = message.job;
       clearTimeout(job.retryTimer);
-      job.retryTimer = setTimeout(() => this.socket?.readyState === OPEN && this.subscribe(jobId, job), this.backoff(RETRY_MS, job.retries++));
+      job.retryTimer = setTimeout(() => this.link.open && this.subscribe(jobId, job), this.link.backoff(RETRY_MS, job.retries++));
       return;
     }
     if (FINAL_ERRORS.has(message.code)) job.refused = true;
     job.error = { code: message.code, message: message.message };
-    this.notify(job, { error: job.error });
+    notify(job, { error: job.error });
   }
 
   /**
@@ -617,77 +367,20 @@ export class SharedConnection implements Connection {
     for (const [jobId, job] of this.jobs) {
       if (job.streaming || job.refused) continue;
       clearTimeout(job.retryTimer);
-      job.retryTimer = setTimeout(() => this.socket?.readyState === OPEN && this.subscribe(jobId, job), this.backoff(RETRY_MS, job.retries++));
+      job.retryTimer = setTimeout(() => this.link.open && this.subscribe(jobId, job), this.link.backoff(RETRY_MS, job.retries++));
     }
   }
 
   private setState(state: ConnectionState): void {
     if (state === this.currentState) return;
     this.currentState = state;
-    for (const job of this.jobs.values()) this.notify(job, { connection: state });
+    for (const job of this.jobs.values()) notify(job, { connection: state });
     for (const listener of this.lists) this.deliverList(listener, { connection: state });
   }
 
   private deliverList(listener: (update: ListUpdate) => void, update: ListUpdate): void {
-    try {
-      listener(update);
-    } catch (error) {
-      setTimeout(() => {
-        throw error;
-      });
-    }
+    safely(listener, update);
   }
-
-  private notify(job: WatchedJob, update: WatchUpdate): void {
-    for (const watcher of job.watchers) if (watcher.ready) this.deliver(watcher, update);
-  }
-
-  private deliver(watcher: Watcher, update: WatchUpdate): void {
-    try {
-      watcher.listener(update);
-    } catch (error) {
-      // One broken listener must not starve the others; surface it asynchronously.
-      setTimeout(() => {
-        throw error;
-      });
-    }
-  }
-}
-
-/**
- * The WebSocket URL for `url`: absolute `ws(s)://` URLs as they are, `http(s)://`
- * ones with the matching scheme, and paths resolved against the page
- * (`ws:` on an `http:` page, `wss:` on `https:`). Default `/backjob/ws`.
- */
-export function endpointUrl(url?: string): string {
-  if (url && /^wss?:\/\//i.test(url)) return url;
-  if (url && /^https?:\/\//i.test(url)) return url.replace(/^http/i, 'ws');
-  const page = (globalThis as { location?: { href: string } }).location;
-  if (!page) throw new TypeError('Outside a browser, getConnection() needs an absolute ws:// or wss:// URL');
-  const resolved = new URL(url ?? '/backjob/ws', page.href);
-  resolved.protocol = resolved.protocol === 'https:' ? 'wss:' : 'ws:';
-  return resolved.href;
-}
-
-/** The ticket endpoint beside a socket endpoint: `wss://h/backjob/ws?t=1` → `https://h/backjob/tickets?t=1`; null when it is not `…/ws`. */
-function ticketUrlOf(url: string): string | null {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return null;
-  }
-  if (!/\/ws$/.test(parsed.pathname)) return null;
-  parsed.protocol = parsed.protocol === 'wss:' ? 'https:' : 'http:';
-  // The query stays: an endpoint that needs one (a tenant, say) needs it for its tickets too.
-  parsed.pathname = parsed.pathname.replace(/\/ws$/, '/tickets');
-  return parsed.href;
-}
-
-/** Whether `url` is on the page's own origin (outside a browser: taken as yes). */
-function sameOrigin(url: string): boolean {
-  const page = (globalThis as { location?: { origin: string } }).location;
-  return !page || new URL(url).origin === page.origin;
 }
 
 const shared = new Map<string, SharedConnection>();

@@ -10,6 +10,7 @@ export { BackjobLauncher } from './backjob-launcher.js';
 export { BackjobJobs } from './backjob-jobs.js';
 export { BackjobApiError, DEFAULT_BASE_PATH, startJob, type StartJobOptions } from './api.js';
 export { configureBackjob, type BackjobClientConfig, type HeadersSource } from './config.js';
+export type { TransportChoice } from './transport.js';
 export { getConnection } from './connection.js';
 export { JobWatchController, type JobWatchHost } from './job-watch-controller.js';
 export { Announcer, announcer, type Announcement } from './announcer.js';

@@ -2,6 +2,7 @@
 // behind the page's origin for the HTTP API, its real WebSocket hub, and the
 // real shared connection. Nothing here is a double.
 import './index.js';
+import { configureBackjob } from './config.js';
 import type { BackjobLauncher } from './backjob-launcher.js';
 import type { BackjobLog } from './backjob-log.js';
 import type { BackjobProgress } from './backjob-progress.js';
@@ -102,5 +103,43 @@ describe('elements against the real server', function () {
     await waitFor(() => progress.status === 'completed', 'the job to complete after reconnecting', 30_000);
     await waitFor(() => log.text.length >= lines, 'every line');
     equal(log.text, Array.from({ length: lines }, (_, i) => `line ${i + 1}`));
+  });
+
+  it('over Server-Sent Events (across origins, as the page sees it): the bar, the full log, and cancel', async () => {
+    configureBackjob({ transport: 'sse' });
+    // Another endpoint URL, so the page opens a new connection (over SSE) rather than share the socket.
+    const sse = `${endpoint}?transport=sse`;
+    // What the page asks of the network, seen from the page: the calls go on as they were.
+    const requested: string[] = [];
+    const realFetch = window.fetch;
+    window.fetch = (input, init) => {
+      requested.push(String(input instanceof Request ? input.url : input));
+      return realFetch(input, init);
+    };
+    try {
+      const completed = nextEvent('backjob-completed');
+      const launcher = await mount('backjob-launcher', { endpoint: sse, name: 'count', params: JSON.stringify({ lines: 30, delayMs: 15, run: unique() }), 'show-log': true });
+      partOf(launcher, 'button')!.click();
+      const progress = await waitFor(() => progressOf(launcher), 'the progress view');
+      await completed;
+      await waitFor(() => progress.status === 'completed', 'the progress view to complete');
+      const log = logOf(launcher)!;
+      await waitFor(() => log.text.length === 30, 'all 30 lines');
+      equal(log.text, Array.from({ length: 30 }, (_, i) => `line ${i + 1}`));
+      ok(requested.some((url) => /\/backjob\/events\?/.test(url)), `the page read an event stream (${requested.join(', ')})`);
+      cleanup();
+
+      const canceled = nextEvent('backjob-canceled');
+      const gated = await mount('backjob-launcher', { endpoint: sse, name: 'gated', params: JSON.stringify({ run: unique() }), cancelable: true });
+      partOf(gated, 'button')!.click();
+      const running = await waitFor(() => progressOf(gated), 'the progress view');
+      await waitFor(() => running.indeterminate, 'the job to run');
+      (await waitFor(() => partOf(running, 'button'), 'the cancel button')).click();
+      await canceled;
+      await waitFor(() => partOf(running, 'status')!.textContent === 'Canceled', 'the end in words');
+    } finally {
+      window.fetch = realFetch;
+      configureBackjob({ transport: 'auto' });
+    }
   });
 });

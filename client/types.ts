@@ -3,6 +3,7 @@
  * and the elements that watch jobs through it.
  */
 import type { ErrorCode, JobEvent, JobSnapshot, JobStatus } from '../shared/protocol.js';
+import type { TransportChoice, WebSocketConstructor } from './transport.js';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -80,4 +81,32 @@ export interface Connection {
   cancel(jobId: string, token?: string): Promise<void>;
   /** Follows the page's user's own jobs: pages on request, then every change pushed by the server. */
   listJobs(listener: (update: ListUpdate) => void): JobList;
+}
+
+/** Options of `SharedConnection` (connection.ts). */
+export interface ConnectionOptions {
+  /** Constructor to open sockets with. Default: the global `WebSocket`. */
+  WebSocket?: WebSocketConstructor;
+  /** Milliseconds the socket stays open after the last watcher left (an element moved in the DOM re-watches at once). Default 1,000. */
+  idleGrace?: number;
+  /** First reconnect delay in ms; it doubles per failed attempt. Default 500. */
+  minBackoff?: number;
+  /** Longest reconnect delay in ms. Default 30,000. */
+  maxBackoff?: number;
+  /** Log lines kept per job for watchers that join later (oldest dropped first). Default 10,000. */
+  maxLines?: number;
+  /**
+   * Where to ask for a connection ticket before each socket (see
+   * docs/protocol.md): the HTTP API's `/tickets` beside the socket's `/ws`
+   * by default; `false` opens sockets without one (the upgrade is then
+   * identified by its cookies alone).
+   */
+  tickets?: string | false;
+  /**
+   * `websocket`, `sse` (Server-Sent Events at the HTTP API's `/events` beside
+   * the socket's `/ws`), or `auto`: the WebSocket, falling back to SSE once
+   * two sockets in a row closed before they opened (a proxy refusing
+   * upgrades; see docs/protocol.md). Default: `configureBackjob({ transport })`, else `auto`.
+   */
+  transport?: TransportChoice;
 }

@@ -23,6 +23,8 @@ export const ERRORS = {
   BACKJOB_ERR_UNKNOWN_TYPE: { status: 400, doc: 'A live-channel message of a type the server does not know.' },
   BACKJOB_ERR_RATE_LIMITED: { status: 429, doc: 'A socket sending more messages per second than it may: the excess is dropped.' },
   BACKJOB_ERR_TOO_MANY_JOBS: { status: 429, doc: 'A socket that already watches as many jobs as the server allows: final.' },
+  BACKJOB_ERR_TOO_MANY_STREAMS: { status: 503, doc: 'An SSE stream opened while the server already holds as many as it allows (`maxStreams`).' },
+  BACKJOB_ERR_METHOD_NOT_ALLOWED: { status: 405, doc: 'An HTTP method the endpoint does not answer (the SSE stream is GET, its messages POST).' },
   BACKJOB_ERR_QUOTA: { status: 429, doc: "Too many of one owner's jobs are waiting (`maxWaitingPerOwner`); the reply carries `Retry-After`." },
   BACKJOB_ERR_CROSS_ORIGIN: { status: 403, doc: 'A request from an origin the origin policy refuses.' },
   BACKJOB_ERR_UNAUTHORIZED: { status: 401, doc: 'A call that needs a principal (listing own jobs) from nobody.' },

@@ -14,7 +14,8 @@ import { Dispatch } from './dispatch/dispatch.js';
 import { createHttpApi } from './http/api.js';
 import { createRouter } from './http/router.js';
 import { HTTP_API, recognizeInbound } from './http/wiring.js';
-import { attachHub } from './live/hub.js';
+import { createSseTransport, type SseTransport } from './live/sse.js';
+import { attachHub } from './live/websocket.js';
 import type { Access, AttachOptions, Backend, BackJob, BackJobOptions, DefineOptions, Hub, JobHandler, JobRecord, JobSpec, ListFilter, StartOptions, StartResult } from './types.js';
 
 /**
@@ -32,6 +33,8 @@ export class BackJobServer extends BackJobEmitter implements BackJob {
    */
   readonly host: Core;
   private readonly dispatch: Dispatch;
+  /** The live channel over Server-Sent Events, for networks that refuse upgrades: one per shim, served by every adapter. */
+  private readonly sse: SseTransport;
   private readonly hubs = new Set<Hub>();
   private closing: Promise<void> | null = null;
 
@@ -47,8 +50,10 @@ export class BackJobServer extends BackJobEmitter implements BackJob {
     this.host = host;
     this.dispatch = dispatch;
     // Every HTTP adapter (Express, Fastify, node:http) serves this one API; the public object carries it for them.
+    this.sse = createSseTransport(host);
+    const events = ['GET', 'POST', 'OPTIONS'].map((method) => ({ method, path: '/events', handle: this.sse.handle }));
     Object.defineProperty(this, HTTP_API, {
-      value: createHttpApi({ host, inbound: [recognizeInbound((req, res, url) => dispatch.recognize(req, res, url))] }),
+      value: createHttpApi({ host, inbound: [recognizeInbound((req, res, url) => dispatch.recognize(req, res, url))], rawRoutes: events }),
       configurable: true, // a test may hand it raw routes of its own
     });
     this.ready = host.ready;
@@ -109,6 +114,7 @@ export class BackJobServer extends BackJobEmitter implements BackJob {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.host.stopWork();
+      this.sse.close();
       for (const hub of this.hubs) await hub.close().catch((error) => this.reportError(error));
       await this.host.closeBackend();
     })();

@@ -1,5 +1,5 @@
 /**
- * The job event model and the WebSocket wire protocol, shared by the server
+ * The job event model and the live wire protocol (WebSocket and SSE), shared by the server
  * and the browser client. This module must stay free of Node and DOM APIs so
  * that both sides (and SSR) can import it.
  *
@@ -325,9 +325,11 @@ export type ServerMessage =
    * omit it: take the offset as 0. `rateLimit` is how many messages per
    * second this socket may send (a token bucket, so bursts up to that many
    * pass); frames past it are dropped unread, and a socket that keeps on is
-   * closed with 1008. Older servers omit it: assume 50.
+   * closed with 1008. Older servers omit it: assume 50. On an SSE stream,
+   * `stream` is the id its POSTs go to (`{basePath}/events/<stream>`) and
+   * `heartbeat` the milliseconds between the server's heartbeat comments.
    */
-  | { type: 'hello'; version: number; time?: number; rateLimit?: number }
+  | { type: 'hello'; version: number; time?: number; rateLimit?: number; stream?: string; heartbeat?: number }
   /**
    * The job's state as of `snapshot.seq`. `reset: true` means the history the
    * client asked to resume from is gone: drop what you have and start over

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket, { WebSocketServer } from 'ws';
 import { MAX_CLIENT_FRAME, SUBPROTOCOL, type ServerMessage } from '../../shared/protocol.js';
-import { coalesceProgress } from './hub.js';
+import { coalesceProgress } from './coalesce.js';
 import { sqlite } from '../index.js';
 import { LiveServer, TestClient, waitFor } from '../testing/live-test-kit.js';
 import type { JobEvent } from '../types.js';

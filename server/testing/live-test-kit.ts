@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { SUBPROTOCOL, type ClientMessage, type JobEvent, type ServerMessage } from '../../shared/protocol.js';
-import { attachHub, type LiveHub } from '../live/hub.js';
+import { attachHub, type LiveHub } from '../live/websocket.js';
 import { createBackJob, memory } from '../index.js';
 import type { BackJobServer as BackJob } from '../backjob.js';
 import type { AttachOptions, BackJobOptions, JobContext } from '../types.js';
