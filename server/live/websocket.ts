@@ -8,7 +8,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { MAX_CLIENT_FRAME, SUBPROTOCOL, PROTOCOL_VERSION, TICKET_PROTOCOL_PREFIX } from '../../shared/protocol.js';
-import { positiveOption as positive } from '../validate.js';
+import { positiveOption as positive, stringArrayOption } from '../validate.js';
 import { normalizeOrigin } from '../access/origin.js';
 import { TICKET_TTL_MS, readTicket } from '../access/tickets.js';
 import type { AttachOptions, Hub } from '../types.js';
@@ -78,10 +78,8 @@ export class LiveHub implements Hub {
     this.maxPayload = positive('maxPayload', options.maxPayload ?? DEFAULTS.maxPayload);
     this.rateLimit = positive('rateLimit', options.rateLimit ?? DEFAULTS.rateLimit);
     const heartbeat = positive('heartbeat', options.heartbeat ?? DEFAULTS.heartbeat);
-    if (options.allowedOrigins !== undefined && !Array.isArray(options.allowedOrigins)) {
-      throw new TypeError(`Expected \`allowedOrigins\` to be an array of origins, got \`${String(options.allowedOrigins)}\``);
-    }
-    this.extraOrigins = new Set(options.allowedOrigins?.map((o) => normalizeOrigin(o) ?? o));
+    const origins = options.allowedOrigins === undefined ? [] : stringArrayOption('allowedOrigins', options.allowedOrigins, 'an array of origins such as `https://app.example`');
+    this.extraOrigins = new Set(origins.map((o) => normalizeOrigin(o) ?? o));
     this.path = `${host.options.basePath.replace(/\/$/, '')}/ws`;
 
     // ws closes a connection with 1009 for a frame above its own maxPayload,

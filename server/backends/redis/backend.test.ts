@@ -18,7 +18,7 @@ after(async () => {
 });
 
 test('rejects a bad url or prefix with a message that says what was expected', () => {
-  assert.throws(() => redis({ url: 'http://x' }), /Expected `url` to be a redis:\/\/ or rediss:\/\/ URL, got `http:\/\/x`/);
+  assert.throws(() => redis({ url: 'http://x' }), /Expected `url` to be a redis:\/\/ or rediss:\/\/ URL, got `"http:\/\/x"` \(string\)/);
   assert.throws(() => redis({ url: 'redis://127.0.0.1:1', prefix: 'a b' }), /Expected `prefix`/);
   assert.throws(() => redis({ url: 'redis://127.0.0.1:1', lockDuration: -1 }), /Expected `lockDuration` to be a positive number/);
 });

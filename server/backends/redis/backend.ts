@@ -31,7 +31,7 @@ import { Redis } from 'ioredis';
 import { settlesWithin } from '../../core/settle.js';
 import type { Backend, Handover, JobQueue, JobRecord, JobStore, RunOutcome } from '../../types.js';
 import { queueKeyOf } from '../../core/records.js';
-import { positiveOption } from '../../validate.js';
+import { invalidOption, positiveOption } from '../../validate.js';
 import { RedisJobBus } from './bus.js';
 import { FairPick, TURN } from './fair.js';
 import { RedisJobStore } from './store.js';
@@ -227,11 +227,11 @@ class BullJobQueue implements JobQueue {
  */
 export function redis(options: RedisBackendOptions): Backend {
   if (typeof options?.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
-    throw new TypeError(`Expected \`url\` to be a redis:// or rediss:// URL, got \`${String(options?.url)}\` (${typeof options?.url})`);
+    throw invalidOption('url', 'a redis:// or rediss:// URL', options?.url);
   }
   const prefix = options.prefix ?? 'backjob';
   if (typeof prefix !== 'string' || !/^[\w.:-]{1,64}$/.test(prefix)) {
-    throw new TypeError(`Expected \`prefix\` to be 1–64 letters, digits or . : _ -, got \`${String(prefix)}\` (${typeof prefix})`);
+    throw invalidOption('prefix', '1–64 letters, digits or . : _ -', prefix);
   }
   const lockDuration = positive('lockDuration', options.lockDuration);
   const stalledInterval = positive('stalledInterval', options.stalledInterval);

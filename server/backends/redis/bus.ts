@@ -13,10 +13,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { isEndEvent } from '../../../shared/protocol.js';
 import type { BusMessage, BusNotice, JobBus, JobEvent } from '../../types.js';
 import type { RedisJobStore } from './store.js';
 
-const END_EVENTS = new Set<JobEvent['type']>(['job:completed', 'job:failed', 'job:canceled']);
 
 /** Jobs whose last seq this process remembers for catching up after an outage. */
 const MAX_TRACKED_JOBS = 10_000;
@@ -111,7 +111,7 @@ export class RedisJobBus implements JobBus {
   #track(jobId: string, message: BusMessage): void {
     const last = message.events.at(-1);
     if (!last) return;
-    if (message.events.some((event) => END_EVENTS.has(event.type))) {
+    if (message.events.some(isEndEvent)) {
       this.#lastSeq.delete(jobId);
       return;
     }
