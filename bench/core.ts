@@ -13,12 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { memory, sqlite } from '../server/index.js';
-import { createBackJob } from '../server/core/core.js';
+import { createBackJob, memory, sqlite } from '../server/index.js';
 import type { Backend, BackJobOptions } from '../server/types.js';
+import { KEY } from './kit.js';
 import type { Figure } from './run.js';
 
-const KEY = 'bench-key-0123456789abcdefghij';
 
 /** Counts `store.append` calls: one per group commit (one transaction on SQLite). */
 function countAppends(backend: Backend): { count(): number } {
