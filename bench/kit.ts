@@ -105,6 +105,8 @@ export interface SocketsSpec {
   sockets: number;
   job?: string;
   token?: string;
+  /** Subscribe after this seq (resume); default from the start. */
+  after?: number;
   /** Items (log lines or progress texts) numbered 0…last; the child reports once every socket has item `last`. */
   last: number;
 }
@@ -119,6 +121,8 @@ export interface RawReport {
   received: number;
   /** Clock of the last arrival. */
   lastArrival: number;
+  /** Clock when the first socket sent its subscribe. */
+  asked: number;
 }
 
 export interface SocketsReport {
@@ -126,6 +130,7 @@ export interface SocketsReport {
   spans: number[];
   received: number;
   lastArrival: number;
+  asked: number;
 }
 
 /** A child process holding many client sockets, so they cost the server's process nothing (and get their own fds and core). */
@@ -168,13 +173,13 @@ export async function openSockets(spec: SocketsSpec): Promise<SocketsChild> {
   await ready;
   return {
     async report(sentAt) {
-      const { arrivals, stamps, received, lastArrival } = (await done).report as RawReport;
+      const { arrivals, stamps, received, lastArrival, asked } = (await done).report as RawReport;
       const spans: number[] = [];
       arrivals.forEach((at, i) => {
         const sent = sentAt?.[i] ?? stamps[i]!;
         if (at > 0 && sent > 0) spans.push(at - sent);
       });
-      return { spans, received, lastArrival };
+      return { spans, received, lastArrival, asked };
     },
     close: () => stopChild(child),
   };

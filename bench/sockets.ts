@@ -16,17 +16,19 @@ const latest = new Float64Array(spec.last + 1);
 const stamps = new Float64Array(spec.last + 1);
 let received = 0;
 let lastArrival = 0;
+let asked = 0;
 
 /**
- * Item `i` reached socket `high`'s owner: so did every item it skipped, since a
- * later progress value replaces the ones merged into it (log lines never skip).
+ * Item `i` reached `socket`; a progress value also stands for every earlier one
+ * merged into it (`merged`), while log lines never skip (and a resumed
+ * subscription starts past the first ones).
  */
-function item(text: string, at: number, socket: { high: number }, first: boolean): void {
+function item(text: string, at: number, socket: { high: number }, first: boolean, merged = true): void {
   const space = text.indexOf(' ');
   const i = Number(text.slice(0, space));
   const end = text.indexOf(' ', space + 1);
   stamps[i] = Number(text.slice(space + 1, end < 0 ? undefined : end));
-  for (let j = socket.high + 1; j <= i; j++) {
+  for (let j = merged ? socket.high + 1 : i; j <= i; j++) {
     reached[j]++;
     if (at > latest[j]!) latest[j] = at;
   }
@@ -38,7 +40,7 @@ function item(text: string, at: number, socket: { high: number }, first: boolean
 
 function finish(): void {
   const arrivals = Array.from(latest, (at, i) => (reached[i] === spec.sockets ? at : 0));
-  const report: RawReport = { arrivals, stamps: Array.from(stamps), received, lastArrival };
+  const report: RawReport = { arrivals, stamps: Array.from(stamps), received, lastArrival, asked };
   process.send!({ type: 'report', report });
 }
 
@@ -52,14 +54,15 @@ async function open(first: boolean): Promise<WebSocket> {
     const message = JSON.parse(data.toString());
     if (spec.protocol === 'glue') {
       if (message.type === 'hello') return subscribed();
-      return item(message.text, at, socket, first);
+      return item(message.text, at, socket, first, message.type === 'progress');
     }
     const m = message as ServerMessage;
-    if (m.type === 'hello') ws.send(JSON.stringify({ type: 'subscribe', job: spec.job, token: spec.token }));
+    if (m.type === 'hello') asked ||= clock();
+    if (m.type === 'hello') ws.send(JSON.stringify({ type: 'subscribe', job: spec.job, token: spec.token, ...(spec.after ? { after: spec.after } : {}) }));
     else if (m.type === 'snapshot') subscribed();
     else if (m.type === 'events') {
       for (const event of m.events) {
-        if (event.type === 'job:log') item(event.line, at, socket, first);
+        if (event.type === 'job:log') item(event.line, at, socket, first, false);
         else if (event.type === 'job:progress' && event.text !== undefined) item(event.text, at, socket, first);
       }
     } else if (m.type === 'error') throw new Error(`${m.code}: ${m.message}`);
