@@ -171,15 +171,26 @@ export async function openSockets(spec: SocketsSpec): Promise<SocketsChild> {
   const done = message('report');
   done.catch(() => {});
   await ready;
+  // The child's clock may sit a fraction of a millisecond off this one: learn by how much from the
+  // quickest of a few pings (half its round trip either way), and read its times on this clock.
+  let offset = 0;
+  let best = Infinity;
+  for (let i = 0; i < 10; i++) {
+    const sent = clock();
+    child.send({ type: 'ping' });
+    const { at } = await message('pong');
+    const back = clock();
+    if (back - sent < best) [best, offset] = [back - sent, at - (sent + back) / 2];
+  }
   return {
     async report(sentAt) {
       const { arrivals, stamps, received, lastArrival, asked } = (await done).report as RawReport;
       const spans: number[] = [];
       arrivals.forEach((at, i) => {
         const sent = sentAt?.[i] ?? stamps[i]!;
-        if (at > 0 && sent > 0) spans.push(at - sent);
+        if (at > 0 && sent > 0) spans.push(at - offset - sent);
       });
-      return { spans, received, lastArrival, asked };
+      return { spans, received, lastArrival: lastArrival - offset, asked: asked - offset };
     },
     close: () => stopChild(child),
   };

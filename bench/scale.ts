@@ -108,7 +108,7 @@ async function replay(url: string, job: string, token: string, after: number, li
     const firstLine = Math.max(0, after - 2);
     const report = await watcher.report(Array.from({ length: lines }, () => 1));
     if (report.received !== lines - firstLine) throw new Error(`the watcher got ${report.received} of ${lines - firstLine} lines`);
-    // Spans are arrivals here (sent at 1 ms past the epoch): time them from the subscribe.
+    // Each span is an arrival here (as if sent 1 ms past the epoch): time it from the subscribe.
     return { first: report.spans[0]! + 1 - report.asked, all: report.lastArrival - report.asked };
   } finally {
     await watcher.close();

@@ -81,6 +81,9 @@ for (let i = 0; i < spec.sockets; i += 100) {
   sockets.push(...(await Promise.all(Array.from({ length: Math.min(100, spec.sockets - i) }, (_, j) => open(i + j === 0)))));
 }
 process.send!({ type: 'ready' });
+process.on('message', (m: { type?: string }) => {
+  if (m.type === 'ping') process.send!({ type: 'pong', at: clock() });
+});
 process.on('SIGTERM', () => {
   for (const ws of sockets) ws.terminate();
   process.exit(0);
