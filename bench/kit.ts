@@ -146,6 +146,9 @@ export interface SocketsChild {
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
+/** A report that takes longer than this is a hang (an item lost), not a slow run. */
+const REPORT_TIMEOUT_MS = 180_000;
+
 /** Spawns `bench/sockets.ts`; resolves once every socket is open and subscribed. */
 export async function openSockets(spec: SocketsSpec): Promise<SocketsChild> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'sockets.ts')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -184,7 +187,11 @@ export async function openSockets(spec: SocketsSpec): Promise<SocketsChild> {
   }
   return {
     async report(sentAt) {
-      const { arrivals, stamps, received, lastArrival, asked } = (await done).report as RawReport;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the sockets did not all get item ${spec.last} within ${REPORT_TIMEOUT_MS / 1000} s`)), REPORT_TIMEOUT_MS);
+      });
+      const { arrivals, stamps, received, lastArrival, asked } = (await Promise.race([done, late]).finally(() => clearTimeout(timer))).report as RawReport;
       const spans: number[] = [];
       arrivals.forEach((at, i) => {
         const sent = sentAt?.[i] ?? stamps[i]!;
