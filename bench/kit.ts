@@ -109,17 +109,24 @@ export interface SocketsSpec {
   after?: number;
   /** Items (log lines or progress texts) numbered 0…last; the child reports once every socket has item `last`. */
   last: number;
+  /**
+   * Report only counts and first/last arrivals, not per-item times: for a
+   * replay of a million lines, whose per-item arrays would otherwise land in
+   * the measured process's heap.
+   */
+  countsOnly?: boolean;
 }
 
 /** What the socket child sends once every socket has the last item. */
 export interface RawReport {
-  /** Per item: when the last socket had it (or a later item merged over it); 0 if some socket never did. */
+  /** Per item: when the last socket had it (or a later item merged over it); 0 if some socket never did. Empty with `countsOnly`. */
   arrivals: number[];
   /** Per item: the clock it was stamped with (0: it never arrived, merged into a later one). */
   stamps: number[];
   /** Items the first socket received (fewer than last + 1 when progress was merged). */
   received: number;
-  /** Clock of the last arrival. */
+  /** Clock of the first and the last arrival. */
+  firstArrival: number;
   lastArrival: number;
   /** Clock when the first socket sent its subscribe. */
   asked: number;
@@ -129,6 +136,7 @@ export interface SocketsReport {
   /** Per item every socket got: the latest arrival across sockets minus the time it was sent, ms. */
   spans: number[];
   received: number;
+  firstArrival: number;
   lastArrival: number;
   asked: number;
 }
@@ -191,13 +199,14 @@ export async function openSockets(spec: SocketsSpec): Promise<SocketsChild> {
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`the sockets did not all get item ${spec.last} within ${REPORT_TIMEOUT_MS / 1000} s`)), REPORT_TIMEOUT_MS);
       });
-      const { arrivals, stamps, received, lastArrival, asked } = (await Promise.race([done, late]).finally(() => clearTimeout(timer))).report as RawReport;
+      const { arrivals, stamps, received, firstArrival, lastArrival, asked } = (await Promise.race([done, late]).finally(() => clearTimeout(timer)))
+        .report as RawReport;
       const spans: number[] = [];
       arrivals.forEach((at, i) => {
         const sent = sentAt?.[i] ?? stamps[i]!;
         if (at > 0 && sent > 0) spans.push(at - offset - sent);
       });
-      return { spans, received, lastArrival: lastArrival - offset, asked: asked - offset };
+      return { spans, received, firstArrival: firstArrival - offset, lastArrival: lastArrival - offset, asked: asked - offset };
     },
     close: () => stopChild(child),
   };

@@ -15,6 +15,7 @@ const reached = new Uint32Array(spec.last + 1);
 const latest = new Float64Array(spec.last + 1);
 const stamps = new Float64Array(spec.last + 1);
 let received = 0;
+let firstArrival = 0;
 let lastArrival = 0;
 let asked = 0;
 
@@ -34,13 +35,14 @@ function item(text: string, at: number, socket: { high: number }, first: boolean
   }
   if (i > socket.high) socket.high = i;
   if (first) received++;
+  firstArrival ||= at;
   if (at > lastArrival) lastArrival = at;
   if (i === spec.last && reached[i] === spec.sockets) finish();
 }
 
 function finish(): void {
-  const arrivals = Array.from(latest, (at, i) => (reached[i] === spec.sockets ? at : 0));
-  const report: RawReport = { arrivals, stamps: Array.from(stamps), received, lastArrival, asked };
+  const arrivals = spec.countsOnly ? [] : Array.from(latest, (at, i) => (reached[i] === spec.sockets ? at : 0));
+  const report: RawReport = { arrivals, stamps: spec.countsOnly ? [] : Array.from(stamps), received, firstArrival, lastArrival, asked };
   process.send!({ type: 'report', report });
 }
 
