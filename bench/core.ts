@@ -13,12 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { memory, sqlite } from '../server/index.js';
-import { createBackJob } from '../server/backjob.js';
+import { createBackJob, memory, sqlite } from '../server/index.js';
 import type { Backend, BackJobOptions } from '../server/types.js';
+import { KEY } from './kit.js';
 import type { Figure } from './run.js';
 
-const KEY = 'bench-key-0123456789abcdefghij';
 
 /** Counts `store.append` calls: one per group commit (one transaction on SQLite). */
 function countAppends(backend: Backend): { count(): number } {
@@ -84,7 +83,7 @@ async function manyJobs(backend: Backend, jobs: number, updates: number, options
     const started = performance.now();
     await allDone;
     const seconds = (performance.now() - began) / 1000;
-    const concurrency = backjob.host.options.concurrency;
+    const concurrency = options.concurrency ?? 4; // createBackJob's default
     return [
       { name: `${jobs.toLocaleString('en-US')} jobs × ${updates} updates, concurrency ${concurrency}: jobs per second`, value: Math.round(jobs / seconds), unit: 'jobs/s' },
       { name: `  of which starting them (start() in a loop)`, value: Math.round(started - began), unit: 'ms' },

@@ -17,11 +17,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { memory, sqlite } from '../server/index.js';
-import { redis } from '../server/backends/redis/backend.js';
-import { startTestRedis } from '../server/testing/redis-server.js';
-import { startTestApp } from '../server/testing/http-test-app.js';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { createBackJob, memory, sqlite } from '../server/index.js';
+import { redis } from '../server/redis.js';
 import type { Backend } from '../server/types.js';
+import { KEY, startRedis } from './kit.js';
 import type { Figure } from './run.js';
 
 const FLOOD = 200;
@@ -37,16 +40,37 @@ interface Outcome {
   waitMs: number;
 }
 
-async function measure(backend: Backend): Promise<Outcome> {
-  const app = await startTestApp({
+/** An Express app with BackJob's router, as an app mounts it; the `user` cookie is who is signed in. */
+async function startApp(backend: Backend) {
+  const backjob = createBackJob({
     backend,
+    key: KEY,
+    identify: (req) => /(?:^|;\s*)user=([^;]+)/.exec(req.headers.cookie ?? '')?.[1] ?? null,
     concurrency: 1,
     merge: false,
     maxWaitingPerOwner: 0,
-    appRoutes: (_app, backjob) => {
-      backjob.define('work', () => new Promise((resolve) => setTimeout(resolve, JOB_MS)), { launchable: true });
-    },
   });
+  backjob.define('work', () => new Promise((resolve) => setTimeout(resolve, JOB_MS)), { launchable: true });
+  await backjob.ready;
+  const app = express();
+  app.use(backjob.router());
+  const server = createServer(app);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    backjob,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      await backjob.close();
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+async function measure(backend: Backend): Promise<Outcome> {
+  const app = await startApp(backend);
   try {
     const post = async (params: unknown, cookie?: string): Promise<string> => {
       const res = await fetch(`${app.url}/backjob/jobs`, {
@@ -96,7 +120,7 @@ export async function benchFairness(): Promise<Figure[]> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const server = await startTestRedis({ appendfsync: 'everysec' });
+  const server = await startRedis();
   try {
     add('redis', await measure(redis({ url: server.url, prefix: `fair-${randomUUID()}` })));
   } finally {

@@ -5,8 +5,12 @@
  * a subscribe message per job, one frame per BullMQ event, no resume and no
  * log lines (QueueEvents carries neither).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { Queue, QueueEvents, Worker } from 'bullmq';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Queue, QueueEvents, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
 
@@ -23,21 +27,38 @@ export interface PeerStack {
   close(): Promise<void>;
 }
 
-/** Starts the peer stack on `redisUrl` with `concurrency` jobs at once. */
-export async function startPeer(redisUrl: string, prefix: string, concurrency: number): Promise<PeerStack> {
+/** The peer's job: `updates` progress values, each stamped with `Date.now()`, one awaited call each. */
+export async function peerHandler(job: Job): Promise<string> {
+  const updates = job.data.updates as number;
+  for (let i = 1; i <= updates; i++) {
+    await job.updateProgress({ progress: (i * 100) / updates, text: String(Date.now()) });
+  }
+  return 'done';
+}
+
+const workerScript = join(fileURLToPath(new URL('.', import.meta.url)), 'peer-worker.ts');
+
+/**
+ * Starts the peer stack on `redisUrl` with `concurrency` jobs at once; with
+ * `workerProcess`, its BullMQ worker runs in a child process (bench/peer-worker.ts), as an app's would.
+ */
+export async function startPeer(redisUrl: string, prefix: string, concurrency: number, options: { workerProcess?: boolean } = {}): Promise<PeerStack> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue('peer', { connection, prefix });
-  const worker = new Worker(
-    'peer',
-    async (job) => {
-      const updates = job.data.updates as number;
-      for (let i = 1; i <= updates; i++) {
-        await job.updateProgress({ progress: (i * 100) / updates, text: String(Date.now()) });
-      }
-      return 'done';
-    },
-    { connection, prefix, concurrency },
-  );
+  let worker: { close(): Promise<void> };
+  if (options.workerProcess) {
+    const child = spawn(process.execPath, ['--import', 'tsx', workerScript, redisUrl, prefix, String(concurrency)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    await once(child, 'message');
+    worker = {
+      async close() {
+        const gone = once(child, 'exit');
+        child.kill('SIGTERM');
+        await gone;
+      },
+    };
+  } else {
+    worker = new Worker('peer', peerHandler, { connection, prefix, concurrency });
+  }
   const events = new QueueEvents('peer', { connection: { url: redisUrl }, prefix });
   await events.waitUntilReady();
 

@@ -1,6 +1,9 @@
 /**
  * `npm run bench`: runs every benchmark suite in sequence and prints one
- * table of figures. `npm run bench -- core live` runs only the named suites.
+ * table of figures. `npm run bench -- core live` runs only the named suites;
+ * `BENCH_QUICK=1 npm run bench` runs smaller sizes (a few minutes in all).
+ * Ratios against a hand-written baseline measured in the same run are the
+ * figures to compare across runs and machines; absolute ones move with load.
  *
  * To add a suite, write `bench/<name>.ts` exporting an async function that
  * returns `Figure[]` (`{ name, value, unit }`), and add ONE line to `SUITES`
@@ -26,6 +29,7 @@ const SUITES: Suite[] = [
   { name: 'core', run: async () => (await import('./core.js')).benchCore() },
   { name: 'live', run: async () => (await import('./live.js')).benchLive() },
   { name: 'redis', run: async () => (await import('./redis.js')).benchRedis() },
+  { name: 'scale', run: async () => (await import('./scale.js')).benchScale() },
   { name: 'fairness', run: async () => (await import('./fairness.js')).benchFairness() },
 ];
 
