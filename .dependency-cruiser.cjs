@@ -47,7 +47,7 @@ module.exports = {
       name: 'no-cycles',
       comment: 'No module reaches itself again through its imports.',
       severity: 'error',
-      from: { path: '^(server|shared|client)/' },
+      from: { path: '^(server|shared|client|bench)/' },
       to: { circular: true },
     },
     {

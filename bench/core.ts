@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { createBackJob, memory, sqlite } from '../server/index.js';
 import type { Backend, BackJobOptions } from '../server/types.js';
 import { KEY } from './kit.js';
-import type { Figure } from './run.js';
+import type { Figure } from './kit.js';
 
 
 /** Counts `store.append` calls: one per group commit (one transaction on SQLite). */

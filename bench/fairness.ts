@@ -25,7 +25,7 @@ import { createBackJob, memory, sqlite } from '../server/index.js';
 import { redis } from '../server/redis.js';
 import type { Backend } from '../server/types.js';
 import { KEY, startRedis } from './kit.js';
-import type { Figure } from './run.js';
+import type { Figure } from './kit.js';
 
 const FLOOD = 200;
 /** Each job's work: long enough that the flood is a queue, short enough that a FIFO run ends. */

@@ -17,6 +17,13 @@ import { fileURLToPath } from 'node:url';
 import { createBackJob } from '../server/index.js';
 import type { AttachOptions, BackJob, BackJobOptions, JobContext } from '../server/types.js';
 
+/** One measured figure of a suite (what `npm run bench` prints a row of). */
+export interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+}
+
 export const KEY = 'bench-key-0123456789abcdefghij';
 
 /** `BENCH_QUICK=1`: smaller sizes, so the whole bench takes a few minutes. */

@@ -23,7 +23,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { sqlite } from '../server/index.js';
 import { startGlue } from './glue.js';
 import { QUICK, clock, openSockets, percentile, round, sleep, startBackJobServer, stopChild, yieldToLoop, type BenchServer } from './kit.js';
-import type { Figure } from './run.js';
+import type { Figure } from './kit.js';
 
 const PAD = 'of the benchmark log, about as long as a real line is';
 const line = (i: number) => `${i} ${clock()} ${PAD}`;

@@ -35,7 +35,7 @@ import type { Backend } from '../server/types.js';
 import { QUICK, median, round, startRedis } from './kit.js';
 import { startPeer } from './redis-peer.js';
 
-import type { Figure } from './run.js';
+import type { Figure } from './kit.js';
 
 const JOBS = Number(process.env.BENCH_JOBS ?? (QUICK ? 500 : 1_000));
 const UPDATES_PER_JOB = 10;

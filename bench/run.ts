@@ -12,12 +12,7 @@
  */
 import { performance } from 'node:perf_hooks';
 
-/** One measured figure of a suite. */
-export interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-}
+import type { Figure } from './kit.js';
 
 /** A suite: its name (for selection and the table) and how to run it. */
 interface Suite {

@@ -19,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createBackJob, sqlite } from '../server/index.js';
 import type { BackJob, BackJobOptions } from '../server/types.js';
 import { KEY, QUICK, clock, openSockets, round, sleep, startBackJobServer, waitFor } from './kit.js';
-import type { Figure } from './run.js';
+import type { Figure } from './kit.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
