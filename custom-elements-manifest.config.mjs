@@ -14,9 +14,13 @@ function eventTypes() {
   return new Map([...map.matchAll(/'([a-z-]+)':\s*([^;]+);/g)].map(([, name, type]) => [name, type.trim()]));
 }
 
-/** `client/backjob-log.ts` → `dist/client/backjob-log.js`: where tsc puts the module in the package. */
+/**
+ * `client/backjob-log.ts` → `dist/client/backjob-log.js`: where tsc puts the
+ * module in the package. A re-export from a module the analyzer does not read
+ * keeps its specifier (`./progress-words.js`): every such module is a sibling in client/.
+ */
 function shippedPath(path) {
-  return path.replace(/^client\/(.+)\.ts$/, 'dist/client/$1.js');
+  return path.replace(/^client\/(.+)\.ts$/, 'dist/client/$1.js').replace(/^\.\/([\w-]+)\.js$/, 'dist/client/$1.js');
 }
 
 /** Rewrites every module path of the manifest to the shipped module, and types every event. */

@@ -146,7 +146,7 @@ describe('the packed tarballs', () => {
       const dir = join(root, 'packages', which);
       for (const required of ['LICENSE', 'README.md', 'package.json', 'dist/bundle.js']) assert.ok(files.includes(required), `${which} lacks ${required}`);
       assert.match(readFileSync(join(dir, 'LICENSE'), 'utf8'), /MIT License[\s\S]*Copyright \(c\) 2026 BackJob contributors/);
-      const strays = files.filter((f) => (/\.ts$/.test(f) && !f.endsWith('.d.ts')) || /test|contract|crash-child|fuzz|tsconfig/.test(f));
+      const strays = files.filter((f) => (/\.ts$/.test(f) && !f.endsWith('.d.ts')) || /test|store-contract|http-contract|crash-child|fuzz|tsconfig/.test(f));
       assert.deepEqual(strays, [], 'sources, tests and test support stay in the repository');
       if (which === 'server') {
         // Read at run time beside the modules that use them (the Redis backend's scripts).
@@ -211,6 +211,7 @@ describe('the packed tarballs', () => {
         ['backjob-completed', 'CustomEvent<BackjobCompletedDetail>'],
         ['backjob-failed', 'CustomEvent<BackjobFailedDetail>'],
         ['backjob-canceled', 'CustomEvent<BackjobCanceledDetail>'],
+        ['backjob-open', 'CustomEvent<BackjobOpenDetail>'],
       ],
     );
     for (const element of elements) for (const event of element.events ?? []) assert.match(event.type?.text ?? '', /^CustomEvent<\w+Detail>$/, event.name);
