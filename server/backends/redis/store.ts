@@ -33,7 +33,7 @@ const OUTAGE_GRACE_MS = 60_000;
 
 /** The scripts of the store: each a compare-and-set (see the module doc and `lua/`). */
 const APPEND_LUA = luaScript('append', 'last-seq');
-const CREATE_LUA = luaScript('create', 'last-seq');
+const CREATE_LUA = luaScript('create', 'last-seq', 'fair-list');
 
 type ScriptClient = Redis & {
   backjobAppend(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2>;
@@ -86,21 +86,25 @@ export class RedisJobStore implements JobStore {
   #closed = false;
 
   readonly #enqueueWithCreate: ((job: JobRecord) => Promise<void>) | undefined;
+  readonly #fairPrefix: string;
 
   /**
-   * `enqueueWithCreate`, if given, hands a new job to the queue as soon as its
-   * creation is sent (unless it has a merge key: it may join another job
-   * instead; or a quota: it may be refused; either is enqueued by the caller
-   * once created): with the
-   * queue on the same connection, Redis runs the two in order, so a worker can
-   * never take a job whose row does not exist yet, and creating and enqueueing
-   * cost one round trip instead of two.
+   * `fairPrefix`, if given, is where the queue's fair pick keeps its lists
+   * (`fair.ts`): the create script lists every job it creates there in the
+   * same step. `enqueueWithCreate`, if given, then hands a new job to the
+   * queue (its BullMQ turn) as soon as its creation is sent (unless it has a
+   * merge key: it may join another job instead; or a quota: it may be
+   * refused; either is enqueued by the caller once created): with the queue
+   * on the same connection, Redis runs the two in order, so a worker can never
+   * take a job whose row does not exist yet, and creating and enqueueing cost
+   * one round trip instead of two.
    */
-  constructor(redis: Redis, prefix: string, options: { enqueueWithCreate?: (job: JobRecord) => Promise<void> } = {}) {
+  constructor(redis: Redis, prefix: string, options: { fairPrefix?: string; enqueueWithCreate?: (job: JobRecord) => Promise<void> } = {}) {
     redis.defineCommand('backjobAppend', { lua: APPEND_LUA });
     redis.defineCommand('backjobCreate', { lua: CREATE_LUA });
     this.#redis = redis as ScriptClient;
     this.keys = new RedisKeys(prefix);
+    this.#fairPrefix = options.fairPrefix ?? '';
     this.#enqueueWithCreate = options.enqueueWithCreate;
   }
 
@@ -167,6 +171,7 @@ export class RedisJobStore implements JobStore {
       ];
       const args = [
         writeId, job.id, json, JSON.stringify(event), order, job.mergeKey === null ? '' : '1', input.credentials ?? '', target, String(targetSeq), String(maxWaiting),
+        this.#fairPrefix, queueKeyOf(job), String(job.runAt), String(Date.now()),
       ];
       const created = this.#redis.backjobCreate(keys.length, ...keys, ...args);
       // A create that may be refused is enqueued by the caller once it is created: a refused flood queues nothing.
@@ -230,6 +235,16 @@ export class RedisJobStore implements JobStore {
       }
     }
     this.#flushing = false;
+  }
+
+  /**
+   * A row read elsewhere on this connection (the queue's pick): the guess the
+   * next append to the job folds from, unless this process knows a later one.
+   * Safe whatever it is: a stale guess fails the append's seq check and is read again.
+   */
+  knowRow(record: JobRecord): void {
+    const known = this.#rows.get(record.id);
+    if (!known || known.seq < record.seq) this.#remember(structuredClone(record));
   }
 
   /** Keeps `record` for the next append to the job (forgets it once the job ended). */
