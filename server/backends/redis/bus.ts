@@ -63,7 +63,11 @@ export class RedisJobBus implements JobBus {
         return this.#catchUp();
       }, () => {});
     });
+    // Every envelope begins with its origin (`{"from":"<uuid>",`): this process's own, echoed
+    // back by Redis, are told apart by their first bytes, never parsed.
+    const own = Buffer.from(JSON.stringify({ from: this.#origin }).slice(0, -1));
     subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => {
+      if (payload.length > own.length && payload.compare(own, 0, own.length, 0, own.length) === 0) return;
       let envelope: Envelope;
       try {
         envelope = JSON.parse(payload.toString('utf8')) as Envelope;
