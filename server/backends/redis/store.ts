@@ -80,7 +80,7 @@ export class RedisJobStore implements JobStore {
   readonly #writer = randomBytes(8).toString('hex');
   #writes = 0;
   /** Where each append also publishes its events (see `publishAppends`). */
-  #announce: { channel: string; origin: string } | null = null;
+  #announce: { channel: string; origin: string; own: string } | null = null;
   /** Event lists `append` returned that its own script already published. */
   readonly #published = new WeakSet<JobEvent[]>();
   #closed = false;
@@ -113,9 +113,13 @@ export class RedisJobStore implements JobStore {
    * `{ from: origin, messages }` envelope per write, in the same script as the
    * write: no round trip of its own, and no watcher hears of an event before
    * it is stored. The bus then skips what {@link wasPublished} confirms.
+   * `own` is a channel only this process's bus subscribes to, with the same
+   * command as to `channel`: when the script sees that the one subscriber of
+   * `channel` is that one, nobody else listens and it publishes nothing (this
+   * process hears its writes directly).
    */
-  publishAppends(channel: string, origin: string): void {
-    this.#announce = { channel, origin };
+  publishAppends(channel: string, origin: string, own: string): void {
+    this.#announce = { channel, origin, own };
   }
 
   /** Whether `events` (as returned by `append`) were already published by the append's script. */
@@ -278,7 +282,7 @@ export class RedisJobStore implements JobStore {
     const rows = await this.#rowsOf(ids);
     const now = Date.now();
     const keys: string[] = [];
-    const args: string[] = [this.#writeId(), this.#announce?.channel ?? '', this.#announce?.origin ?? ''];
+    const args: string[] = [this.#writeId(), this.#announce?.channel ?? '', this.#announce?.origin ?? '', this.#announce?.own ?? ''];
     const planned: PlannedJob[] = [];
     const folded: JobRecord[] = [];
     ids.forEach((jobId, i) => {
