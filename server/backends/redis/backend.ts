@@ -175,7 +175,7 @@ class BullJobQueue implements JobQueue {
           if (!picked) return; // nothing due: a spare turn (its job was canceled, or taken by another turn)
           // The row as the pick read it: the run needs no read of its own, and its first write no read either.
           const job = picked.row === null ? null : (JSON.parse(picked.row) as JobRecord);
-          if (job) this.#store.knowRow(job);
+          if (picked.row !== null) this.#store.knowRow(picked.row);
           if ((await run(picked.id, { lost: picked.resumed, job })) === 'later') {
             // Not run here, or left for a retry, by a worker that is closing: completing the turn
             // would lose the job, so the turn goes back to the queue, still holding it, for another worker.

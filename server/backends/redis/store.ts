@@ -12,8 +12,9 @@
  * WATCH; a resent script re-checks, and recognises its own entries (each
  * carries the id of the write that added it), so nothing is written twice.
  * Appends are group-committed: every append pending in this process goes in
- * the next script call. The rows this process last wrote are kept in memory,
- * so a batch of jobs it already knows is one round trip; the script's seq
+ * the next script call. The rows this process last wrote (or its queue's
+ * pick last read) are kept in memory, so a batch of jobs it already knows is
+ * one round trip; the script's seq
  * check is what makes that safe (a row another process changed fails the
  * check, is read again and the batch folded anew).
  */
@@ -242,13 +243,14 @@ export class RedisJobStore implements JobStore {
   }
 
   /**
-   * A row read elsewhere on this connection (the queue's pick): the guess the
+   * A row (its JSON) read elsewhere on this connection (the queue's pick): the guess the
    * next append to the job folds from, unless this process knows a later one.
    * Safe whatever it is: a stale guess fails the append's seq check and is read again.
    */
-  knowRow(record: JobRecord): void {
+  knowRow(json: string): void {
+    const record = JSON.parse(json) as JobRecord;
     const known = this.#rows.get(record.id);
-    if (!known || known.seq < record.seq) this.#remember(structuredClone(record));
+    if (!known || known.seq < record.seq) this.#remember(record);
   }
 
   /** Keeps `record` for the next append to the job (forgets it once the job ended). */
