@@ -14,9 +14,9 @@
  * Appends are group-committed: every append pending in this process goes in
  * the next script call. The rows this process last wrote (or its queue's
  * pick last read) are kept in memory, so a batch of jobs it already knows is
- * one round trip; the script's seq
- * check is what makes that safe (a row another process changed fails the
- * check, is read again and the batch folded anew).
+ * one round trip; the script's seq check is what makes that safe (a row
+ * another process changed fails the check, is read again and the batch
+ * folded anew).
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
