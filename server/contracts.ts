@@ -175,6 +175,11 @@ export interface Handover {
    * only reports this: what becomes of the job is core's to decide and write.
    */
   lost: boolean;
+  /**
+   * The job's row, when the queue read it in the same step as taking the job
+   * (null: there is no such job): the processor then needs no read of its own.
+   */
+  job?: JobRecord | null;
 }
 
 export interface JobQueue {

@@ -68,7 +68,7 @@ export class Runner implements WriteListener {
     // the run ends, so the queue keeps the job, rather than letting it go while the work goes on.
     const current = this.runs.get(jobId);
     if (current) return current.ended;
-    const job = await store.get(jobId);
+    const job = handover.job !== undefined ? handover.job : await store.get(jobId);
     if (!job || isEnded(job.status)) return 'done';
     // Running already: its process died (recovery, or a queue that noticed a lost worker).
     if (job.status === 'running' && job.retriesLeft <= 0) {

@@ -3,10 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { createBackJob } from '../../backjob.js';
 import { redis } from './backend.js';
+import type { RedisJobBus } from './bus.js';
 import { startTestRedis, type TestRedis } from '../../testing/redis-server.js';
 import { TEST_KEY, ended, logOf, startTestApp } from '../../testing/http-test-app.js';
 import { waitFor } from '../../testing/helpers.js';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { sampleJob } from '../../testing/store-contract.js';
 
 let server: TestRedis;
@@ -174,5 +176,40 @@ test('jobs an earlier version queued (BullMQ jobs named "run", carrying the job)
     for (const id of legacy.slice(0, 2)) assert.equal((await worker.status(id))!.attempt, 1);
   } finally {
     await worker.close();
+  }
+});
+
+test('a process alone on the bus publishes nothing; a process that subscribes hears every append from then on', async () => {
+  const prefix = `alone-${randomUUID()}`;
+  const admin = new Redis(server.url);
+  const publishes = async () => Number(/cmdstat_publish:calls=(\d+)/.exec(String(await admin.info('commandstats')))?.[1] ?? 0);
+  const a = redis({ url: server.url, prefix });
+  let b: ReturnType<typeof redis> | null = null;
+  try {
+    await (a.bus as RedisJobBus).ready();
+    const heardByA: number[] = [];
+    a.bus.subscribe((notice) => notice.type === 'events' && heardByA.push(...notice.events.map((event) => event.seq)));
+    const { job } = await a.store.create(sampleJob());
+    const before = await publishes();
+    const [alone] = await a.store.append([{ jobId: job.id, events: [{ type: 'job:log', line: 'alone' }] }]);
+    await a.bus.publish({ type: 'events', jobId: job.id, events: alone!.events });
+    assert.equal(await publishes(), before, 'nobody else listens: nothing published');
+    assert.deepEqual(heardByA, [2], 'the writing process still hears its own write');
+
+    b = redis({ url: server.url, prefix });
+    await (b.bus as RedisJobBus).ready();
+    const heardByB: string[] = [];
+    b.bus.subscribe((notice) => notice.type === 'events' && heardByB.push(...notice.events.map((event) => `${event.seq} ${event.type}`)));
+    for (const line of ['one', 'two']) {
+      const [result] = await a.store.append([{ jobId: job.id, events: [{ type: 'job:log', line }] }]);
+      await a.bus.publish({ type: 'events', jobId: job.id, events: result!.events });
+    }
+    await waitFor(() => heardByB.length === 2, 'the other process to hear both appends');
+    assert.deepEqual(heardByB, ['3 job:log', '4 job:log'], 'in order, once each');
+    assert.deepEqual(heardByA, [2, 3, 4], 'and the writer hears them once, not echoed back');
+  } finally {
+    await a.close();
+    await b?.close();
+    await admin.quit();
   }
 });

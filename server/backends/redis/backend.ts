@@ -33,7 +33,7 @@ import type { Backend, Handover, JobQueue, JobRecord, JobStore, RunOutcome } fro
 import { queueKeyOf } from '../../core/records.js';
 import { invalidOption, positiveOption } from '../../validate.js';
 import { RedisJobBus } from './bus.js';
-import { FairPick, TURN } from './fair.js';
+import { FairPick, fairPrefix, TURN } from './fair.js';
 import { RedisJobStore } from './store.js';
 
 /** Options of {@link redis}. */
@@ -78,7 +78,7 @@ class BullJobQueue implements JobQueue {
   readonly #lockDuration: number;
   readonly #stalledInterval: number;
   readonly #fair: FairPick;
-  readonly #rowKey: (jobId: string) => string;
+  readonly #store: RedisJobStore;
   #queue: Queue | null = null;
   #worker: Worker | null = null;
   /** Jobs added to BullMQ along with their creation (`addWithCreate`), for `enqueue` to skip once. */
@@ -87,13 +87,13 @@ class BullJobQueue implements JobQueue {
   constructor(
     connection: Redis,
     prefix: string,
-    store: JobStore & { keys: { prefix: string; row(id: string): string } },
+    store: RedisJobStore,
     options: { lockDuration?: number; stalledInterval?: number },
   ) {
     this.#connection = connection;
     this.#prefix = prefix;
-    this.#fair = new FairPick(connection, `${store.keys.prefix}:`);
-    this.#rowKey = (jobId) => store.keys.row(jobId);
+    this.#fair = new FairPick(connection, `${store.keys.prefix}:`, store.keys.row(''));
+    this.#store = store;
     this.#lockDuration = options.lockDuration ?? 30_000;
     this.#stalledInterval = options.stalledInterval ?? 30_000;
   }
@@ -113,9 +113,13 @@ class BullJobQueue implements JobQueue {
     await this.#add(job);
   }
 
-  /** Adds a job the store is creating (see `RedisJobStore`); the `enqueue` that follows is then a no-op. */
+  /**
+   * Adds the turn of a job the store is creating, which its create script
+   * lists for the fair pick (see `RedisJobStore`); the `enqueue` that follows
+   * is then a no-op.
+   */
   async addWithCreate(job: JobRecord): Promise<void> {
-    await this.#add(job);
+    await this.#addTurn(job);
     this.#addedWithCreate.add(job.id);
   }
 
@@ -130,9 +134,15 @@ class BullJobQueue implements JobQueue {
     // Listed first, on the same connection: by the time any worker has the turn, the job is there to take.
     const listed = this.#fair.enqueue(
       { id: job.id, queueKey: queueKeyOf(job), runAt: job.runAt },
-      { bullJob: this.#bull.toKey(job.id), row: this.#rowKey(job.id) },
+      { bullJob: this.#bull.toKey(job.id), row: this.#store.keys.row(job.id) },
     );
     listed.catch(() => {}); // awaited below
+    await this.#addTurn(job);
+    await listed;
+  }
+
+  /** Adds a turn for a listed job (see `#add`). */
+  async #addTurn(job: JobRecord): Promise<void> {
     await this.#bull.add(
       TURN,
       { id: job.id },
@@ -143,7 +153,6 @@ class BullJobQueue implements JobQueue {
         removeOnFail: true,
       },
     );
-    await listed;
   }
 
   async remove(jobId: string): Promise<void> {
@@ -164,7 +173,10 @@ class BullJobQueue implements JobQueue {
         try {
           const picked = await this.#fair.pick(turn, (bullJob.data as { id: string }).id);
           if (!picked) return; // nothing due: a spare turn (its job was canceled, or taken by another turn)
-          if ((await run(picked.id, { lost: picked.resumed })) === 'later') {
+          // The row as the pick read it: the run needs no read of its own, and its first write no read either.
+          const job = picked.row === null ? null : (JSON.parse(picked.row) as JobRecord);
+          if (picked.row !== null) this.#store.knowRow(picked.row);
+          if ((await run(picked.id, { lost: picked.resumed, job })) === 'later') {
             // Not run here, or left for a retry, by a worker that is closing: completing the turn
             // would lose the job, so the turn goes back to the queue, still holding it, for another worker.
             return await this.#handBack(bullJob, token);
@@ -251,7 +263,10 @@ export function redis(options: RedisBackendOptions): Backend {
   const subscriber = connect(false);
 
   // The queue is on the store's connection: a job's creation and its BullMQ add go out back to back.
-  const store = new RedisJobStore(connection, prefix, { enqueueWithCreate: (job): Promise<void> => queue.addWithCreate(job) });
+  const store = new RedisJobStore(connection, prefix, {
+    fairPrefix: fairPrefix(`${prefix}:`),
+    enqueueWithCreate: (job): Promise<void> => queue.addWithCreate(job),
+  });
   const bus = new RedisJobBus(connection, subscriber, store.keys.channel, store);
   const queue: BullJobQueue = new BullJobQueue(connection, `${prefix}:bull`, store, { lockDuration, stalledInterval });
 

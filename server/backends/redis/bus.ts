@@ -48,7 +48,10 @@ export class RedisJobBus implements JobBus {
     this.#subscriber = subscriber;
     this.#channel = channel;
     this.#store = store;
-    store.publishAppends(channel, this.#origin);
+    // A channel of this process alone, subscribed with the same command as the bus's: while this
+    // process is the bus's only subscriber, its writes publish nothing (see `publishAppends`).
+    const own = `${channel}:${this.#origin}`;
+    store.publishAppends(channel, this.#origin, own);
     // After a reconnect: subscribe again (the subscriber connection must not
     // resubscribe by itself, see `redis()`) and, once that holds, read what was
     // missed: later messages arrive by pub/sub, earlier ones are in the store.
@@ -56,14 +59,18 @@ export class RedisJobBus implements JobBus {
     subscriber.on('ready', () => {
       if (!connected) return void (connected = true);
       if (this.#closed) return;
-      subscriber.subscribe(channel).then(() => {
+      subscriber.subscribe(channel, own).then(() => {
         // Jobs this process tracks are caught up below; listeners re-read the rest (a watcher of a
         // job that was still waiting when the connection dropped has heard nothing of it yet).
         this.#notify({ type: 'resync' });
         return this.#catchUp();
       }, () => {});
     });
+    // Every envelope begins with its origin (`{"from":"<uuid>",`): this process's own, echoed
+    // back by Redis, are told apart by their first bytes, never parsed.
+    const fromHere = Buffer.from(JSON.stringify({ from: this.#origin }).slice(0, -1));
     subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => {
+      if (payload.length > fromHere.length && payload.compare(fromHere, 0, fromHere.length, 0, fromHere.length) === 0) return;
       let envelope: Envelope;
       try {
         envelope = JSON.parse(payload.toString('utf8')) as Envelope;
@@ -73,7 +80,7 @@ export class RedisJobBus implements JobBus {
       if (envelope.from === this.#origin || !Array.isArray(envelope.messages)) return;
       for (const message of envelope.messages) this.#deliver(message);
     });
-    this.#subscribed = subscriber.subscribe(channel);
+    this.#subscribed = subscriber.subscribe(channel, own);
   }
 
   /** Resolves once this process receives what others publish. */

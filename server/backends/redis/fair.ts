@@ -50,7 +50,7 @@ const REMOVE_LUA = luaScript('fair-remove');
 
 type FairClient = Redis & {
   backjobFairEnqueue(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1>;
-  backjobFairPick(numKeys: number, ...args: string[]): Promise<[string, 0 | 1] | null>;
+  backjobFairPick(numKeys: number, ...args: string[]): Promise<[string, 0 | 1, string | null] | null>;
   backjobFairFinish(numKeys: number, ...args: string[]): Promise<0 | 1>;
   backjobFairRemove(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2>;
 };
@@ -58,13 +58,19 @@ type FairClient = Redis & {
 /** The name of a BullMQ job that is a turn (see the module doc); one named `run` is a job of an earlier version. */
 export const TURN = 'turn';
 
+/** Where the fair pick of the store under `prefix` (e.g. `backjob:`) keeps its keys. */
+export function fairPrefix(prefix: string): string {
+  return `${prefix}fair:`;
+}
+
 /** The fair pick's scripts on one connection, under one prefix. */
 export class FairPick {
   readonly #redis: FairClient;
   readonly #prefix: string;
+  readonly #rows: string;
 
-  /** `prefix` ends where `fair:` begins, e.g. `backjob:`. */
-  constructor(redis: Redis, prefix: string) {
+  /** `prefix` ends where `fair:` begins, e.g. `backjob:`; `rows`: what the store's row keys begin with. */
+  constructor(redis: Redis, prefix: string, rows: string) {
     for (const [name, lua] of [
       ['backjobFairEnqueue', ENQUEUE_LUA],
       ['backjobFairPick', PICK_LUA],
@@ -74,7 +80,8 @@ export class FairPick {
       redis.defineCommand(name, { lua });
     }
     this.#redis = redis as FairClient;
-    this.#prefix = `${prefix}fair:`;
+    this.#prefix = fairPrefix(prefix);
+    this.#rows = rows;
   }
 
   /**
@@ -86,10 +93,14 @@ export class FairPick {
     return this.#redis.backjobFairEnqueue(2, keys.bullJob, keys.row, this.#prefix, job.id, job.queueKey, String(job.runAt), String(Date.now()));
   }
 
-  /** The job `turn` runs (`own`: the job the turn was added for), or null. */
-  async pick(turn: string, own: string): Promise<{ id: string; resumed: boolean } | null> {
-    const picked = await this.#redis.backjobFairPick(0, this.#prefix, turn, own, String(Date.now()));
-    return picked ? { id: picked[0], resumed: picked[1] === 1 } : null;
+  /**
+   * The job `turn` runs (`own`: the job the turn was added for), or null; with
+   * its row as of the pick (`row`, the store's JSON, null if it has none), so
+   * the worker need not read it again.
+   */
+  async pick(turn: string, own: string): Promise<{ id: string; resumed: boolean; row: string | null } | null> {
+    const picked = await this.#redis.backjobFairPick(0, this.#prefix, turn, own, String(Date.now()), this.#rows);
+    return picked ? { id: picked[0], resumed: picked[1] === 1, row: picked[2] ?? null } : null;
   }
 
   /** The run of `turn` is over (whatever became of its job). */

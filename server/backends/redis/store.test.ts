@@ -1,9 +1,11 @@
-import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { FairPick, fairPrefix } from './fair.js';
 import { RedisJobStore } from './store.js';
 import { startTestRedis, type TestRedis } from '../../testing/redis-server.js';
-import { runStoreContract } from '../../testing/store-contract.js';
+import { runStoreContract, sampleJob } from '../../testing/store-contract.js';
 
 let server: TestRedis;
 before(async () => {
@@ -24,4 +26,53 @@ runStoreContract('redis', async () => {
       await connection.quit();
     },
   };
+});
+
+/** Two stores (two processes) on one prefix, each on its own connection, with the fair pick of the first. */
+async function twoStores() {
+  const prefix = `test-${randomUUID()}`;
+  const connections = [0, 1].map(() => new Redis(server.url, { maxRetriesPerRequest: null }));
+  const [a, b] = connections.map((connection) => new RedisJobStore(connection, prefix, { fairPrefix: fairPrefix(`${prefix}:`) }));
+  const pick = new FairPick(connections[0]!, `${prefix}:`, a!.keys.row(''));
+  return {
+    a: a!,
+    b: b!,
+    pick,
+    async close() {
+      await Promise.all(connections.map((connection) => connection.quit()));
+    },
+  };
+}
+
+test('a create lists its job for the fair pick in the same script, and the pick hands over its row', async () => {
+  const { a, pick, close } = await twoStores();
+  try {
+    const { job } = await a.create(sampleJob({ queueKey: 'user:alice' }));
+    const picked = await pick.pick('turn-1', job.id);
+    assert.equal(picked?.id, job.id, 'listed by the create alone: no enqueue call');
+    assert.deepEqual(JSON.parse(picked.row!), await a.get(job.id), 'the row as stored');
+    assert.equal(await pick.pick('turn-2', job.id), null, 'listed once');
+    const delayed = (await a.create(sampleJob({ runAt: Date.now() + 60_000 }))).job;
+    assert.equal(await pick.pick('turn-3', 'another'), null, 'a delayed job is listed as delayed: not due yet');
+    assert.equal((await pick.pick('turn-4', delayed.id))?.id, delayed.id, "its own turn takes it, whatever the clocks say");
+  } finally {
+    await close();
+  }
+});
+
+test('a row handed over by the pick that another process has since ended cannot start the job: ended is final', async () => {
+  const { a, b, pick, close } = await twoStores();
+  try {
+    const { job } = await a.create(sampleJob());
+    const picked = (await pick.pick('turn-1', job.id))!;
+    // Canceled by another process after the pick read the row, before the start is written.
+    await b.append([{ jobId: job.id, events: [{ type: 'job:canceled', reason: 'canceled' }] }]);
+    a.knowRow(picked.row!);
+    const [started] = await a.append([{ jobId: job.id, events: [{ type: 'job:start', attempt: 1 }] }]);
+    assert.deepEqual(started!.events, [], 'the start is dropped');
+    assert.equal(started!.job!.status, 'canceled');
+    assert.deepEqual((await a.eventsAfter(job.id, 0, 10)).map((event) => event.type), ['job:created', 'job:canceled']);
+  } finally {
+    await close();
+  }
 });

@@ -12,10 +12,11 @@
  * WATCH; a resent script re-checks, and recognises its own entries (each
  * carries the id of the write that added it), so nothing is written twice.
  * Appends are group-committed: every append pending in this process goes in
- * the next script call. The rows this process last wrote are kept in memory,
- * so a batch of jobs it already knows is one round trip; the script's seq
- * check is what makes that safe (a row another process changed fails the
- * check, is read again and the batch folded anew).
+ * the next script call. The rows this process last wrote (or its queue's
+ * pick last read) are kept in memory, so a batch of jobs it already knows is
+ * one round trip; the script's seq check is what makes that safe (a row
+ * another process changed fails the check, is read again and the batch
+ * folded anew).
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -33,7 +34,7 @@ const OUTAGE_GRACE_MS = 60_000;
 
 /** The scripts of the store: each a compare-and-set (see the module doc and `lua/`). */
 const APPEND_LUA = luaScript('append', 'last-seq');
-const CREATE_LUA = luaScript('create', 'last-seq');
+const CREATE_LUA = luaScript('create', 'last-seq', 'fair-list');
 
 type ScriptClient = Redis & {
   backjobAppend(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2>;
@@ -80,27 +81,31 @@ export class RedisJobStore implements JobStore {
   readonly #writer = randomBytes(8).toString('hex');
   #writes = 0;
   /** Where each append also publishes its events (see `publishAppends`). */
-  #announce: { channel: string; origin: string } | null = null;
+  #announce: { channel: string; origin: string; own: string } | null = null;
   /** Event lists `append` returned that its own script already published. */
   readonly #published = new WeakSet<JobEvent[]>();
   #closed = false;
 
   readonly #enqueueWithCreate: ((job: JobRecord) => Promise<void>) | undefined;
+  readonly #fairPrefix: string;
 
   /**
-   * `enqueueWithCreate`, if given, hands a new job to the queue as soon as its
-   * creation is sent (unless it has a merge key: it may join another job
-   * instead; or a quota: it may be refused; either is enqueued by the caller
-   * once created): with the
-   * queue on the same connection, Redis runs the two in order, so a worker can
-   * never take a job whose row does not exist yet, and creating and enqueueing
-   * cost one round trip instead of two.
+   * `fairPrefix`, if given, is where the queue's fair pick keeps its lists
+   * (`fair.ts`): the create script lists every job it creates there in the
+   * same step. `enqueueWithCreate`, if given, then hands a new job to the
+   * queue (its BullMQ turn) as soon as its creation is sent (unless it has a
+   * merge key: it may join another job instead; or a quota: it may be
+   * refused; either is enqueued by the caller once created): with the queue
+   * on the same connection, Redis runs the two in order, so a worker can never
+   * take a job whose row does not exist yet, and creating and enqueueing cost
+   * one round trip instead of two.
    */
-  constructor(redis: Redis, prefix: string, options: { enqueueWithCreate?: (job: JobRecord) => Promise<void> } = {}) {
+  constructor(redis: Redis, prefix: string, options: { fairPrefix?: string; enqueueWithCreate?: (job: JobRecord) => Promise<void> } = {}) {
     redis.defineCommand('backjobAppend', { lua: APPEND_LUA });
     redis.defineCommand('backjobCreate', { lua: CREATE_LUA });
     this.#redis = redis as ScriptClient;
     this.keys = new RedisKeys(prefix);
+    this.#fairPrefix = options.fairPrefix ?? '';
     this.#enqueueWithCreate = options.enqueueWithCreate;
   }
 
@@ -109,9 +114,13 @@ export class RedisJobStore implements JobStore {
    * `{ from: origin, messages }` envelope per write, in the same script as the
    * write: no round trip of its own, and no watcher hears of an event before
    * it is stored. The bus then skips what {@link wasPublished} confirms.
+   * `own` is a channel only this process's bus subscribes to, with the same
+   * command as to `channel`: when the script sees that the one subscriber of
+   * `channel` is that one, nobody else listens and it publishes nothing (this
+   * process hears its writes directly).
    */
-  publishAppends(channel: string, origin: string): void {
-    this.#announce = { channel, origin };
+  publishAppends(channel: string, origin: string, own: string): void {
+    this.#announce = { channel, origin, own };
   }
 
   /** Whether `events` (as returned by `append`) were already published by the append's script. */
@@ -167,6 +176,7 @@ export class RedisJobStore implements JobStore {
       ];
       const args = [
         writeId, job.id, json, JSON.stringify(event), order, job.mergeKey === null ? '' : '1', input.credentials ?? '', target, String(targetSeq), String(maxWaiting),
+        this.#fairPrefix, queueKeyOf(job), String(job.runAt), String(Date.now()),
       ];
       const created = this.#redis.backjobCreate(keys.length, ...keys, ...args);
       // A create that may be refused is enqueued by the caller once it is created: a refused flood queues nothing.
@@ -232,6 +242,17 @@ export class RedisJobStore implements JobStore {
     this.#flushing = false;
   }
 
+  /**
+   * A row (its JSON) read elsewhere on this connection (the queue's pick): the guess the
+   * next append to the job folds from, unless this process knows a later one.
+   * Safe whatever it is: a stale guess fails the append's seq check and is read again.
+   */
+  knowRow(json: string): void {
+    const record = JSON.parse(json) as JobRecord;
+    const known = this.#rows.get(record.id);
+    if (!known || known.seq < record.seq) this.#remember(record);
+  }
+
   /** Keeps `record` for the next append to the job (forgets it once the job ended). */
   #remember(record: JobRecord): void {
     this.#rows.delete(record.id);
@@ -263,7 +284,7 @@ export class RedisJobStore implements JobStore {
     const rows = await this.#rowsOf(ids);
     const now = Date.now();
     const keys: string[] = [];
-    const args: string[] = [this.#writeId(), this.#announce?.channel ?? '', this.#announce?.origin ?? ''];
+    const args: string[] = [this.#writeId(), this.#announce?.channel ?? '', this.#announce?.origin ?? '', this.#announce?.own ?? ''];
     const planned: PlannedJob[] = [];
     const folded: JobRecord[] = [];
     ids.forEach((jobId, i) => {

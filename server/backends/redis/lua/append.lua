@@ -1,6 +1,8 @@
 -- Appends to several jobs at once, and publishes what it wrote on the bus's
--- channel in the same step. ARGV: writeId, channel ('' for none), the bus's
--- origin, then per job: id, expected last seq, entry count, row JSON, end time
+-- channel in the same step, unless the only subscriber of the channel is the
+-- writing process's own (it hears its writes directly). ARGV: writeId, channel
+-- ('' for none), the bus's origin, the channel only the writer's bus
+-- subscribes to, then per job: id, expected last seq, entry count, row JSON, end time
 -- ('' unless the write ends the job), '1' if an end frees a merge key, '1' if
 -- the job stops waiting, then the entries as (stream id, event JSON) pairs.
 -- KEYS per job: row, events, and, when it ends, its ended index, its
@@ -8,9 +10,9 @@
 -- key, and, when it stops waiting, its queue key's waiting set. Returns 1
 -- (written), 2 (this write was already applied: a resend) or 0 (a job moved
 -- on: read again). Needs last-seq.lua.
-local writeId, channel, origin = ARGV[1], ARGV[2], ARGV[3]
+local writeId, channel, origin, own = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local jobs = {}
-local a, k = 4, 1
+local a, k = 5, 1
 while a <= #ARGV do
   local job = { id = ARGV[a], expect = tonumber(ARGV[a + 1]), count = tonumber(ARGV[a + 2]), json = ARGV[a + 3], endedAt = ARGV[a + 4], first = a + 7 }
   job.row, job.events = KEYS[k], KEYS[k + 1]
@@ -36,6 +38,12 @@ for i, job in ipairs(jobs) do
     return 0
   end
 end
+-- The bus subscribes to both channels in one command: one subscriber of each is then the writer's alone.
+local publish = channel ~= ''
+if publish then
+  local listeners = redis.call('PUBSUB', 'NUMSUB', channel, own)
+  publish = not (listeners[2] == 1 and listeners[4] == 1)
+end
 local messages = {}
 for _, job in ipairs(jobs) do
   redis.call('SET', job.row, job.json)
@@ -50,9 +58,11 @@ for _, job in ipairs(jobs) do
     if job.merge then redis.call('DEL', job.merge) end
   end
   if job.waiting then redis.call('SREM', job.waiting, job.id) end
-  messages[#messages + 1] = '{"type":"events","jobId":' .. cjson.encode(job.id) .. ',"events":[' .. table.concat(events, ',') .. ']}'
+  if publish then
+    messages[#messages + 1] = '{"type":"events","jobId":' .. cjson.encode(job.id) .. ',"events":[' .. table.concat(events, ',') .. ']}'
+  end
 end
-if channel ~= '' then
+if publish then
   redis.call('PUBLISH', channel, '{"from":' .. cjson.encode(origin) .. ',"messages":[' .. table.concat(messages, ',') .. ']}')
 end
 return 1

@@ -8,10 +8,5 @@ local prefix, id, key, runAt, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if redis.call('HEXISTS', prefix .. 'keyOf', id) == 1 then return 0 end
 if redis.call('HGET', KEYS[1], 'name') == 'run' then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-redis.call('HSET', prefix .. 'keyOf', id, key)
-if runAt > now then
-  redis.call('ZADD', prefix .. 'delayed', runAt, id)
-else
-  list(prefix, id)
-end
+enlist(prefix, id, key, runAt, now)
 return 1

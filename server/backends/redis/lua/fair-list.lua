@@ -1,4 +1,5 @@
--- Helper of the fair pick's scripts (prepended to fair-enqueue.lua and fair-pick.lua).
+-- Helper of the fair pick's scripts (prepended to fair-enqueue.lua, fair-pick.lua and, for the
+-- store's creates, create.lua).
 
 -- Moves job `id` (known to `keyOf`) to the end of its key's queue, and a key that had nothing due into a round.
 local function list(prefix, id)
@@ -10,4 +11,14 @@ local function list(prefix, id)
     redis.call('RPUSH', prefix .. round, key)
   end
   redis.call('ZADD', q, redis.call('INCR', prefix .. 'seq'), id)
+end
+
+-- Lists job `id` (not listed yet) under queue key `key`: due now, or delayed until `runAt`.
+local function enlist(prefix, id, key, runAt, now)
+  redis.call('HSET', prefix .. 'keyOf', id, key)
+  if runAt > now then
+    redis.call('ZADD', prefix .. 'delayed', runAt, id)
+  else
+    list(prefix, id)
+  end
 end
