@@ -17,6 +17,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isBackjobError } from '../errors.js';
 import type { JobEventData, JobRecord, JobStore, NewJob } from '../types.js';
 import { QUOTA_RETRY_AFTER_SECONDS, toSnapshot } from '../core/records.js';
+import { familyContract } from './family-contract.js';
 
 let counter = 0;
 
@@ -52,6 +53,8 @@ export function runStoreContract(name: string, open: () => Promise<{ store: JobS
     afterEach(async () => {
       await cleanup();
     });
+
+    familyContract(() => store);
 
     /** Appends to one job and returns its result. */
     async function append(jobId: string, events: JobEventData[], runner?: string | null) {

@@ -1,12 +1,13 @@
 -- Creates a job. KEYS: row, events, all, owner, merge, credentials, target
--- events, waiting set of its queue key. ARGV: writeId, id, row JSON,
+-- events, waiting set of its queue key, children index of its parent (any key
+-- when it has none). ARGV: writeId, id, row JSON,
 -- `job:created` JSON, index score, '1' if the job has a merge key, credentials
--- ('' for none), target, target seq, max waiting ('0' for no limit): with a
+-- ('' for none), target, target seq, max waiting ('0' for no limit), '1' if the job has a parent: with a
 -- merge key, it must still name `target` ('' for none), whose log must still
 -- end at the target seq. Returns 1, 2 (already created: a resend), 3 (over the
 -- quota: as many jobs of its queue key wait already) or 0 (read again).
 -- Needs last-seq.lua.
-local writeId, id, json, created, order, merge, credentials, target, targetSeq, maxWaiting = unpack(ARGV)
+local writeId, id, json, created, order, merge, credentials, target, targetSeq, maxWaiting, child = unpack(ARGV)
 if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
 if merge == '1' then
   if (redis.call('GET', KEYS[5]) or '') ~= target then return 0 end
@@ -21,5 +22,6 @@ redis.call('SET', KEYS[1], json)
 redis.call('XADD', KEYS[2], '1-0', 'e', created, 'w', writeId)
 redis.call('ZADD', KEYS[3], order, id)
 redis.call('ZADD', KEYS[4], order, id)
+if child == '1' then redis.call('ZADD', KEYS[9], order, id) end
 if credentials ~= '' then redis.call('SET', KEYS[6], credentials) end
 return 1
