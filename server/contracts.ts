@@ -62,6 +62,8 @@ export interface JobRecord extends JobSnapshot {
   spawn?: number;
   /** A batch: how many members it has (it ends when that many ended). */
   members?: number;
+  /** A child's share of its parent's progress (default 1). */
+  weight?: number;
 }
 
 /** What `JobStore.create` receives: a record before its first event. */
