@@ -53,9 +53,14 @@ export class Contexts {
     return context;
   }
 
-  private failJob(jobId: string, error: Error): void {
-    const context: JobContextImpl | undefined = this.byJob.get(jobId)?.values().next().value;
-    context?.fail(error).catch(() => {});
+  /**
+   * Fails a job from outside its handler (a child failed that it does not take
+   * care of): like a timeout, the runner then aborts the handler's signal.
+   */
+  private failJob(jobId: string, error: Error & { code?: string }): void {
+    const live = [...(this.byJob.get(jobId) ?? [])].some((context) => !context.ended);
+    if (!live) return;
+    this.sink.end(jobId, { type: 'job:failed', reason: error.message, ...(error.code ? { code: error.code } : {}) }).catch(() => {});
   }
 
   has(jobId: string): boolean {

@@ -151,9 +151,11 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
         throw new Error('disk full');
       });
       backjob.define('works', () => 'fine');
+      let abortedWith: unknown;
       backjob.define('careless', async (job: JobContext) => {
         await job.spawn('breaks');
         await untilAborted(job);
+        abortedWith = job.signal.reason;
       });
       backjob.define('tolerant', async (job: JobContext) => {
         await job.spawn('breaks', undefined, { optional: true });
@@ -173,6 +175,8 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
       assert.equal(careless.status, 'failed');
       assert.equal(careless.errorCode, 'BACKJOB_ERR_CHILD_FAILED');
       assert.match(careless.error!, /disk full/);
+      await waitFor(() => abortedWith, "the parent's handler to hear of it");
+      assert.equal(isBackjobError(abortedWith) && abortedWith.code, 'BACKJOB_ERR_CHILD_FAILED');
       const tolerant = await ended(backjob, (await backjob.start({ name: 'tolerant' })).id);
       assert.equal(tolerant.status, 'completed');
       assert.deepEqual(tolerant.result, { ok: 'fine' });
