@@ -104,6 +104,23 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
       assert.deepEqual(batch.children?.map((c) => c.status), ['completed', 'failed', 'completed']);
     });
 
+    it('keeps the latest news of each member per write on the batch’s log, not one event per update', async () => {
+      const backjob = make({ concurrency: 5 });
+      backjob.define('chatty', async (job: JobContext) => {
+        for (let i = 1; i <= 50; i++) {
+          job.update(i * 2);
+          if (i % 10 === 0) await job.flush();
+        }
+        return 'ok';
+      });
+      const { id } = await backjob.start(Array.from({ length: 5 }, () => ({ name: 'chatty' })));
+      const batch = await ended(backjob, id);
+      assert.equal(batch.status, 'completed');
+      const news = (await backjob.host.backend.store.eventsAfter(id, 0, 100_000)).filter((e) => e.type === 'job:child');
+      assert.ok(news.length >= 10, 'each member created and ended on the batch');
+      assert.ok(news.length < 5 * 50, `${news.length} job:child events for 250 updates`);
+    });
+
     it('cancels its members when canceled, and ends canceled', async () => {
       const backjob = make({ concurrency: 2 });
       backjob.define('forever', (job: JobContext) => new Promise<void>((resolve) => job.signal.addEventListener('abort', () => resolve())));

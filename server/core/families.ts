@@ -164,6 +164,11 @@ export class Families implements WriteListener {
     }
   }
 
+  /** An ended child, as its parent's run heard of it: see {@link FamilyRun.spawn}. */
+  tellParentOf(child: JobRecord, parentId: string): void {
+    if (child.parent === parentId) this.tellParent(child);
+  }
+
   /** Appends the child's news to its parent's log (dropped there if the parent ended: ended is final). */
   private tellParent(child: JobRecord): void {
     const write = () => this.deps.writer.write(child.parent!, [{ type: 'job:child', child: childSnapshot(child) }]);
@@ -259,6 +264,9 @@ export class FamilyRun {
       },
     };
     void entry.end.then((job) => {
+      // The child's end as the parent heard it: if the news its writer owed the parent was lost (that
+      // process died right after the end), the parent's row is put right here (a duplicate changes nothing).
+      this.families.tellParentOf(job, this.parent.id);
       if (job.status !== 'completed' && !entry.optional && !entry.handled) this.failParent(childFailed(job));
     });
     this.kids.push(entry);
