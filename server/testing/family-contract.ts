@@ -9,7 +9,7 @@ import { it } from 'node:test';
 import type { ChildSnapshot } from '../../shared/protocol.js';
 import type { JobEventData, JobStore } from '../types.js';
 import { toSnapshot } from '../core/records.js';
-import { sampleJob } from './store-contract.js';
+import { sampleJob } from './sample-job.js';
 
 /** Registers the family tests; `store()` is the current test's store. */
 export function familyContract(store: () => JobStore): void {
