@@ -93,8 +93,8 @@ export interface AppendResult {
 export interface ListFilter {
   /** Jobs of this principal; `null`: jobs nobody owns; absent: everyone's. */
   owner?: string | null;
-  /** The children of this job (or the members of this batch). */
-  parent?: string;
+  /** The children of this job (or the members of this batch); `null`: only jobs nobody spawned (a user's own list, without a batch's thousand members). */
+  parent?: string | null;
   status?: JobStatus | JobStatus[];
   limit?: number;
   /** The page after this job: what the last job of the previous page was (see {@link JobCursor}). */

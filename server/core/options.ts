@@ -144,7 +144,7 @@ export function checkStartOptions(options: StartOptions, defaultMerge: boolean):
 export function checkListFilter(filter: ListFilter): ListFilter {
   checkOptionsObject(filter, ['owner', 'parent', 'status', 'limit', 'before'], 'filter');
   const { owner, parent, status, limit } = filter;
-  if (parent !== undefined && !isJobId(parent)) throw invalidOption('parent', 'a job id', parent);
+  if (parent !== undefined && parent !== null && !isJobId(parent)) throw invalidOption('parent', 'a job id or null', parent);
   if (owner !== undefined && owner !== null && typeof owner !== 'string') throw invalidOption('owner', 'a principal (string) or null', owner);
   if (status !== undefined && ![status].flat().every((s) => JOB_STATUSES.includes(s))) {
     throw invalidOption('status', `one or more of ${JOB_STATUSES.join(', ')}`, status);

@@ -39,6 +39,9 @@ export function familyContract(store: () => JobStore): void {
     assert.deepEqual(await store().list({ parent: grandchild.id }), []);
     assert.deepEqual((await store().list({ parent: root.id, status: 'waiting', limit: 1 })).map((job) => job.id), [other.id]);
     assert.deepEqual(await store().list({ parent: root.id, owner: 'nobody-else' }), []);
+    const loner = (await store().create(sampleJob())).job;
+    assert.deepEqual((await store().list({ parent: null })).map((job) => job.id), [loner.id, root.id], 'parent: null lists roots only');
+    assert.deepEqual((await store().list({ parent: null, owner: 'alice', limit: 1 })).map((job) => job.id), [loner.id]);
   });
 
   it('folds children into the parent’s row, a child’s end staying final there', async () => {

@@ -95,7 +95,7 @@ export class MemoryStore implements JobStore {
     const statuses = filter.status === undefined ? null : new Set([filter.status].flat());
     // Newest first: creation order backwards, then a stable sort fixes any clock skew.
     const ordered = [...this.jobs.values()]
-      .filter((job) => (filter.owner === undefined || job.owner === filter.owner) && (filter.parent === undefined || job.parent === filter.parent))
+      .filter((job) => (filter.owner === undefined || job.owner === filter.owner) && (filter.parent === undefined || (job.parent ?? null) === filter.parent))
       .reverse();
     ordered.sort((a, b) => b.createdAt - a.createdAt);
     const { before } = filter;

@@ -218,7 +218,8 @@ export class SqliteStore implements JobStore {
       where.push('owner = ?');
       args.push(filter.owner);
     }
-    if (filter.parent !== undefined) {
+    if (filter.parent === null) where.push('parent IS NULL');
+    else if (filter.parent !== undefined) {
       where.push('parent = ?');
       args.push(filter.parent);
     }

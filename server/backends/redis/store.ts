@@ -317,9 +317,11 @@ export class RedisJobStore implements JobStore {
   async list(filter: ListFilter): Promise<JobRecord[]> {
     const limit = filter.limit ?? Infinity;
     const statuses = filter.status === undefined ? null : new Set(Array.isArray(filter.status) ? filter.status : [filter.status]);
-    const index = filter.parent !== undefined ? this.keys.children(filter.parent) : filter.owner === undefined ? this.keys.all : this.keys.owner(filter.owner);
-    // A parent's children are its own index; an owner asked for as well is filtered here.
-    const owned = (job: JobRecord) => filter.parent === undefined || filter.owner === undefined || job.owner === filter.owner;
+    const { parent } = filter;
+    const index = typeof parent === 'string' ? this.keys.children(parent) : filter.owner === undefined ? this.keys.all : this.keys.owner(filter.owner);
+    // A parent's children are an index of their own; an owner asked for as well, or roots only, are filtered here.
+    const owned = (job: JobRecord) =>
+      parent === undefined || (parent === null ? job.parent === undefined : filter.owner === undefined || job.owner === filter.owner);
     const out: JobRecord[] = [];
     const page = Number.isFinite(limit) ? Math.max(limit, 100) : 1000;
     let first = 0;
