@@ -272,6 +272,9 @@ export class Core implements BackJobHost {
     const settled = (async () => {
       await this.runner.interruptAll();
       await this.writer.drain();
+      // What children told their parents meanwhile (news is gathered for a few ms), and what that wrote.
+      await this.families.flushNews();
+      await this.writer.drain();
     })();
     if (!(await settlesWithin(settled, CLOSE_WRITE_GRACE_MS))) {
       const seconds = CLOSE_WRITE_GRACE_MS / 1000;

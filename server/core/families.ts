@@ -6,7 +6,7 @@
  *
  * - aggregation: once a child's events are durable, the process that wrote
  *   them appends a `job:child` (the child as its parent shows it) to the
- *   parent's log, in its next group commit, coalesced per child; the shared
+ *   parent's log, gathered for a few ms and coalesced per child; the shared
  *   fold derives the parent's progress and keeps a child's end final;
  * - an ended parent cancels its children still live (which cascades down);
  *   a child whose parent ended never starts;
@@ -21,6 +21,9 @@ import { retryWithBackoff } from './backoff.js';
 import type { ReportError } from './emitter.js';
 import type { EventSink, WriteListener } from './event-writer.js';
 import type { BusNotice, ChildJob, ChildOutcome, JobEvent, JobQueue, JobRecord, JobSpec, JobStore, NewJob, SpawnOptions } from '../types.js';
+
+/** How long children's news gathers before it is written to their parents (see `Families.tellParent`). */
+const NEWS_MS = 25;
 
 /** Children one job may spawn, and members one batch may have. */
 export const MAX_CHILDREN = 1_000;
@@ -65,6 +68,9 @@ export interface FamiliesDeps {
 export class Families implements WriteListener {
   /** Ends someone in this process waits for, by child id. */
   private readonly waiting = new Map<string, { promise: Promise<JobRecord>; resolve(job: JobRecord): void }>();
+  /** Children's news not yet written, by parent, latest per child (see {@link tellParent}). */
+  private news = new Map<string, Map<string, ChildSnapshot>>();
+  private newsTimer: NodeJS.Timeout | null = null;
   /** Batches whose end is being written here (so two members ending together write it once). */
   private readonly endingBatches = new Set<string>();
 
@@ -164,17 +170,48 @@ export class Families implements WriteListener {
     }
   }
 
-  /** An ended child, as its parent's run heard of it: see {@link FamilyRun.spawn}. */
+  /**
+   * An ended child, as its parent's run heard of it (see {@link FamilyRun.spawn}):
+   * written at once, ahead of whatever the parent's handler does next (its own
+   * end, say), so the parent never ends showing a child that ended as running.
+   */
   tellParentOf(child: JobRecord, parentId: string): void {
-    if (child.parent === parentId) this.tellParent(child);
+    if (child.parent !== parentId) return;
+    this.news.get(parentId)?.delete(child.id);
+    const write = () => this.deps.writer.write(parentId, [{ type: 'job:child', child: childSnapshot(child) }]);
+    retryWithBackoff(write, () => this.deps.closing()).catch(() => {});
   }
 
-  /** Appends the child's news to its parent's log (dropped there if the parent ended: ended is final). */
+  /**
+   * Queues the child's news for its parent's log (dropped there if the parent
+   * ended: ended is final). News is gathered for {@link NEWS_MS}, latest per
+   * child, then written as one append per parent: a batch of a thousand busy
+   * members then rewrites its row a few dozen times a second, not once per
+   * member write. Once the shim closes, news goes out at once.
+   */
   private tellParent(child: JobRecord): void {
-    const write = () => this.deps.writer.write(child.parent!, [{ type: 'job:child', child: childSnapshot(child) }]);
-    // A child's end must reach its parent (a batch ends on it): retried like any end.
-    const done = isEnded(child.status) ? retryWithBackoff(write, () => this.deps.closing()) : write();
-    done.catch(() => {}); // the writer reports a failed write once
+    let news = this.news.get(child.parent!);
+    if (!news) this.news.set(child.parent!, (news = new Map()));
+    news.set(child.id, childSnapshot(child));
+    if (this.deps.closing()) void this.flushNews();
+    else this.newsTimer ??= setTimeout(() => void this.flushNews(), NEWS_MS);
+  }
+
+  /** Writes the news gathered so far; resolves once it is durable (or failed for good). */
+  async flushNews(): Promise<void> {
+    if (this.newsTimer) clearTimeout(this.newsTimer);
+    this.newsTimer = null;
+    const all = this.news;
+    this.news = new Map();
+    await Promise.all(
+      [...all].map(([parent, news]) => {
+        const events = [...news.values()].map((child) => ({ type: 'job:child' as const, child }));
+        const write = () => this.deps.writer.write(parent, events);
+        // A child's end must reach its parent (a batch ends on it): retried like any end.
+        const done = events.some((event) => isEnded(event.child.status)) ? retryWithBackoff(write, () => this.deps.closing()) : write();
+        return done.catch(() => {}); // the writer reports a failed write once
+      }),
+    );
   }
 
   private async cancelChildren(job: JobRecord): Promise<void> {
