@@ -52,6 +52,18 @@ export interface JobRecord extends JobSnapshot {
   errorTimeout: number;
   /** Process running the job (for interrupted-job recovery), or `null`. */
   runner: string | null;
+  /**
+   * The top of the job's family (its parent's root, or its parent when that is
+   * a root); absent for a job nobody spawned. Retention keeps or removes a
+   * family as one, by its root.
+   */
+  root?: string;
+  /** The place of a child among its parent's spawns (0, 1, …): a re-run parent finds the child it spawned there rather than spawning it again. */
+  spawn?: number;
+  /** A batch: how many members it has (it ends when that many ended). */
+  members?: number;
+  /** A child's share of its parent's progress (default 1). */
+  weight?: number;
 }
 
 /** What `JobStore.create` receives: a record before its first event. */
@@ -81,6 +93,8 @@ export interface AppendResult {
 export interface ListFilter {
   /** Jobs of this principal; `null`: jobs nobody owns; absent: everyone's. */
   owner?: string | null;
+  /** The children of this job (or the members of this batch); `null`: only jobs nobody spawned (a user's own list, without a batch's thousand members). */
+  parent?: string | null;
   status?: JobStatus | JobStatus[];
   limit?: number;
   /** The page after this job: what the last job of the previous page was (see {@link JobCursor}). */
@@ -125,7 +139,10 @@ export interface JobStore {
   /**
    * Deletes ended jobs (rows, events, credentials): completed ones that ended
    * before `completedBefore`, and any ended ones that ended before
-   * `endedBefore`. Never touches waiting or running jobs. Returns how many.
+   * `endedBefore`. Never touches waiting or running jobs. A family goes as
+   * one: by its root (the root's end decides), with every descendant, and
+   * only once all of them ended; a child is never deleted on its own.
+   * Returns how many jobs were deleted.
    */
   deleteEnded(opts: { completedBefore?: number; endedBefore?: number }): Promise<number>;
   /**

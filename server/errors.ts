@@ -35,6 +35,7 @@ export const ERRORS = {
   BACKJOB_ERR_NOT_FOUND: { status: 404, doc: 'A job that does not exist (or may not be seen: the same answer, so a guessed id learns nothing).' },
   BACKJOB_ERR_UNKNOWN_JOB: { status: 404, doc: 'A job name no `define()` declared (at start, or when a recovered job runs).' },
   BACKJOB_ERR_ENDED: { status: 409, doc: 'The job already ended (ended is final).' },
+  BACKJOB_ERR_CHILD_FAILED: { status: 500, doc: "A child job (or batch member) failed or was canceled: the parent's failure, unless it spawned the child `optional` or asked for its `result()`." },
   // Lifecycle of the shim.
   BACKJOB_ERR_NOT_READY: { status: 503, doc: 'Used before `ready` resolved.' },
   BACKJOB_ERR_CLOSED: { status: 503, doc: 'Used after `close()`: no new jobs.' },

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Backend, JobRecord, ListFilter, RouteTarget } from './contracts.js';
-import type { Access, BackJobOptions, DefineOptions, JobContext, JobHandler, JobSpec, StartOptions, StartResult, TrustProxy } from './types.js';
+import type { Access, BackJobOptions, BatchMemberSpec, BatchStartOptions, DefineOptions, JobContext, JobHandler, JobSpec, StartOptions, StartResult, TrustProxy } from './types.js';
 
 /**
  * Options after defaults were merged and validated.
@@ -46,6 +46,12 @@ export interface BackJobHost {
   readonly backend: Backend;
   readonly ready: Promise<void>;
 
+  /**
+   * A batch (see `BackJob.start`). The HTTP door validates a `{ batch, title }`
+   * body (each member as a single browser start: launchable, at most 1,000
+   * members, no nesting) and calls this with `{ as: req, title }`.
+   */
+  start(specs: BatchMemberSpec[], options?: BatchStartOptions): Promise<StartResult>;
   start(spec: JobSpec, options?: StartOptions): Promise<StartResult>;
   status(id: string): Promise<JobRecord | null>;
   cancel(id: string, reason?: string): Promise<boolean>;

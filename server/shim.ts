@@ -16,7 +16,7 @@ import { createRouter } from './http/router.js';
 import { HTTP_API, recognizeInbound } from './http/wiring.js';
 import { createSseTransport, type SseTransport } from './live/sse.js';
 import { attachHub } from './live/websocket.js';
-import type { Access, AttachOptions, Backend, BackJob, BackJobOptions, DefineOptions, Hub, JobHandler, JobRecord, JobSpec, ListFilter, StartOptions, StartResult } from './types.js';
+import type { Access, AttachOptions, Backend, BackJob, BackJobOptions, BatchMemberSpec, BatchStartOptions, DefineOptions, Hub, JobHandler, JobRecord, JobSpec, ListFilter, StartOptions, StartResult } from './types.js';
 
 /**
  * The BackJob shim (see {@link BackJob} for the API). Create it with
@@ -64,8 +64,10 @@ export class BackJobServer extends BackJobEmitter implements BackJob {
     return this;
   }
 
-  start(spec: JobSpec, options?: StartOptions): Promise<StartResult> {
-    return this.host.start(spec, options);
+  start(specs: BatchMemberSpec[], options?: BatchStartOptions): Promise<StartResult>;
+  start(spec: JobSpec, options?: StartOptions): Promise<StartResult>;
+  start(spec: JobSpec | BatchMemberSpec[], options?: StartOptions | BatchStartOptions): Promise<StartResult> {
+    return Array.isArray(spec) ? this.host.start(spec, options) : this.host.start(spec, options);
   }
 
   status(id: string): Promise<JobRecord | null> {

@@ -6,10 +6,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
-import type { JobEvent } from '../shared/protocol.js';
+import type { JobEvent, JobStatus, StepDeclaration, StepState } from '../shared/protocol.js';
 import type { Backend, JobRecord, ListFilter, RouteTarget } from './contracts.js';
 
-export type { JobEvent, JobEventData, JobSnapshot, JobStatus } from '../shared/protocol.js';
+export type { ChildSnapshot, JobEvent, JobEventData, JobSnapshot, JobStatus, StepDeclaration, StepSnapshot, StepState } from '../shared/protocol.js';
 export type * from './contracts.js';
 
 /** What a handler or a dispatched route gets to report on its job. */
@@ -40,6 +40,72 @@ export interface JobContext {
   fail(reason: string | Error): Promise<void>;
   /** Resolves once every event reported so far is durable. */
   flush(): Promise<void>;
+  /**
+   * Declares the job's named steps, in order (a later call replaces them):
+   * names, or `{ name, title?, weight? }` (weight: its share of the progress,
+   * default 1). From then on the job's progress is derived from its steps. At
+   * most 100 steps, names and titles at most 200 characters, names unique.
+   */
+  steps(steps: Array<string | StepDeclaration>): void;
+  /**
+   * Moves a declared step: `state` (default `running`; a step that starts
+   * running completes the earlier ones still open), its own progress 0–100,
+   * its status text. Latest wins within a write, like `update()`. Throws
+   * `BACKJOB_ERR_INVALID` for a step that was not declared.
+   */
+  step(name: string, change?: { progress?: number | null; text?: string; state?: StepState }): void;
+  /**
+   * Starts a child job: an ordinary job of its own (own log and progress,
+   * this job's owner and queue turn, run by any worker) whose progress counts
+   * in this job's, weighted by `weight`. Resolves once it is created. A child
+   * that fails fails this job (`BACKJOB_ERR_CHILD_FAILED`) unless it was
+   * spawned `optional`, or its `result()` was asked for (then the failure
+   * rejects there). Ending this job cancels its children that are still
+   * running, and a handler that returns first waits for them. A re-run of this
+   * job (after a crash) gets the child its earlier run spawned at the same
+   * place instead of a new one.
+   */
+  spawn(name: string, params?: unknown, options?: SpawnOptions): Promise<ChildJob>;
+  spawn(spec: JobSpec, options?: SpawnOptions): Promise<ChildJob>;
+  /** The children spawned so far by this run, in order. */
+  children(): ChildJob[];
+  /** Waits for every child spawned so far, and hands their outcomes (their failures no longer fail this job). */
+  waitForChildren(): Promise<ChildOutcome[]>;
+}
+
+/** Options of `job.spawn()`. */
+export interface SpawnOptions {
+  /** Share of the parent's progress (default 1). */
+  weight?: number;
+  /** What people call the child (default: its definition's title). */
+  title?: string;
+  /** The child's failure does not fail the parent. Default false. */
+  optional?: boolean;
+}
+
+/** A job's child, as `spawn()` hands it. */
+export interface ChildJob {
+  readonly id: string;
+  /** The child's result once it completed; rejects (`BACKJOB_ERR_CHILD_FAILED`) when it failed or was canceled. */
+  result(): Promise<unknown>;
+}
+
+/** How a child ended (`waitForChildren()`), and a batch's result lists its members so. */
+export interface ChildOutcome {
+  id: string;
+  status: Extract<JobStatus, 'completed' | 'failed' | 'canceled'>;
+  result?: unknown;
+  error?: string;
+  errorCode?: string;
+}
+
+/** A member of a batch (`start([...])`): a job spec, its share of the batch's progress (default 1) and its title. */
+export type BatchMemberSpec = JobSpec & { weight?: number; title?: string };
+
+/** Options of `start([...])`: those of a single start, and what the batch is called. */
+export interface BatchStartOptions extends StartOptions {
+  /** What the batch is called ("Export 40 files"), at most 200 characters. */
+  title?: string;
 }
 
 export type JobHandler<P = any> = (job: JobContext, params: P) => unknown | Promise<unknown>;
@@ -217,9 +283,19 @@ export interface BackJob {
   readonly ready: Promise<void>;
 
   define<P = any>(name: string, handler: JobHandler<P>, options?: DefineOptions): this;
+  /**
+   * Starts a batch: one job (`batch: true`) whose members (at most 1,000) are
+   * its children, each run as the job it describes; the batch's progress is
+   * their weighted mean. The quota counts the members, concurrency applies to
+   * them, and the batch itself holds no slot: it ends when its last member
+   * ends, completed (result `{ members: ChildOutcome[] }`) if all completed,
+   * else failed or canceled. Canceling it cancels its members.
+   */
+  start(specs: BatchMemberSpec[], options?: BatchStartOptions): Promise<StartResult>;
+  // Last, so that `Parameters<BackJob['start']>` is still the single start's.
   start(spec: JobSpec, options?: StartOptions): Promise<StartResult>;
   status(id: string): Promise<JobRecord | null>;
-  /** Cancels a waiting or running job wherever it runs. False if it is unknown or already ended. */
+  /** Cancels a waiting or running job wherever it runs, and its descendants. False if it is unknown or already ended. */
   cancel(id: string, reason?: string): Promise<boolean>;
   list(filter?: ListFilter): Promise<JobRecord[]>;
   /**

@@ -253,6 +253,8 @@ export function applyEvent(snapshot: JobSnapshot, event: JobEvent): JobSnapshot 
     case 'job:child': {
       const children = next.children ? [...next.children] : [];
       const at = children.findIndex((child) => child.id === event.child.id);
+      // Ended is final for a child too: news of it written late (by another process) cannot revive it.
+      if (at >= 0 && isEnded(children[at]!.status)) break;
       if (at < 0) children.push(event.child);
       else children[at] = event.child;
       next.children = children;

@@ -4,13 +4,48 @@
  * event writer (the group commit); it never talks to the store itself, and
  * knows nothing of who made it.
  */
-import { describeValue, invalid } from '../validate.js';
+import { BackjobError } from '../errors.js';
+import { checkOptionsObject, describeValue, invalid, invalidOption, isPlainObject, positiveOption } from '../validate.js';
 import type { EventSink } from './event-writer.js';
-import type { JobContext, JobEventData, JobRecord } from '../types.js';
+import type { FamilyRun } from './families.js';
+import type { ChildJob, ChildOutcome, JobContext, JobEventData, JobRecord, JobSpec, SpawnOptions, StepDeclaration, StepState } from '../types.js';
 import type { ResolvedOptions } from '../host.js';
 
 /** The limits a context keeps its reports to. */
 export type ContextLimits = Pick<ResolvedOptions, 'maxLogLines' | 'maxLineLength'>;
+
+/** Steps one job may declare, and the length of a step's name or title. */
+const MAX_STEPS = 100;
+const MAX_STEP_NAME = 200;
+const STEP_STATES: readonly StepState[] = ['waiting', 'running', 'completed', 'failed', 'skipped'];
+
+/**
+ * What the contexts of one job in this process share, so that together they
+ * keep to one bound and one view: its log lines so far, its declared steps,
+ * its children.
+ */
+export interface JobShared {
+  lines: number;
+  steps: Set<string> | null;
+  family: FamilyRun | null;
+}
+
+function checkLabel(name: string, value: unknown): string {
+  if (!(typeof value === 'string' && value.trim().length > 0 && value.length <= MAX_STEP_NAME)) {
+    throw invalidOption(name, `a non-empty string of at most ${MAX_STEP_NAME} characters`, value);
+  }
+  return value;
+}
+
+function checkStep(item: unknown): StepDeclaration {
+  if (typeof item === 'string') return { name: checkLabel('step name', item) };
+  if (!isPlainObject(item)) throw invalidOption('step', 'a name or { name, title?, weight? }', item);
+  checkOptionsObject(item, ['name', 'title', 'weight'], 'step');
+  const step: StepDeclaration = { name: checkLabel('step name', item.name) };
+  if (item.title !== undefined) step.title = checkLabel('step title', item.title);
+  if (item.weight !== undefined) step.weight = positiveOption('step weight', item.weight);
+  return step;
+}
 
 function checkProgress(value: unknown): number | null {
   if (value === null) return null;
@@ -46,11 +81,10 @@ export class JobContextImpl implements JobContext {
   /** Whether this context's own `finish`/`fail` ended the job (not a cancel, stall or timeout). */
   endedHere = false;
   /**
-   * Log lines of the job so far, shared by every context of the job in this
-   * process (a route's `req.backjob` and the runner reading its response), so
-   * together they keep to one `maxLogLines` bound.
+   * What every context of the job in this process shares (a route's
+   * `req.backjob` and the runner reading its response): see {@link JobShared}.
    */
-  readonly logCount: { lines: number };
+  readonly shared: JobShared;
   private progress: number | null;
   private lastWrite: Promise<unknown> = Promise.resolve();
   private ending: Promise<void> | null = null;
@@ -61,13 +95,13 @@ export class JobContextImpl implements JobContext {
     job: JobRecord,
     signal: AbortSignal,
     private readonly onEnd?: () => void,
-    logCount?: { lines: number },
+    shared?: JobShared,
   ) {
     this.id = job.id;
     this.params = job.params;
     this.signal = signal;
     this.progress = job.progress;
-    this.logCount = logCount ?? { lines: job.logLines };
+    this.shared = shared ?? { lines: job.logLines, steps: job.steps ? new Set(job.steps.map((step) => step.name)) : null, family: null };
   }
 
   update(change: number | null | { progress?: number | null; text?: string }): void {
@@ -102,7 +136,7 @@ export class JobContextImpl implements JobContext {
     // "done\n" is one line, not a line and an empty one.
     if (lines.length > 1 && lines.at(-1) === '') lines.pop();
     const events: JobEventData[] = [];
-    const count = this.logCount;
+    const count = this.shared;
     for (const text of lines) {
       if (count.lines > maxLogLines) break;
       count.lines++;
@@ -115,6 +149,77 @@ export class JobContextImpl implements JobContext {
       });
     }
     if (events.length) this.send(events);
+  }
+
+  steps(steps: Array<string | StepDeclaration>): void {
+    if (this.ended) return;
+    if (!Array.isArray(steps) || steps.length === 0 || steps.length > MAX_STEPS) {
+      throw invalidOption('steps', `an array of 1 to ${MAX_STEPS} steps`, steps);
+    }
+    const declared = steps.map(checkStep);
+    const names = new Set(declared.map((step) => step.name));
+    if (names.size !== declared.length) throw invalid('Expected the names of `steps` to be unique');
+    this.shared.steps = names;
+    this.send([{ type: 'job:steps', steps: declared }]);
+  }
+
+  step(name: string, change: { progress?: number | null; text?: string; state?: StepState } = {}): void {
+    if (this.ended) return;
+    if (typeof name !== 'string' || !this.shared.steps?.has(name)) {
+      throw invalid(`Unknown step ${describeValue(name)}: declare it with job.steps([...]) first`);
+    }
+    if (!isPlainObject(change)) throw invalidOption('change', '{ progress?, text?, state? }', change);
+    checkOptionsObject(change, ['progress', 'text', 'state'], 'change');
+    const event: Extract<JobEventData, { type: 'job:step' }> = { type: 'job:step', name };
+    if (change.state !== undefined) {
+      if (!STEP_STATES.includes(change.state)) throw invalidOption('state', `one of ${STEP_STATES.join(', ')}`, change.state);
+      event.state = change.state;
+    }
+    if (change.progress !== undefined) event.progress = checkProgress(change.progress);
+    if (change.text !== undefined) {
+      if (typeof change.text !== 'string') throw invalid(`Expected \`text\` to be a string, got ${describeValue(change.text)}`);
+      event.text = cutLine(change.text, this.limits.maxLineLength);
+    }
+    this.send([event]);
+  }
+
+  spawn(name: string, params?: unknown, options?: SpawnOptions): Promise<ChildJob>;
+  spawn(spec: JobSpec, options?: SpawnOptions): Promise<ChildJob>;
+  async spawn(job: string | JobSpec, paramsOrOptions?: unknown, maybeOptions?: SpawnOptions): Promise<ChildJob> {
+    const family = this.family();
+    if (this.ended) throw new BackjobError('BACKJOB_ERR_ENDED', `Job ${this.id} already ended: no new children`);
+    const spec: JobSpec = typeof job === 'string' ? { name: job, params: paramsOrOptions } : job;
+    const options = (typeof job === 'string' ? maybeOptions : (paramsOrOptions as SpawnOptions | undefined)) ?? {};
+    if (!isPlainObject(spec)) throw invalidOption('spawn', 'a job name or a job spec', job);
+    checkOptionsObject(options, ['weight', 'title', 'optional'], 'spawn options');
+    if (options.weight !== undefined) positiveOption('weight', options.weight);
+    if (options.title !== undefined) checkLabel('title', options.title);
+    if (options.optional !== undefined && typeof options.optional !== 'boolean') throw invalidOption('optional', 'a boolean', options.optional);
+    return family.spawn(spec, options);
+  }
+
+  children(): ChildJob[] {
+    return this.shared.family?.children() ?? [];
+  }
+
+  waitForChildren(): Promise<ChildOutcome[]> {
+    return this.shared.family?.waitForChildren() ?? Promise.resolve([]);
+  }
+
+  /**
+   * The end of a handler that returned `result`: once its children ended,
+   * completes, or fails if one of them failed that the handler did not take
+   * care of (`optional`, `result()`, `waitForChildren()`).
+   */
+  async complete(result: unknown): Promise<void> {
+    const failure = this.ended ? null : await this.shared.family?.settle();
+    if (failure) return this.fail(failure);
+    return this.finish(result);
+  }
+
+  private family(): FamilyRun {
+    if (!this.shared.family) throw new BackjobError('BACKJOB_ERR_INVALID', 'This job context cannot spawn children');
+    return this.shared.family;
   }
 
   finish(result?: unknown): Promise<void> {

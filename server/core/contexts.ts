@@ -8,6 +8,7 @@ import { BackjobError } from '../errors.js';
 import { describeValue } from '../validate.js';
 import { JobContextImpl, type ContextLimits } from './context.js';
 import type { EventSink } from './event-writer.js';
+import { FamilyRun, type Families } from './families.js';
 import type { JobRecord, JobStore } from '../types.js';
 
 export class Contexts {
@@ -17,6 +18,7 @@ export class Contexts {
     private readonly store: JobStore,
     private readonly sink: EventSink,
     private readonly limits: ContextLimits,
+    private readonly families: Families,
   ) {}
 
   open(job: JobRecord, signal: AbortSignal, onEnd?: () => void): JobContextImpl {
@@ -24,7 +26,9 @@ export class Contexts {
     if (!set) this.byJob.set(job.id, (set = new Set()));
     // Contexts of one job share its log count, so a route and its runner keep to one bound together.
     const sibling: JobContextImpl | undefined = set.values().next().value;
-    const context = new JobContextImpl(this.sink, this.limits, job, signal, onEnd, sibling?.logCount);
+    const context = new JobContextImpl(this.sink, this.limits, job, signal, onEnd, sibling?.shared);
+    // A child that fails unattended fails its parent through whichever context of it is live.
+    context.shared.family ??= new FamilyRun(this.families, job, (error) => this.failJob(job.id, error));
     set.add(context);
     return context;
   }
@@ -47,6 +51,16 @@ export class Contexts {
       throw new BackjobError('BACKJOB_ERR_ENDED', `Job ${id} already ${now?.status ?? 'ended'}`);
     }
     return context;
+  }
+
+  /**
+   * Fails a job from outside its handler (a child failed that it does not take
+   * care of): like a timeout, the runner then aborts the handler's signal.
+   */
+  private failJob(jobId: string, error: Error & { code?: string }): void {
+    const live = [...(this.byJob.get(jobId) ?? [])].some((context) => !context.ended);
+    if (!live) return;
+    this.sink.end(jobId, { type: 'job:failed', reason: error.message, ...(error.code ? { code: error.code } : {}) }).catch(() => {});
   }
 
   has(jobId: string): boolean {

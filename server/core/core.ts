@@ -20,13 +20,31 @@ import { Contexts } from './contexts.js';
 import { Definitions } from './definitions.js';
 import type { BackJobEmitter } from './emitter.js';
 import { EventWriter } from './event-writer.js';
+import { startBatch } from './batch.js';
+import { Families } from './families.js';
 import { buildJob, type JobSpecDeps } from './job-spec.js';
 import { recoverJobs, RetentionSweep } from './maintenance.js';
 import { checkListFilter, resolveOptions } from './options.js';
+import { queueKeyOf } from './records.js';
 import { Runner } from './runner.js';
 import { newRunnerId } from './runner-id.js';
 import { settlesWithin } from './settle.js';
-import type { Access, Backend, BackJobOptions, DefineOptions, JobContext, JobHandler, JobRecord, JobSpec, ListFilter, StartOptions, StartResult, TrustProxy } from '../types.js';
+import type {
+  Access,
+  Backend,
+  BackJobOptions,
+  BatchMemberSpec,
+  BatchStartOptions,
+  DefineOptions,
+  JobContext,
+  JobHandler,
+  JobRecord,
+  JobSpec,
+  ListFilter,
+  StartOptions,
+  StartResult,
+  TrustProxy,
+} from '../types.js';
 import type { BackJobHost, Definition, ResolvedOptions, RouteDoor } from '../host.js';
 
 /** What is still to be written at close() gets this long: a store that does not answer (Redis down) must not hold close() forever. */
@@ -52,6 +70,7 @@ export class Core implements BackJobHost {
   private readonly definitions = new Definitions();
   private readonly writer: EventWriter;
   private readonly contexts: Contexts;
+  private readonly families: Families;
   private readonly runner: Runner;
   private readonly sweep: RetentionSweep;
   private readonly specDeps: JobSpecDeps;
@@ -77,13 +96,28 @@ export class Core implements BackJobHost {
     this.claims = createClaims(backend);
     const report = (error: unknown) => this.events.reportError(error);
     this.writer = new EventWriter(backend.store, backend.bus, report);
-    this.contexts = new Contexts(backend.store, this.writer, this.options);
+    this.families = new Families({
+      store: backend.store,
+      queue: backend.queue,
+      writer: this.writer,
+      cancel: (id, reason) => this.cancel(id, reason),
+      buildChild: async (parent, spec, fields) => {
+        // A child is its parent's owner's, in its parent's turn, and joins no other job.
+        const starter = { owner: parent.owner, queueKey: queueKeyOf(parent), maxWaiting: 0 };
+        const { job } = await buildJob(this.specDeps, spec, { merge: false }, starter);
+        return { ...job, ...fields, parent: parent.id, root: parent.root ?? parent.id };
+      },
+      reportError: report,
+      closing: () => this.closing,
+    });
+    this.contexts = new Contexts(backend.store, this.writer, this.options, this.families);
     this.runner = new Runner({
       store: backend.store,
       queue: backend.queue,
       writer: this.writer,
       definitions: this.definitions,
       contexts: this.contexts,
+      families: this.families,
       routes: this.routes,
       runnerId: newRunnerId(),
       reportError: report,
@@ -93,6 +127,7 @@ export class Core implements BackJobHost {
     // Downstream of the writer, in this order: the runner releases ended runs, then the app hears.
     this.writer.listen({ ending: (jobId) => this.contexts.silence(jobId) });
     this.writer.listen(this.runner);
+    this.writer.listen(this.families);
     this.writer.listen({
       stored: ({ job, events }) => {
         for (const event of events) if (event.type !== 'job:created') this.events.emitSafely(event.type, job, event);
@@ -106,9 +141,12 @@ export class Core implements BackJobHost {
   private async init(key: string | undefined): Promise<void> {
     const { store, bus, queue } = this.backend;
     this.keys.load(key ?? (await store.secret()));
-    this.unsubscribeBus = bus.subscribe((message) => this.runner.onBus(message));
+    this.unsubscribeBus = bus.subscribe((message) => {
+      this.runner.onBus(message);
+      this.families.onBus(message);
+    });
     if (this.options.worker) {
-      await recoverJobs(this.backend, this.writer);
+      await recoverJobs(this.backend, this.writer, this.families);
       queue.process(this.runner.process, this.options.concurrency);
     }
     await this.sweep.start();
@@ -124,9 +162,17 @@ export class Core implements BackJobHost {
     return this.definitions.get(name);
   }
 
-  async start(spec: JobSpec, options: StartOptions = {}): Promise<StartResult> {
+  start(specs: BatchMemberSpec[], options?: BatchStartOptions): Promise<StartResult>;
+  start(spec: JobSpec, options?: StartOptions): Promise<StartResult>;
+  async start(spec: JobSpec | BatchMemberSpec[], options: StartOptions | BatchStartOptions = {}): Promise<StartResult> {
     await this.ready;
     if (this.closing) throw new BackjobError('BACKJOB_ERR_CLOSED', 'BackJob is closing: no new jobs');
+    if (Array.isArray(spec)) {
+      const { store, queue } = this.backend;
+      const deps = { specDeps: this.specDeps, store, queue, writer: this.writer, cancel: (id: string, reason: string) => this.cancel(id, reason) };
+      const id = await startBatch(deps, spec, options);
+      return { id, token: this.tokenFor(id), merged: false };
+    }
     const { job, maxWaiting } = await buildJob(this.specDeps, spec, options);
     const created = await this.backend.store.create(job, { maxWaiting });
     if (!created.merged) await this.backend.queue.enqueue(created.job);
@@ -143,7 +189,8 @@ export class Core implements BackJobHost {
    * `job:canceled` end itself (the store keeps it atomic against a concurrent
    * finish), so the cancel is durable when this resolves and works even when
    * the process that ran the job is gone. Whoever runs the job hears the end
-   * through the bus and aborts its signal.
+   * through the bus and aborts its signal. Its descendants still live are
+   * canceled right after (see `Families`).
    */
   async cancel(id: string, reason = 'canceled'): Promise<boolean> {
     await this.ready;
@@ -224,6 +271,9 @@ export class Core implements BackJobHost {
     await this.runner.stopRuns();
     const settled = (async () => {
       await this.runner.interruptAll();
+      await this.writer.drain();
+      // What children told their parents meanwhile (news is gathered for a few ms), and what that wrote.
+      await this.families.flushNews();
       await this.writer.drain();
     })();
     if (!(await settlesWithin(settled, CLOSE_WRITE_GRACE_MS))) {

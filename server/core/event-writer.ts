@@ -48,7 +48,8 @@ function deferred<T>(): Deferred<T> {
 
 /** A pending group commit: events per job, in the order they were reported. */
 interface Batch {
-  entries: Map<string, { events: JobEventData[]; runner?: string | null }>;
+  /** `children`: where each child's `job:child` sits in `events`, so a newer one takes its place. */
+  entries: Map<string, { events: JobEventData[]; runner?: string | null; children?: Map<string, number> }>;
   done: Deferred<Map<string, AppendResult>>;
 }
 
@@ -79,7 +80,23 @@ export class EventWriter implements EventSink {
     if (!entry) this.batch.entries.set(jobId, (entry = { events: [] }));
     for (const event of events) {
       const last = entry.events.at(-1);
-      if (event.type === 'job:progress' && last?.type === 'job:progress') {
+      if (event.type === 'job:child') {
+        // A child's news is latest-wins too, per child: its place in the batch is taken by the newest.
+        entry.children ??= new Map();
+        const at = entry.children.get(event.child.id);
+        if (at === undefined) {
+          entry.children.set(event.child.id, entry.events.length);
+          entry.events.push(event);
+        } else {
+          entry.events[at] = event;
+        }
+      } else if (event.type === 'job:step' && last?.type === 'job:step' && last.name === event.name && (last.state ?? 'running') === (event.state ?? 'running')) {
+        // A step moving again, in the same state: latest wins, like `update()`.
+        const merged: typeof event = { ...last, ...event };
+        if (event.progress === undefined && last.progress !== undefined) merged.progress = last.progress;
+        if (event.text === undefined && last.text !== undefined) merged.text = last.text;
+        entry.events[entry.events.length - 1] = merged;
+      } else if (event.type === 'job:progress' && last?.type === 'job:progress') {
         // Progress is latest-wins: one still waiting to be written is overtaken by the next, which
         // carries both values. A flood then costs the store (and every watcher) a row per write, not per call.
         const progress = event.progress !== undefined ? event.progress : last.progress;
@@ -136,7 +153,7 @@ export class EventWriter implements EventSink {
     const batch = this.batch;
     if (!batch || this.flushing) return;
     this.batch = null;
-    const entries = [...batch.entries].map(([jobId, entry]) => ({ jobId, ...entry }));
+    const entries = [...batch.entries].map(([jobId, { events, runner }]) => ({ jobId, events, ...(runner === undefined ? {} : { runner }) }));
     this.flushing = (async () => {
       let results: AppendResult[];
       try {

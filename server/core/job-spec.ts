@@ -38,15 +38,37 @@ function mergeKeyOf(parts: unknown[]): string {
   return createHash('sha256').update(canonicalJson(parts)).digest('base64url');
 }
 
-/** The job to create, and how many of its owner's jobs may already wait (0: no limit). */
-export async function buildJob(deps: JobSpecDeps, spec: JobSpec, startOptions: StartOptions): Promise<{ job: NewJob; maxWaiting: number }> {
-  const { options, definitions, keys } = deps;
-  if (typeof spec !== 'object' || spec === null) throw invalidOption('spec', '{ name, params } or { route, … }', spec);
-  const { req, delay, merge, quota } = checkStartOptions(startOptions, options.merge);
+/** Who a start is for: the owner, the queue key, and how many of its jobs may already wait (0: no limit). */
+export interface Starter {
+  owner: string | null;
+  queueKey: string;
+  maxWaiting: number;
+}
+
+/** Who `startOptions` start jobs for. */
+export async function starterOf(deps: JobSpecDeps, startOptions: StartOptions): Promise<Starter> {
+  const { req, quota } = checkStartOptions(startOptions, deps.options.merge);
   const owner = req ? await deps.identify(req) : null;
   // Starts without a request (the app's own) share one turn in the queue and have no quota.
-  const queueKey = !req ? 'app' : owner !== null ? `user:${owner}` : `addr:${keys.addressKey(clientAddress(req))}`;
-  const maxWaiting = req && quota ? options.maxWaitingPerOwner : 0;
+  const queueKey = !req ? 'app' : owner !== null ? `user:${owner}` : `addr:${deps.keys.addressKey(clientAddress(req))}`;
+  return { owner, queueKey, maxWaiting: req && quota ? deps.options.maxWaitingPerOwner : 0 };
+}
+
+/**
+ * The job to create, and how many of its owner's jobs may already wait (0:
+ * no limit). `starter`, when known already (a batch's members, a parent's
+ * children), is who the job is for.
+ */
+export async function buildJob(
+  deps: JobSpecDeps,
+  spec: JobSpec,
+  startOptions: StartOptions,
+  starter?: Starter,
+): Promise<{ job: NewJob; maxWaiting: number }> {
+  const { options, definitions } = deps;
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw invalidOption('spec', '{ name, params } or { route, … }', spec);
+  const { req, delay, merge } = checkStartOptions(startOptions, options.merge);
+  const { owner, queueKey, maxWaiting } = starter ?? (await starterOf(deps, startOptions));
   const now = Date.now();
   const common = { id: nanoid(), owner, queueKey, runAt: now + delay * 1000, runner: null, createdAt: now };
 

@@ -5,6 +5,7 @@
  */
 import type { ReportError } from './emitter.js';
 import type { EventSink } from './event-writer.js';
+import type { Families } from './families.js';
 import type { Backend } from '../types.js';
 import type { ResolvedOptions } from '../host.js';
 
@@ -14,10 +15,15 @@ const SWEEP_MIN_MS = 1_000;
 const SWEEP_MAX_MS = 3_600_000;
 
 /** A restart picks up what was waiting, and settles what a dead process left running. */
-export async function recoverJobs(backend: Backend, writer: EventSink): Promise<void> {
+export async function recoverJobs(backend: Backend, writer: EventSink, families: Pick<Families, 'resume'>): Promise<void> {
   const { store, queue } = backend;
   for (const job of await store.list({ status: 'waiting' })) await queue.enqueue(job);
   for (const job of await backend.orphans()) {
+    // A batch runs nowhere (it has no runner): it is not interrupted, it is told its members again.
+    if (job.batch) {
+      await families.resume(job);
+      continue;
+    }
     if (job.retriesLeft > 0) await queue.enqueue(job);
     else await writer.end(job.id, { type: 'job:failed', reason: 'interrupted', code: 'BACKJOB_ERR_INTERRUPTED' });
   }

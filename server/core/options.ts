@@ -4,7 +4,7 @@
  * fails at start-up instead of at the first job.
  */
 import type { IncomingMessage } from 'node:http';
-import { JOB_STATUSES } from '../../shared/protocol.js';
+import { isJobId, JOB_STATUSES } from '../../shared/protocol.js';
 import { booleanOption, checkOptionsObject, integerOption, invalidOption, nonNegativeOption, stringArrayOption } from '../validate.js';
 import type { BackJobOptions, DefineOptions, ListFilter, StartOptions } from '../types.js';
 import type { ResolvedOptions } from '../host.js';
@@ -142,8 +142,9 @@ export function checkStartOptions(options: StartOptions, defaultMerge: boolean):
 
 /** Checks the filter of `list()`. */
 export function checkListFilter(filter: ListFilter): ListFilter {
-  checkOptionsObject(filter, ['owner', 'status', 'limit', 'before'], 'filter');
-  const { owner, status, limit } = filter;
+  checkOptionsObject(filter, ['owner', 'parent', 'status', 'limit', 'before'], 'filter');
+  const { owner, parent, status, limit } = filter;
+  if (parent !== undefined && parent !== null && !isJobId(parent)) throw invalidOption('parent', 'a job id or null', parent);
   if (owner !== undefined && owner !== null && typeof owner !== 'string') throw invalidOption('owner', 'a principal (string) or null', owner);
   if (status !== undefined && ![status].flat().every((s) => JOB_STATUSES.includes(s))) {
     throw invalidOption('status', `one or more of ${JOB_STATUSES.join(', ')}`, status);

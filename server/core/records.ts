@@ -104,5 +104,9 @@ export function toSnapshot(job: JobRecord): JobSnapshot {
   if (job.errorCode !== undefined) snapshot.errorCode = job.errorCode;
   if (job.startedAt !== undefined) snapshot.startedAt = job.startedAt;
   if (job.endedAt !== undefined) snapshot.endedAt = job.endedAt;
+  if (job.steps !== undefined) snapshot.steps = job.steps;
+  if (job.children !== undefined) snapshot.children = job.children;
+  if (job.parent !== undefined) snapshot.parent = job.parent;
+  if (job.batch) snapshot.batch = true;
   return snapshot;
 }

@@ -12,6 +12,7 @@ import { backoff } from './backoff.js';
 import type { JobContextImpl } from './context.js';
 import type { Contexts } from './contexts.js';
 import type { Definitions } from './definitions.js';
+import type { Families } from './families.js';
 import type { ReportError } from './emitter.js';
 import type { EventSink, WriteListener } from './event-writer.js';
 import { settlesWithin } from './settle.js';
@@ -40,6 +41,7 @@ export interface RunnerDeps {
   writer: EventSink;
   definitions: Definitions;
   contexts: Contexts;
+  families: Pick<Families, 'mayRun'>;
   routes: Pick<RouteDoor, 'run'>;
   /** This shim's `JobRecord.runner` (see runner-id.ts). */
   runnerId: string;
@@ -70,6 +72,8 @@ export class Runner implements WriteListener {
     if (current) return current.ended;
     const job = handover.job !== undefined ? handover.job : await store.get(jobId);
     if (!job || isEnded(job.status)) return 'done';
+    // A batch never runs (its members do), nor a child whose parent ended.
+    if ((job.batch || job.parent !== undefined) && !(await this.deps.families.mayRun(job))) return 'done';
     // Running already: its process died (recovery, or a queue that noticed a lost worker).
     if (job.status === 'running' && job.retriesLeft <= 0) {
       await writer.end(jobId, handover.lost ? { type: 'job:failed', reason: 'worker lost', code: WORKER_LOST } : interrupted('interrupted'));
@@ -116,7 +120,7 @@ export class Runner implements WriteListener {
         if (run.controller.signal.aborted) throw run.controller.signal.reason;
       })
       .then(() => (definition ? definition.handler(context, startedJob.params) : this.deps.routes.run(startedJob, context)))
-      .then((value) => context.finish(value))
+      .then((value) => context.complete(value))
       .catch((error: unknown) => this.handlerFailed(run, error))
       .catch((error: unknown) => this.deps.reportError(error));
     return run.ended;

@@ -4,7 +4,7 @@
  * HTTP API and WebSocket, `worker: false`) or a worker (`createWorker`), both
  * with the same job definitions. Prints `{"ready":true,"port":…}` once serving.
  *
- * Environment: `REDIS_URL`, `BACKJOB_PREFIX`.
+ * Environment: `REDIS_URL`, `BACKJOB_PREFIX`, and `CONCURRENCY` (a worker's, default the shim's).
  */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
@@ -47,10 +47,16 @@ function defineJobs(backjob: BackJobServer): void {
   };
   backjob.define('steps', steps, { launchable: true });
   backjob.define('steps-retry', steps, { launchable: true, retries: 1 });
+  // A parent of two `steps` children, for the family tests.
+  backjob.define('family', async (job, params: { ms: number }) => {
+    const kids = [await job.spawn('steps', { steps: 4, ms: params.ms }), await job.spawn('steps', { steps: 4, ms: params.ms }, { weight: 3 })];
+    return Promise.all(kids.map((kid) => kid.result()));
+  });
 }
 
 if (role === 'worker') {
-  const worker = createWorker({ backend, jobs: defineJobs });
+  const concurrency = process.env.CONCURRENCY ? Number(process.env.CONCURRENCY) : undefined;
+  const worker = createWorker({ backend, jobs: defineJobs, ...(concurrency ? { concurrency } : {}) });
   await worker.ready;
   console.log(JSON.stringify({ ready: true, pid: process.pid }));
 } else {

@@ -15,30 +15,12 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isBackjobError } from '../errors.js';
-import type { JobEventData, JobRecord, JobStore, NewJob } from '../types.js';
+import type { JobEventData, JobRecord, JobStore } from '../types.js';
 import { QUOTA_RETRY_AFTER_SECONDS, toSnapshot } from '../core/records.js';
+import { familyContract } from './family-contract.js';
+import { sampleJob } from './sample-job.js';
 
-let counter = 0;
-
-/** A new job as core would create it; `overrides` replace any field. */
-export function sampleJob(overrides: Partial<NewJob> = {}): NewJob {
-  counter++;
-  return {
-    id: `job-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 8)}`,
-    name: 'reports/build',
-    kind: 'handler',
-    params: { year: 2024, tags: ['a', 'b'] },
-    owner: 'alice',
-    mergeKey: null,
-    runAt: 0,
-    retriesLeft: 0,
-    timeoutMs: 0,
-    errorTimeout: 0,
-    runner: null,
-    createdAt: Date.now(),
-    ...overrides,
-  };
-}
+export { sampleJob };
 
 /** Registers the shared store suite under `describe(name)`. */
 export function runStoreContract(name: string, open: () => Promise<{ store: JobStore; cleanup(): Promise<void> }>): void {
@@ -52,6 +34,8 @@ export function runStoreContract(name: string, open: () => Promise<{ store: JobS
     afterEach(async () => {
       await cleanup();
     });
+
+    familyContract(() => store);
 
     /** Appends to one job and returns its result. */
     async function append(jobId: string, events: JobEventData[], runner?: string | null) {

@@ -17,6 +17,15 @@ function clone<T>(value: T): T {
   return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
 }
 
+/** Whether an ended job is past the retention cutoffs of `deleteEnded`. */
+function isOld(job: JobRecord, opts: { completedBefore?: number; endedBefore?: number }): boolean {
+  if (!isEnded(job.status) || job.endedAt === undefined) return false;
+  return (
+    (opts.completedBefore !== undefined && job.status === 'completed' && job.endedAt < opts.completedBefore) ||
+    (opts.endedBefore !== undefined && job.endedAt < opts.endedBefore)
+  );
+}
+
 /**
  * A {@link JobStore} in plain maps. JavaScript runs each method to completion
  * before the next, which makes every method atomic without locks.
@@ -85,7 +94,9 @@ export class MemoryStore implements JobStore {
   async list(filter: ListFilter): Promise<JobRecord[]> {
     const statuses = filter.status === undefined ? null : new Set([filter.status].flat());
     // Newest first: creation order backwards, then a stable sort fixes any clock skew.
-    const ordered = [...this.jobs.values()].filter((job) => filter.owner === undefined || job.owner === filter.owner).reverse();
+    const ordered = [...this.jobs.values()]
+      .filter((job) => (filter.owner === undefined || job.owner === filter.owner) && (filter.parent === undefined || (job.parent ?? null) === filter.parent))
+      .reverse();
     ordered.sort((a, b) => b.createdAt - a.createdAt);
     const { before } = filter;
     // After the cursor's job, found before the status filter (it may have left it since); when it is
@@ -107,17 +118,24 @@ export class MemoryStore implements JobStore {
   }
 
   async deleteEnded(opts: { completedBefore?: number; endedBefore?: number }): Promise<number> {
+    const families = new Map<string, JobRecord[]>();
+    for (const job of this.jobs.values()) {
+      const root = job.root ?? job.id;
+      let family = families.get(root);
+      if (!family) families.set(root, (family = []));
+      family.push(job);
+    }
     let deleted = 0;
-    for (const [id, job] of this.jobs) {
-      if (!isEnded(job.status) || job.endedAt === undefined) continue;
-      const old =
-        (opts.completedBefore !== undefined && job.status === 'completed' && job.endedAt < opts.completedBefore) ||
-        (opts.endedBefore !== undefined && job.endedAt < opts.endedBefore);
-      if (!old) continue;
-      this.jobs.delete(id);
-      this.events.delete(id);
-      this.credentials.delete(id);
-      deleted++;
+    for (const [rootId, family] of families) {
+      // A family goes as one, by its root's end, and only once every member ended.
+      const root = this.jobs.get(rootId);
+      if (!root || !isOld(root, opts) || !family.every((job) => isEnded(job.status))) continue;
+      for (const { id } of family) {
+        this.jobs.delete(id);
+        this.events.delete(id);
+        this.credentials.delete(id);
+        deleted++;
+      }
     }
     return deleted;
   }

@@ -62,6 +62,18 @@ function migrate(db: Database.Database): void {
   }
   // The quota counts one key's waiting jobs on every start made for a request.
   db.exec("CREATE INDEX IF NOT EXISTS jobs_waiting_by_queue_key ON jobs (queue_key) WHERE status = 'waiting'");
+  // Families: a job's children (`list({ parent })`) and a root's whole family (retention). Rows
+  // written before families existed have neither: each is a root of its own.
+  const columns = () => new Set(db.prepare<[], { name: string }>('PRAGMA table_info(jobs)').all().map((column) => column.name));
+  if (!columns().has('root')) {
+    db.transaction(() => {
+      if (columns().has('root')) return;
+      db.exec('ALTER TABLE jobs ADD COLUMN parent TEXT');
+      db.exec('ALTER TABLE jobs ADD COLUMN root TEXT');
+    }).immediate();
+  }
+  db.exec('CREATE INDEX IF NOT EXISTS jobs_by_parent ON jobs (parent, created_at) WHERE parent IS NOT NULL');
+  db.exec('CREATE INDEX IF NOT EXISTS jobs_by_root ON jobs (root) WHERE root IS NOT NULL');
 }
 
 const ENDED_LIST = END_STATUSES.map((s) => `'${s}'`).join(', ');
@@ -103,7 +115,7 @@ export class SqliteStore implements JobStore {
     const db = this.db;
     this.statements = {
       insertJob: db.prepare(
-        'INSERT INTO jobs (id, status, owner, queue_key, merge_key, created_at, ended_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO jobs (id, status, owner, queue_key, merge_key, created_at, ended_at, parent, root, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       waitingOf: db.prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE queue_key = ? AND status = 'waiting'"),
       updateJob: db.prepare('UPDATE jobs SET status = ?, ended_at = ?, record = ? WHERE id = ?'),
@@ -133,7 +145,8 @@ export class SqliteStore implements JobStore {
       const queueKey = queueKeyOf(job);
       if (maxWaiting > 0 && s.waitingOf.get(queueKey)!.n >= maxWaiting) throw overQuota(maxWaiting);
       const { record, event } = createRecord(job);
-      s.insertJob.run(record.id, record.status, record.owner, queueKey, record.mergeKey, record.createdAt, null, JSON.stringify(record));
+      const { parent = null, root = null } = record;
+      s.insertJob.run(record.id, record.status, record.owner, queueKey, record.mergeKey, record.createdAt, null, parent, root, JSON.stringify(record));
       s.insertEvent.run(record.id, event.seq, JSON.stringify(event));
       if (job.credentials !== undefined) s.insertCredentials.run(record.id, job.credentials);
       // Read back so the caller sees exactly what a later `get` returns.
@@ -163,12 +176,20 @@ export class SqliteStore implements JobStore {
     );
 
     this.deleteOld = db.transaction((completedBefore: number | null, endedBefore: number | null): number => {
-      const where = `status IN (${ENDED_LIST}) AND ended_at IS NOT NULL AND (
-        (? IS NOT NULL AND status = 'completed' AND ended_at < ?) OR (? IS NOT NULL AND ended_at < ?))`;
+      // Roots past the cutoffs (a child goes with its root, never alone) whose family has no live member.
+      const roots = `SELECT id FROM jobs AS r WHERE r.root IS NULL AND r.status IN (${ENDED_LIST}) AND r.ended_at IS NOT NULL AND (
+        (? IS NOT NULL AND r.status = 'completed' AND r.ended_at < ?) OR (? IS NOT NULL AND r.ended_at < ?))
+        AND NOT EXISTS (SELECT 1 FROM jobs AS d WHERE d.root = r.id AND d.status NOT IN (${ENDED_LIST}))`;
       const args = [completedBefore, completedBefore, endedBefore, endedBefore];
-      db.prepare(`DELETE FROM events WHERE job_id IN (SELECT id FROM jobs WHERE ${where})`).run(...args);
-      db.prepare(`DELETE FROM credentials WHERE job_id IN (SELECT id FROM jobs WHERE ${where})`).run(...args);
-      return db.prepare(`DELETE FROM jobs WHERE ${where}`).run(...args).changes;
+      db.exec('CREATE TEMP TABLE IF NOT EXISTS doomed (id TEXT PRIMARY KEY) WITHOUT ROWID');
+      db.exec('DELETE FROM temp.doomed');
+      db.prepare(`INSERT INTO temp.doomed (id) ${roots}`).run(...args);
+      db.prepare('INSERT OR IGNORE INTO temp.doomed (id) SELECT id FROM jobs WHERE root IN (SELECT id FROM temp.doomed)').run();
+      db.prepare('DELETE FROM events WHERE job_id IN (SELECT id FROM temp.doomed)').run();
+      db.prepare('DELETE FROM credentials WHERE job_id IN (SELECT id FROM temp.doomed)').run();
+      const deleted = db.prepare('DELETE FROM jobs WHERE id IN (SELECT id FROM temp.doomed)').run().changes;
+      db.exec('DELETE FROM temp.doomed');
+      return deleted;
     });
   }
 
@@ -196,6 +217,11 @@ export class SqliteStore implements JobStore {
     else if (filter.owner !== undefined) {
       where.push('owner = ?');
       args.push(filter.owner);
+    }
+    if (filter.parent === null) where.push('parent IS NULL');
+    else if (filter.parent !== undefined) {
+      where.push('parent = ?');
+      args.push(filter.parent);
     }
     if (filter.status !== undefined) {
       const statuses = [filter.status].flat();

@@ -26,6 +26,10 @@ export class RedisKeys {
   owner(owner: string | null) {
     return owner === null ? `${this.prefix}:anonymous` : `${this.prefix}:owner:${owner}`;
   }
+  /** Children of one job (members of one batch) by creation time. */
+  children(parent: string) {
+    return `${this.prefix}:children:${parent}`;
+  }
   /** Ended jobs by end time: completed ones apart, for the two retention periods. */
   ended(completed: boolean) {
     return `${this.prefix}:ended:${completed ? 'completed' : 'other'}`;

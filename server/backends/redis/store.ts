@@ -24,6 +24,7 @@ import { isEnded } from '../../../shared/protocol.js';
 import type { AppendResult, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../../types.js';
 import { RedisKeys } from './keys.js';
 import { luaScript } from './lua.js';
+import { deleteEndedFamilies } from './retention.js';
 import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from '../../core/records.js';
 
 /** Rows kept in memory for the next append (jobs this process writes to; oldest dropped first). */
@@ -173,9 +174,11 @@ export class RedisJobStore implements JobStore {
       const mergeKey = job.mergeKey === null ? k.row(job.id) : k.merge(job.mergeKey);
       const keys = [
         k.row(job.id), k.events(job.id), k.all, k.owner(job.owner), mergeKey, k.credentials(job.id), k.events(target || job.id), k.waiting(queueKeyOf(job)),
+        k.children(job.parent ?? job.id),
       ];
       const args = [
         writeId, job.id, json, JSON.stringify(event), order, job.mergeKey === null ? '' : '1', input.credentials ?? '', target, String(targetSeq), String(maxWaiting),
+        job.parent === undefined ? '' : '1',
         this.#fairPrefix, queueKeyOf(job), String(job.runAt), String(Date.now()),
       ];
       const created = this.#redis.backjobCreate(keys.length, ...keys, ...args);
@@ -335,7 +338,11 @@ export class RedisJobStore implements JobStore {
   async list(filter: ListFilter): Promise<JobRecord[]> {
     const limit = filter.limit ?? Infinity;
     const statuses = filter.status === undefined ? null : new Set(Array.isArray(filter.status) ? filter.status : [filter.status]);
-    const index = filter.owner === undefined ? this.keys.all : this.keys.owner(filter.owner);
+    const { parent } = filter;
+    const index = typeof parent === 'string' ? this.keys.children(parent) : filter.owner === undefined ? this.keys.all : this.keys.owner(filter.owner);
+    // A parent's children are an index of their own; an owner asked for as well, or roots only, are filtered here.
+    const owned = (job: JobRecord) =>
+      parent === undefined || (parent === null ? job.parent === undefined : filter.owner === undefined || job.owner === filter.owner);
     const out: JobRecord[] = [];
     const page = Number.isFinite(limit) ? Math.max(limit, 100) : 1000;
     let first = 0;
@@ -351,7 +358,7 @@ export class RedisJobStore implements JobStore {
       for (const raw of rows) {
         if (!raw) continue;
         const job = JSON.parse(raw) as JobRecord;
-        if (!statuses || statuses.has(job.status)) out.push(job);
+        if ((!statuses || statuses.has(job.status)) && owned(job)) out.push(job);
         if (out.length === limit) break;
       }
       if (ids.length < page) break;
@@ -363,38 +370,8 @@ export class RedisJobStore implements JobStore {
     return this.#redis.getdel(this.keys.credentials(id));
   }
 
-  async deleteEnded(opts: { completedBefore?: number; endedBefore?: number }): Promise<number> {
-    const k = this.keys;
-    const ids = new Set<string>();
-    if (opts.completedBefore !== undefined) {
-      for (const id of await this.#redis.zrangebyscore(k.ended(true), '-inf', `(${opts.completedBefore}`)) ids.add(id);
-    }
-    if (opts.endedBefore !== undefined) {
-      for (const completed of [true, false]) {
-        for (const id of await this.#redis.zrangebyscore(k.ended(completed), '-inf', `(${opts.endedBefore}`)) ids.add(id);
-      }
-    }
-    let deleted = 0;
-    const all = [...ids];
-    for (let i = 0; i < all.length; i += 500) {
-      const chunk = all.slice(i, i + 500);
-      const rows = await this.#redis.mget(...chunk.map((id) => k.row(id)));
-      const multi = this.#redis.multi();
-      chunk.forEach((id, j) => {
-        const raw = rows[j];
-        if (raw) {
-          const job = JSON.parse(raw) as JobRecord;
-          multi.zrem(k.owner(job.owner), id);
-          deleted++;
-        }
-        multi.del(k.row(id), k.events(id), k.credentials(id));
-        multi.zrem(k.all, id);
-        multi.zrem(k.ended(true), id);
-        multi.zrem(k.ended(false), id);
-      });
-      await multi.exec();
-    }
-    return deleted;
+  deleteEnded(opts: { completedBefore?: number; endedBefore?: number }): Promise<number> {
+    return deleteEndedFamilies(this.#redis, this.keys, opts);
   }
 
   async secret(): Promise<string> {

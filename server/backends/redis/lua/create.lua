@@ -1,7 +1,8 @@
 -- Creates a job. KEYS: row, events, all, owner, merge, credentials, target
--- events, waiting set of its queue key. ARGV: writeId, id, row JSON,
+-- events, waiting set of its queue key, children index of its parent (any key
+-- when it has none). ARGV: writeId, id, row JSON,
 -- `job:created` JSON, index score, '1' if the job has a merge key, credentials
--- ('' for none), target, target seq, max waiting ('0' for no limit): with a
+-- ('' for none), target, target seq, max waiting ('0' for no limit), '1' if the job has a parent. With a
 -- merge key, it must still name `target` ('' for none), whose log must still
 -- end at the target seq. Then, given the fair pick's prefix ('' for none), its
 -- queue key, run at and now: lists the job for the fair pick in the same step
@@ -9,7 +10,7 @@
 -- start costs one script. Returns 1, 2 (already created: a resend), 3 (over the
 -- quota: as many jobs of its queue key wait already) or 0 (read again).
 -- Needs last-seq.lua and fair-list.lua.
-local writeId, id, json, created, order, merge, credentials, target, targetSeq, maxWaiting, fair, queueKey, runAt, now = unpack(ARGV)
+local writeId, id, json, created, order, merge, credentials, target, targetSeq, maxWaiting, child, fair, queueKey, runAt, now = unpack(ARGV)
 if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
 if merge == '1' then
   if (redis.call('GET', KEYS[5]) or '') ~= target then return 0 end
@@ -24,6 +25,7 @@ redis.call('SET', KEYS[1], json)
 redis.call('XADD', KEYS[2], '1-0', 'e', created, 'w', writeId)
 redis.call('ZADD', KEYS[3], order, id)
 redis.call('ZADD', KEYS[4], order, id)
+if child == '1' then redis.call('ZADD', KEYS[9], order, id) end
 if credentials ~= '' then redis.call('SET', KEYS[6], credentials) end
 if fair ~= '' then enlist(fair, id, queueKey, tonumber(runAt), tonumber(now)) end
 return 1
