@@ -98,7 +98,8 @@ export class JobContextImpl implements JobContext {
     if (this.ended) return;
     if (typeof line !== 'string') throw invalid(`Expected a log line to be a string, got ${describeValue(line)}`);
     const { maxLogLines, maxLineLength } = this.limits;
-    const lines = line.split(/\r?\n/);
+    // Most lines hold no line break: no regex split for them.
+    const lines = line.includes('\n') ? line.split(/\r?\n/) : [line];
     // "done\n" is one line, not a line and an empty one.
     if (lines.length > 1 && lines.at(-1) === '') lines.pop();
     const events: JobEventData[] = [];
