@@ -147,6 +147,8 @@ export class JobContextImpl implements JobContext {
 
   private send(events: JobEventData[]): void {
     const write = this.sink.write(this.id, events);
+    // Reports of one tick share the batch's promise: one handler for it, not one per line.
+    if (write === this.lastWrite) return;
     // Failures reach the shim's `error` event once per batch; `flush()` still rejects.
     write.catch(() => {});
     this.lastWrite = write;
