@@ -4,7 +4,7 @@
  * the first two inside its own atomic section (a transaction, a lock, a
  * script), so the rules of numbering and "ended is final" live in one place.
  */
-import { applyEvent, foldEvent, initialSnapshot, isEnded } from '../../shared/protocol.js';
+import { foldEvent, initialSnapshot, isEnded } from '../../shared/protocol.js';
 import { BackjobError } from '../errors.js';
 import type { JobEvent, JobEventData, JobRecord, JobSnapshot, NewJob } from '../types.js';
 
@@ -12,8 +12,8 @@ import type { JobEvent, JobEventData, JobRecord, JobSnapshot, NewJob } from '../
 export function createRecord(job: NewJob): { record: JobRecord; event: JobEvent } {
   const { credentials: _credentials, ...fields } = job;
   const event: JobEvent = { type: 'job:created', jobId: job.id, seq: 1, at: job.createdAt };
-  const base = { ...initialSnapshot(job.id, job.name, job.createdAt), ...fields, seq: 0, logLines: 0, attempt: 0 };
-  const record: JobRecord = { ...(applyEvent(base, event) as JobRecord), updatedAt: job.createdAt };
+  const base = { ...initialSnapshot(job.id, job.name, job.createdAt), ...fields, seq: 0, logLines: 0, attempt: 0, updatedAt: job.createdAt };
+  const record: JobRecord = foldEvent(base as JobRecord, event);
   return { record, event };
 }
 
