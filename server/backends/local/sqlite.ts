@@ -72,7 +72,7 @@ const ENDED_LIST = END_STATUSES.map((s) => `'${s}'`).join(', ');
  * a row each: a flood of log lines costs an INSERT and an index entry per run,
  * not per line. Small enough that resuming inside a run reads little it skips.
  */
-const EVENTS_PER_ROW = 64;
+const EVENTS_PER_ROW = 256;
 
 /**
  * An `events` row holding events `seq`, `seq + 1`, … of its job, all stored
