@@ -193,7 +193,18 @@ export function initialSnapshot(id: string, name: string, createdAt: number): Jo
  */
 export function applyEvent(snapshot: JobSnapshot, event: JobEvent): JobSnapshot {
   if (event.seq <= snapshot.seq || isEnded(snapshot.status)) return snapshot;
-  const next: JobSnapshot = { ...snapshot, seq: event.seq };
+  return foldEvent({ ...snapshot }, event);
+}
+
+/**
+ * The fold of {@link applyEvent} on a snapshot the caller owns: changes and
+ * returns `next` itself. The caller has checked that the event is the next
+ * one (`event.seq > next.seq`) and the job has not ended. A store folding a
+ * run of events copies its row once and folds them all into that copy,
+ * rather than copying it per event.
+ */
+export function foldEvent<S extends JobSnapshot>(next: S, event: JobEvent): S {
+  next.seq = event.seq;
   switch (event.type) {
     case 'job:created':
       next.status = 'waiting';
@@ -208,7 +219,7 @@ export function applyEvent(snapshot: JobSnapshot, event: JobEvent): JobSnapshot 
       if (event.text !== undefined) next.text = event.text;
       break;
     case 'job:log':
-      next.logLines = snapshot.logLines + 1;
+      next.logLines += 1;
       break;
     case 'job:completed':
       next.status = 'completed';

@@ -132,7 +132,8 @@ export class JobContextImpl implements JobContext {
     if (this.ended) return;
     if (typeof line !== 'string') throw invalid(`Expected a log line to be a string, got ${describeValue(line)}`);
     const { maxLogLines, maxLineLength } = this.limits;
-    const lines = line.split(/\r?\n/);
+    // Most lines hold no line break: no regex split for them.
+    const lines = line.includes('\n') ? line.split(/\r?\n/) : [line];
     // "done\n" is one line, not a line and an empty one.
     if (lines.length > 1 && lines.at(-1) === '') lines.pop();
     const events: JobEventData[] = [];
@@ -251,6 +252,8 @@ export class JobContextImpl implements JobContext {
 
   private send(events: JobEventData[]): void {
     const write = this.sink.write(this.id, events);
+    // Reports of one tick share the batch's promise: one handler for it, not one per line.
+    if (write === this.lastWrite) return;
     // Failures reach the shim's `error` event once per batch; `flush()` still rejects.
     write.catch(() => {});
     this.lastWrite = write;

@@ -394,8 +394,11 @@ test('on SQLite, events missing from the store answer a resume with a reset snap
   const live = await LiveServer.start({ backjob: { backend: sqlite({ file }) } });
   try {
     const job = await live.manual('alice');
-    for (const line of ['one', 'two', 'three', 'four']) job.job.log(line);
-    await job.job.flush();
+    // One commit each: the store keeps one row per event of a commit's run, and the rows deleted below are single events.
+    for (const line of ['one', 'two', 'three', 'four']) {
+      job.job.log(line);
+      await job.job.flush();
+    }
     const logSeqs = (await live.backjob.host.backend.store.eventsAfter(job.id, 0, 100)).filter((e) => e.type === 'job:log').map((e) => e.seq);
     // The events right after the client's resume point are gone (a store restored from an older backup, a manual purge).
     const db = new Database(file);

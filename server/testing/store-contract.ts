@@ -232,6 +232,38 @@ export function runStoreContract(name: string, open: () => Promise<{ store: JobS
       );
     });
 
+    it('gives back a long append exactly, read from any seq, and ends it where it ended', async () => {
+      const { job } = await store.create(sampleJob());
+      const result = { rows: [1, 2], at: new Date(0) };
+      // Long enough to cross any store's run of rows (SQLite keeps up to 256 events a row).
+      const events: JobEventData[] = [
+        { type: 'job:start', attempt: 1 },
+        ...Array.from({ length: 300 }, (_, i) => ({ type: 'job:log', line: `line ${i + 1}` }) as const),
+        { type: 'job:progress', progress: 40, text: 'almost' },
+        ...Array.from({ length: 60 }, (_, i) => ({ type: 'job:log', line: `more ${i + 1}` }) as const),
+        { type: 'job:completed', result },
+        { type: 'job:log', line: 'after the end' },
+      ];
+      const kept = events.length - 1;
+      const lastSeq = 1 + kept; // after job:created
+      const appended = await append(job.id, events);
+      result.rows.push(3); // the app changing its object afterwards changes nothing stored
+      assert.equal(appended.events.length, kept, 'nothing after the end');
+      assert.equal(appended.job!.logLines, 360);
+      assert.equal(appended.job!.status, 'completed');
+      const all = await store.eventsAfter(job.id, 1, 1000);
+      assert.deepEqual(all.map((e) => e.seq), Array.from({ length: kept }, (_, i) => i + 2));
+      assert.deepEqual(all, JSON.parse(JSON.stringify(appended.events)), 'read as appended, as JSON gives it');
+      assert.deepEqual(all.at(-1), { type: 'job:completed', result: { rows: [1, 2], at: new Date(0).toJSON() }, jobId: job.id, seq: lastSeq, at: all.at(-1)!.at });
+      for (const after of [1, 2, 3, 64, 65, 100, 255, 256, 257, 258, 302, 303, 330, lastSeq - 1, lastSeq, lastSeq + 50]) {
+        for (const limit of [1, 7, 256, 500]) {
+          const page = await store.eventsAfter(job.id, after, limit);
+          assert.deepEqual(page, all.filter((e) => e.seq > after).slice(0, limit), `after ${after}, limit ${limit}`);
+        }
+      }
+      assert.equal((await store.get(job.id))!.logLines, 360);
+    });
+
     it('lists newest first, filtered by owner and status, up to a limit', async () => {
       const t = Date.now() - 10_000;
       const { job: a } = await store.create(sampleJob({ owner: 'alice', createdAt: t + 1 }));

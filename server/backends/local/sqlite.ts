@@ -79,16 +79,39 @@ function migrate(db: Database.Database): void {
 const ENDED_LIST = END_STATUSES.map((s) => `'${s}'`).join(', ');
 
 /**
+ * Most events one `events` row holds. The events of one job in one commit are
+ * stored as runs ({@link StoredRun}, keyed by the run's last seq) rather than
+ * a row each: a flood of log lines costs an INSERT and an index entry per run,
+ * not per line. Small enough that resuming inside a run reads little it skips.
+ */
+const EVENTS_PER_ROW = 256;
+
+/**
+ * An `events` row holding events `seq`, `seq + 1`, … of its job, all stored
+ * at `at`, each kept as reported (without the job id, seq and time every one
+ * of them shares): a run of log lines as their lines, any other run as its
+ * events. Half the bytes to write and serialize per log line. A row holding
+ * one event holds the event itself, as rows always did.
+ */
+type StoredRun = { seq: number; at: number } & ({ lines: string[] } | { events: JobEventData[] });
+
+/** Whether JSON would give `event` back as it is: only strings and numbers, no object the app holds. */
+function isPlainEvent(event: JobEvent): boolean {
+  return event.type === 'job:log' || event.type === 'job:progress' || event.type === 'job:start' || event.type === 'job:created';
+}
+
+/**
  * A {@link JobStore} in one SQLite file. Rows keep the whole record as JSON
- * plus the columns queries filter on; events are one row each, keyed by
- * (job, seq).
+ * plus the columns queries filter on; events are keyed by (job, seq), one
+ * row per event or per run of a commit's events (see {@link EVENTS_PER_ROW}).
  *
  * Durability: the database runs in WAL mode with `synchronous = NORMAL`. A
  * commit is appended to the WAL file before `append()` returns, so a process
  * killed with `kill -9` loses nothing it acknowledged (the OS still holds the
  * written pages). Only a power loss or OS crash can drop the last few commits
- * since the previous WAL sync; the database is never corrupted. This trades
- * that narrow window for group commits that cost no fsync each.
+ * since the previous WAL sync (at a checkpoint, every 4,000 pages of WAL);
+ * the database is never corrupted. This trades that narrow window for group
+ * commits that cost no fsync each.
  */
 export class SqliteStore implements JobStore {
   /**
@@ -107,6 +130,11 @@ export class SqliteStore implements JobStore {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    // Checkpoint every 4,000 pages (16 MB of WAL) rather than SQLite's 1,000: each checkpoint
+    // syncs the WAL and the file, which under many small commits was a third of a commit's cost.
+    // Durability is unchanged (a commit is in the WAL before it is acknowledged); the WAL file
+    // grows to about 16 MB before it is reused.
+    this.db.pragma('wal_autocheckpoint = 4000');
     // Another process writing the same file (a CLI, a second instance) waits its turn instead of failing.
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
@@ -124,9 +152,7 @@ export class SqliteStore implements JobStore {
         "SELECT record FROM jobs WHERE merge_key = ? AND status IN ('waiting', 'running')",
       ),
       insertEvent: db.prepare('INSERT INTO events (job_id, seq, event) VALUES (?, ?, ?)'),
-      eventsAfter: db.prepare<[string, number, number], { event: string }>(
-        'SELECT event FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?',
-      ),
+      eventsAfter: db.prepare<[string, number], { event: string }>('SELECT event FROM events WHERE job_id = ? AND seq > ? ORDER BY seq'),
       insertCredentials: db.prepare('INSERT INTO credentials (job_id, sealed) VALUES (?, ?)'),
       getCredentials: db.prepare<[string], { sealed: string }>('SELECT sealed FROM credentials WHERE job_id = ?'),
       deleteCredentials: db.prepare('DELETE FROM credentials WHERE job_id = ?'),
@@ -146,11 +172,12 @@ export class SqliteStore implements JobStore {
       if (maxWaiting > 0 && s.waitingOf.get(queueKey)!.n >= maxWaiting) throw overQuota(maxWaiting);
       const { record, event } = createRecord(job);
       const { parent = null, root = null } = record;
-      s.insertJob.run(record.id, record.status, record.owner, queueKey, record.mergeKey, record.createdAt, null, parent, root, JSON.stringify(record));
+      const json = JSON.stringify(record);
+      s.insertJob.run(record.id, record.status, record.owner, queueKey, record.mergeKey, record.createdAt, null, parent, root, json);
       s.insertEvent.run(record.id, event.seq, JSON.stringify(event));
       if (job.credentials !== undefined) s.insertCredentials.run(record.id, job.credentials);
-      // Read back so the caller sees exactly what a later `get` returns.
-      return { job: JSON.parse(s.getJob.get(record.id)!.record) as JobRecord, merged: false };
+      // Through JSON, so the caller sees exactly what a later `get` returns.
+      return { job: JSON.parse(json) as JobRecord, merged: false };
     });
 
     this.appendBatch = db.transaction(
@@ -160,18 +187,28 @@ export class SqliteStore implements JobStore {
           if (!row) return { events: [], job: null };
           const current = JSON.parse(row.record) as JobRecord;
           const { record, stored } = appendToRecord(current, events, runner, at);
-          const storedEvents: JobEvent[] = [];
-          for (const event of stored) {
-            const json = JSON.stringify(event);
-            s.insertEvent.run(jobId, event.seq, json);
-            storedEvents.push(JSON.parse(json) as JobEvent);
+          if (stored.length === 0) return { events: [], job: current };
+          if (stored.length === 1) s.insertEvent.run(jobId, stored[0]!.seq, JSON.stringify(stored[0]));
+          else {
+            // The events as reported (what `appendToRecord` kept of them is a prefix), one `at` for all.
+            for (let i = 0; i < stored.length; i += EVENTS_PER_ROW) {
+              const run = events.slice(i, Math.min(stored.length, i + EVENTS_PER_ROW));
+              const lines = run.every((event) => event.type === 'job:log') ? run.map((event) => (event as { line: string }).line) : undefined;
+              const row: StoredRun = lines ? { seq: stored[i]!.seq, at, lines } : { seq: stored[i]!.seq, at, events: run };
+              s.insertEvent.run(jobId, row.seq + run.length - 1, JSON.stringify(row));
+            }
           }
           const json = JSON.stringify(record);
-          if (stored.length > 0) {
-            s.updateJob.run(record.status, record.endedAt ?? null, json, jobId);
-            if (isEnded(record.status)) s.deleteCredentials.run(jobId);
-          }
-          return { events: storedEvents, job: JSON.parse(json) as JobRecord };
+          s.updateJob.run(record.status, record.endedAt ?? null, json, jobId);
+          if (isEnded(record.status)) s.deleteCredentials.run(jobId);
+          // What the caller gets is what a later read returns. The fold made fresh objects, and
+          // for the events of a flood (log lines, progress, a start) those hold only strings and
+          // numbers: JSON would give them back as they are. Anything else goes through JSON.
+          const plain = stored.every(isPlainEvent);
+          return {
+            events: plain ? stored : stored.map((event) => JSON.parse(JSON.stringify(event)) as JobEvent),
+            job: plain ? record : (JSON.parse(json) as JobRecord),
+          };
         }),
     );
 
@@ -207,7 +244,26 @@ export class SqliteStore implements JobStore {
   }
 
   async eventsAfter(id: string, afterSeq: number, limit: number): Promise<JobEvent[]> {
-    return this.statements.eventsAfter.all(id, afterSeq, limit).map((row) => JSON.parse(row.event) as JobEvent);
+    const events: JobEvent[] = [];
+    if (limit <= 0) return events;
+    // A row keyed by seq N holds event N, or a run of events ending at N: the rows after
+    // `afterSeq` are exactly those holding any event after it, and reading stops at `limit`.
+    for (const row of this.statements.eventsAfter.iterate(id, afterSeq)) {
+      const value = JSON.parse(row.event) as JobEvent | StoredRun;
+      if ('type' in value) {
+        events.push(value);
+        if (events.length === limit) return events;
+        continue;
+      }
+      const { seq, at } = value;
+      const length = 'lines' in value ? value.lines.length : value.events.length;
+      for (let i = Math.max(0, afterSeq + 1 - seq); i < length; i++) {
+        const data = 'lines' in value ? { type: 'job:log' as const, line: value.lines[i]! } : value.events[i]!;
+        events.push({ ...data, jobId: id, seq: seq + i, at } as JobEvent);
+        if (events.length === limit) return events;
+      }
+    }
+    return events;
   }
 
   async list(filter: ListFilter): Promise<JobRecord[]> {
