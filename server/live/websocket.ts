@@ -5,7 +5,9 @@
  * Wire format and guarantees: docs/protocol.md.
  */
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import * as wsModule from 'ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { MAX_CLIENT_FRAME, SUBPROTOCOL, PROTOCOL_VERSION, TICKET_PROTOCOL_PREFIX } from '../../shared/protocol.js';
 import { positiveOption as positive, stringArrayOption } from '../validate.js';
@@ -14,7 +16,7 @@ import { TICKET_TTL_MS, readTicket } from '../access/tickets.js';
 import type { AttachOptions, Hub } from '../types.js';
 import type { LiveHost } from './host.js';
 import { LiveSession } from './session.js';
-import { LiveStreams } from './streams.js';
+import { LiveStreams, type Outgoing } from './streams.js';
 
 /** A socket past this much unsent data is not reading at all (only error replies can get here): it is closed. */
 const ABANDON_BYTES = 4 * 1024 * 1024;
@@ -26,8 +28,26 @@ const DEFAULTS = { maxPayload: MAX_CLIENT_FRAME, rateLimit: 50, heartbeat: 30_00
 /** One connected socket. */
 interface Client {
   readonly ws: WebSocket;
+  /** The TCP socket under `ws`: frames built once for many clients are written to it as they are. */
+  readonly socket: Socket;
   readonly session: LiveSession;
   alive: boolean;
+}
+
+/** `ws`'s public framing (`Sender.frame`, also `WebSocket.Sender` in CommonJS), which its typings leave out. */
+type Framing = { frame(data: Buffer, options: object): Buffer[] };
+const wsExports = wsModule as unknown as { Sender?: Framing; default?: { Sender?: Framing } };
+const Sender = (wsExports.Sender ?? wsExports.default?.Sender)!;
+const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false };
+
+/**
+ * A message as one unmasked, uncompressed text frame, header and payload in
+ * one buffer: made once per message, and written to every socket it goes to
+ * with a single `write` each (`ws.send` would encode the text, build a
+ * header and cork two writes per socket).
+ */
+function textFrame(out: Outgoing): Buffer {
+  return Buffer.concat(Sender.frame(Buffer.from(out.json), TEXT_FRAME));
 }
 
 /** Counters of a hub, for tests and monitoring. */
@@ -231,16 +251,20 @@ export class LiveHub implements Hub {
   // ───────────────────────────── sockets ─────────────────────────────
 
   private connected(ws: WebSocket, principal: string | null): void {
+    // Frames go straight to the TCP socket, beside ws's own control frames. That keeps their order
+    // because ws writes synchronously too when nothing is being compressed: permessage-deflate is off
+    // (see the constructor) and the hub never sends fragments or blobs.
+    const socket = (ws as unknown as { _socket: Socket })._socket;
     const session = new LiveSession(
       this.host,
       this.streams,
       principal,
       {
-        buffered: () => ws.bufferedAmount,
+        buffered: () => socket.writableLength,
         get open() {
           return ws.readyState === ws.OPEN;
         },
-        write: (_message, json) => this.write(client, json),
+        write: (out) => this.write(client, out),
         ban: () => {
           ws.close(1008, 'Rate limit exceeded');
           // The closing handshake is the peer's to finish; a flooder does not get to hold the socket meanwhile.
@@ -249,8 +273,10 @@ export class LiveHub implements Hub {
       },
       { rateLimit: this.rateLimit, maxPayload: this.maxPayload },
     );
-    const client: Client = { ws, session, alive: true };
+    const client: Client = { ws, socket, session, alive: true };
     this.clients.add(client);
+    // Paging subscriptions stopped above LOW_WATER, well past the socket's own high-water mark, so a drain follows.
+    socket.on('drain', () => session.drained());
     ws.on('pong', () => (client.alive = true));
     // A ping is a frame like any other: within the rate limit it is answered, past it it counts as abuse.
     ws.on('ping', (data) => (session.admit() ? ws.pong(data) : session.strike()));
@@ -271,16 +297,16 @@ export class LiveHub implements Hub {
     session.send({ type: 'hello', version: PROTOCOL_VERSION, time: Date.now(), rateLimit: this.rateLimit });
   }
 
-  private write(client: Client, json: string): void {
-    const { ws } = client;
-    if (ws.bufferedAmount > ABANDON_BYTES) {
+  private write(client: Client, out: Outgoing): void {
+    const { socket } = client;
+    if (socket.writableLength > ABANDON_BYTES) {
       // Events never get here (they page); only replies to a peer that keeps
       // sending but never reads. Holding them would be unbounded.
-      ws.terminate();
+      client.ws.terminate();
       return;
     }
-    ws.send(json, () => client.session.drained());
-    if (ws.bufferedAmount > this.maxSocketBuffered) this.maxSocketBuffered = ws.bufferedAmount;
+    socket.write(out.frame(textFrame));
+    if (socket.writableLength > this.maxSocketBuffered) this.maxSocketBuffered = socket.writableLength;
   }
 
   /** A peer that missed the last ping round is gone (a sleeping laptop, a dead NAT entry). */
