@@ -8,7 +8,7 @@ import { parseClientMessage, type ClientMessage, type ErrorCode, type ServerMess
 import { toSnapshot } from '../core/records.js';
 import type { Access } from '../types.js';
 import type { LiveHost } from './host.js';
-import type { LiveStreams, Peer, Subscription } from './streams.js';
+import { Outgoing, type LiveStreams, type Peer, type Subscription } from './streams.js';
 
 /**
  * Jobs one connection may watch at once: keeps the per-connection cost bounded
@@ -20,8 +20,8 @@ export const MAX_SUBSCRIPTIONS = 1_000;
 export interface SessionTransport {
   /** Bytes queued for the peer and not yet written out. */
   buffered(): number;
-  /** Writes one message (`json` is its serialization, when already made). */
-  write(message: ServerMessage, json: string): void;
+  /** Writes one message (serialized, perhaps framed already: see {@link Outgoing}). */
+  write(out: Outgoing): void;
   /** Whether messages can still go out. */
   readonly open: boolean;
   /** Cuts a peer off for abuse (a flood past the rate limit). */
@@ -69,9 +69,9 @@ export class LiveSession implements Peer {
     return this.transport.buffered();
   }
 
-  send(message: ServerMessage, json?: string): void {
+  send(message: ServerMessage | Outgoing): void {
     if (this.closed || !this.transport.open) return;
-    this.transport.write(message, json ?? JSON.stringify(message));
+    this.transport.write(message instanceof Outgoing ? message : new Outgoing(message));
   }
 
   /** The transport's buffer drained (part of it): paging subscriptions go on. */

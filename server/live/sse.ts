@@ -17,11 +17,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MAX_CLIENT_FRAME, PROTOCOL_VERSION, type ServerMessage } from '../../shared/protocol.js';
+import { MAX_CLIENT_FRAME, PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { positiveOption as positive } from '../validate.js';
 import type { LiveHost } from './host.js';
 import { LiveSession } from './session.js';
-import { LiveStreams } from './streams.js';
+import { LiveStreams, type Outgoing } from './streams.js';
 
 /** A stream past this much unwritten data is not reading at all (only replies can get here): it is cut. */
 const ABANDON_BYTES = 4 * 1024 * 1024;
@@ -84,7 +84,7 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
     for (const stream of open.values()) write(stream, ': \n\n');
   };
 
-  function write(stream: Stream, chunk: string): void {
+  function write(stream: Stream, chunk: string | Buffer): void {
     const { res } = stream;
     if (res.writableEnded || res.destroyed) return;
     if (res.writableLength > ABANDON_BYTES) return void res.destroy();
@@ -128,7 +128,7 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
           get open() {
             return !res.writableEnded && !res.destroyed;
           },
-          write: (message, json) => write(stream, frame(message, json)),
+          write: (out) => write(stream, out.frame(frame)),
           ban: () => res.end(),
         },
         limits,
@@ -232,9 +232,9 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
 }
 
 /** One message as an SSE event: `events` carry the cursor `<job>:<seq>` of their last event as their id. */
-function frame(message: ServerMessage, json: string): string {
+function frame({ message, json }: Outgoing): Buffer {
   const last = message.type === 'events' ? message.events.at(-1) : undefined;
-  return `${last ? `id: ${last.jobId}:${last.seq}\n` : ''}data: ${json}\n\n`;
+  return Buffer.from(`${last ? `id: ${last.jobId}:${last.seq}\n` : ''}data: ${json}\n\n`);
 }
 
 /** The query's jobs with their tokens and the seq `Last-Event-ID` resumes each after, or why they are not valid. */

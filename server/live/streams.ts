@@ -23,13 +23,38 @@ export const LOW_WATER = 64 * 1024;
 /** Events read from the store per page. */
 const PAGE_SIZE = 256;
 
+/**
+ * A message on its way to one peer or to many: serialized once, and framed
+ * once by the transport that writes it (a WebSocket frame, an SSE event), so
+ * an update to 10,000 watchers costs one `JSON.stringify` and one frame, not
+ * 10,000 of each.
+ */
+export class Outgoing {
+  readonly json: string;
+  private framer: ((out: Outgoing) => Buffer) | undefined;
+  private framed: Buffer | undefined;
+
+  constructor(readonly message: ServerMessage) {
+    this.json = JSON.stringify(message);
+  }
+
+  /** The wire form `framer` makes of this message: made by the first peer that sends it, reused by the rest. */
+  frame(framer: (out: Outgoing) => Buffer): Buffer {
+    if (this.framer !== framer) {
+      this.framed = framer(this);
+      this.framer = framer;
+    }
+    return this.framed!;
+  }
+}
+
 /** One connection as the streams see it: where messages go, and how much waits there unsent. */
 export interface Peer {
   readonly subscriptions: Map<string, Subscription>;
   /** Bytes queued for the peer and not yet written out. */
   buffered(): number;
-  /** Sends a message; `json` is its serialization when the caller has it already (shared by many peers). */
-  send(message: ServerMessage, json?: string): void;
+  /** Sends a message; an {@link Outgoing} is one shared by many peers, serialized and framed once. */
+  send(message: ServerMessage | Outgoing): void;
 }
 
 /** One job watched by one peer. */
@@ -141,16 +166,13 @@ export class LiveStreams {
     const first = notice.events[0].seq;
     const last = notice.events[notice.events.length - 1].seq;
     // Serialized once for every subscriber that is exactly up to date (the common case with many watchers).
-    let whole: { message: ServerMessage; json: string } | undefined;
+    let whole: Outgoing | undefined;
     for (const sub of subs) {
       if (last <= sub.sentSeq) continue;
       if (sub.live && first <= sub.sentSeq + 1 && sub.peer.buffered() < HIGH_WATER) {
         if (first === sub.sentSeq + 1) {
-          if (!whole) {
-            const message: ServerMessage = { type: 'events', job: notice.jobId, events: notice.events };
-            whole = { message, json: JSON.stringify(message) };
-          }
-          sub.peer.send(whole.message, whole.json);
+          whole ??= new Outgoing({ type: 'events', job: notice.jobId, events: notice.events });
+          sub.peer.send(whole);
         } else {
           sub.peer.send({ type: 'events', job: sub.jobId, events: notice.events.filter((e) => e.seq > sub.sentSeq) });
         }

@@ -5,7 +5,9 @@
  * Wire format and guarantees: docs/protocol.md.
  */
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import * as wsModule from 'ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { MAX_CLIENT_FRAME, SUBPROTOCOL, PROTOCOL_VERSION, TICKET_PROTOCOL_PREFIX } from '../../shared/protocol.js';
 import { positiveOption as positive, stringArrayOption } from '../validate.js';
@@ -13,8 +15,8 @@ import { normalizeOrigin } from '../access/origin.js';
 import { TICKET_TTL_MS, readTicket } from '../access/tickets.js';
 import type { AttachOptions, Hub } from '../types.js';
 import type { LiveHost } from './host.js';
-import { LiveSession } from './session.js';
-import { LiveStreams } from './streams.js';
+import { LiveSession, type SessionLimits, type SessionTransport } from './session.js';
+import { LiveStreams, type Outgoing } from './streams.js';
 
 /** A socket past this much unsent data is not reading at all (only error replies can get here): it is closed. */
 const ABANDON_BYTES = 4 * 1024 * 1024;
@@ -23,11 +25,21 @@ const CLOSE_GRACE_MS = 2_000;
 
 const DEFAULTS = { maxPayload: MAX_CLIENT_FRAME, rateLimit: 50, heartbeat: 30_000 };
 
-/** One connected socket. */
-interface Client {
-  readonly ws: WebSocket;
-  readonly session: LiveSession;
-  alive: boolean;
+
+/** `ws`'s public framing (`Sender.frame`, also `WebSocket.Sender` in CommonJS), which its typings leave out. */
+type Framing = { frame(data: Buffer, options: object): Buffer[] };
+const wsExports = wsModule as unknown as { Sender?: Framing; default?: { Sender?: Framing } };
+const Sender = (wsExports.Sender ?? wsExports.default?.Sender)!;
+const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false };
+
+/**
+ * A message as one unmasked, uncompressed text frame, header and payload in
+ * one buffer: made once per message, and written to every socket it goes to
+ * with a single `write` each (`ws.send` would encode the text, build a
+ * header and cork two writes per socket).
+ */
+function textFrame(out: Outgoing): Buffer {
+  return Buffer.concat(Sender.frame(Buffer.from(out.json), TEXT_FRAME));
 }
 
 /** Counters of a hub, for tests and monitoring. */
@@ -51,6 +63,56 @@ function refuse(socket: Duplex, status: number, reason: string, message: string)
   setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
 }
 
+/**
+ * One connected socket, and the transport its session writes through (a
+ * class, not an object of closures: a hub holds thousands of these).
+ */
+class Client implements SessionTransport {
+  /**
+   * The TCP socket under `ws`. Frames go straight to it, beside ws's own
+   * control frames; that keeps their order because ws writes synchronously
+   * too when nothing is being compressed: permessage-deflate is off (see the
+   * hub's constructor) and the hub never sends fragments or blobs.
+   */
+  readonly socket: Socket;
+  session!: LiveSession;
+  /** Answered the last ping (or sent anything since). */
+  alive = true;
+
+  constructor(
+    readonly ws: WebSocket,
+    private readonly hub: LiveHub,
+  ) {
+    this.socket = (ws as unknown as { _socket: Socket })._socket;
+  }
+
+  buffered(): number {
+    return this.socket.writableLength;
+  }
+
+  get open(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
+
+  write(out: Outgoing): void {
+    const { socket } = this;
+    if (socket.writableLength > ABANDON_BYTES) {
+      // Events never get here (they page); only replies to a peer that keeps
+      // sending but never reads. Holding them would be unbounded.
+      this.ws.terminate();
+      return;
+    }
+    socket.write(out.frame(textFrame));
+    this.hub.noteBuffered(socket.writableLength);
+  }
+
+  ban(): void {
+    this.ws.close(1008, 'Rate limit exceeded');
+    // The closing handshake is the peer's to finish; a flooder does not get to hold the socket meanwhile.
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+  }
+}
+
 /** The hubs attached to each server, in order: the first answers upgrades none of them owns. */
 const hubsOf = new WeakMap<Server, LiveHub[]>();
 
@@ -60,8 +122,9 @@ export class LiveHub implements Hub {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
   private readonly streams: LiveStreams;
-  private readonly maxPayload: number;
   private readonly rateLimit: number;
+  /** One object for every session of the hub. */
+  private readonly limits: SessionLimits;
   /** Deprecated `attach({ allowedOrigins })`: origins allowed on this socket besides the shim's policy. */
   private readonly extraOrigins: ReadonlySet<string>;
   private readonly heartbeatTimer: NodeJS.Timeout;
@@ -75,8 +138,9 @@ export class LiveHub implements Hub {
     options: AttachOptions = {},
   ) {
     // `??` rather than a spread: an option passed through as `undefined` means the default.
-    this.maxPayload = positive('maxPayload', options.maxPayload ?? DEFAULTS.maxPayload);
+    const maxPayload = positive('maxPayload', options.maxPayload ?? DEFAULTS.maxPayload);
     this.rateLimit = positive('rateLimit', options.rateLimit ?? DEFAULTS.rateLimit);
+    this.limits = { rateLimit: this.rateLimit, maxPayload };
     const heartbeat = positive('heartbeat', options.heartbeat ?? DEFAULTS.heartbeat);
     const origins = options.allowedOrigins === undefined ? [] : stringArrayOption('allowedOrigins', options.allowedOrigins, 'an array of origins such as `https://app.example`');
     this.extraOrigins = new Set(origins.map((o) => normalizeOrigin(o) ?? o));
@@ -88,7 +152,7 @@ export class LiveHub implements Hub {
     // the socket stays usable; only a grossly oversized frame is cut off.
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: Math.max(4 * this.maxPayload, 64 * 1024),
+      maxPayload: Math.max(4 * maxPayload, 64 * 1024),
       perMessageDeflate: false,
       // Pings count against the rate limit like any frame (see `onPing`), so they are answered here.
       autoPong: false,
@@ -231,25 +295,8 @@ export class LiveHub implements Hub {
   // ───────────────────────────── sockets ─────────────────────────────
 
   private connected(ws: WebSocket, principal: string | null): void {
-    const session = new LiveSession(
-      this.host,
-      this.streams,
-      principal,
-      {
-        buffered: () => ws.bufferedAmount,
-        get open() {
-          return ws.readyState === ws.OPEN;
-        },
-        write: (_message, json) => this.write(client, json),
-        ban: () => {
-          ws.close(1008, 'Rate limit exceeded');
-          // The closing handshake is the peer's to finish; a flooder does not get to hold the socket meanwhile.
-          setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
-        },
-      },
-      { rateLimit: this.rateLimit, maxPayload: this.maxPayload },
-    );
-    const client: Client = { ws, session, alive: true };
+    const client = new Client(ws, this);
+    const session = (client.session = new LiveSession(this.host, this.streams, principal, client, this.limits));
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
     // A ping is a frame like any other: within the rate limit it is answered, past it it counts as abuse.
@@ -268,19 +315,14 @@ export class LiveHub implements Hub {
       this.clients.delete(client);
       session.close();
     });
+    // Paging subscriptions stop above LOW_WATER, past the socket's own high-water mark, so a 'drain' follows.
+    client.socket.on('drain', () => session.drained());
     session.send({ type: 'hello', version: PROTOCOL_VERSION, time: Date.now(), rateLimit: this.rateLimit });
   }
 
-  private write(client: Client, json: string): void {
-    const { ws } = client;
-    if (ws.bufferedAmount > ABANDON_BYTES) {
-      // Events never get here (they page); only replies to a peer that keeps
-      // sending but never reads. Holding them would be unbounded.
-      ws.terminate();
-      return;
-    }
-    ws.send(json, () => client.session.drained());
-    if (ws.bufferedAmount > this.maxSocketBuffered) this.maxSocketBuffered = ws.bufferedAmount;
+  /** @internal A write left `bytes` queued on one socket: kept for {@link stats}. */
+  noteBuffered(bytes: number): void {
+    if (bytes > this.maxSocketBuffered) this.maxSocketBuffered = bytes;
   }
 
   /** A peer that missed the last ping round is gone (a sleeping laptop, a dead NAT entry). */
