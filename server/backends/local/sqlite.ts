@@ -286,7 +286,9 @@ export class SqliteStore implements JobStore {
     }
     if (filter.before) {
       // The page after the cursor's job, in the order below; when it is gone, after its creation time.
-      where.push('(created_at < ? OR (created_at = ? AND rowid < COALESCE((SELECT rowid FROM jobs WHERE id = ?), 0)))');
+      // `created_at <= ?` on its own is what lets SQLite seek the index to the cursor: an OR alone
+      // would make it walk down from the newest job, so a deep page would cost the pages before it.
+      where.push('created_at <= ? AND (created_at < ? OR rowid < COALESCE((SELECT rowid FROM jobs WHERE id = ?), 0))');
       args.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
     }
     let sql = 'SELECT record FROM jobs';
