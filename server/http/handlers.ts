@@ -10,8 +10,8 @@
  *   (`X-Backjob-Token` header or `?token=`).
  * - `POST /jobs/:id/cancel` (same origin) → `{ canceled, snapshot }`;
  *   `canceled` is false when the job had already ended.
- * - `GET /jobs?status=a,b&limit=n` → `{ jobs: JobSnapshot[] }`, the caller's top-level jobs (no children or batch members)
- *   own, newest first; 401 without a principal.
+ * - `GET /jobs?status=a,b&limit=n` → `{ jobs: JobSnapshot[] }`, the caller's
+ *   own top-level jobs (no children, no batch members), newest first; 401 without a principal.
  * - `POST /tickets` (same origin, or CORS for `allowedOrigins`) → `TicketReply`:
  *   a single-use ticket that opens the live channel as the caller (see tickets.ts).
  * - `GET /client.js`, `GET /client.<hash>.js` → the browser side (see client-route.ts).
