@@ -35,15 +35,30 @@ const squash = (text: string) => text.replace(/\s+/g, ' ').trim();
 test('a job with steps says "Step 2 of 3: Transform" and lists its steps, each ending in turn', async () => {
   const page = await open('/steps');
   await page.getByRole('button', { name: 'Run the nightly import' }).click();
-  const summary = page.locator('#import-run [part="step-summary"]');
-  await waitUntil(async () => /^Step 2 of 3: Transform/.test(squash((await summary.textContent()) ?? '')), 'the second step shown');
-
+  // Read at once, in the page, the moment the second step shows: the element's parts as one state.
+  const seen = await page.waitForFunction(() => {
+    const progress = document.querySelector('#import-run')?.shadowRoot?.querySelector('backjob-progress')?.shadowRoot;
+    const summary = progress?.querySelector('[part="step-summary"]')?.textContent?.replace(/\s+/g, ' ').trim() ?? '';
+    if (!summary.startsWith('Step 2 of 3: Transform')) return null;
+    const list = progress!.querySelector('[part~="steps"]')!;
+    const steps = [...list.querySelectorAll('[part~="step"]')];
+    return {
+      list: list.tagName,
+      label: list.getAttribute('aria-label'),
+      titles: steps.map((step) => step.querySelector('[part~="step-title"]')!.textContent!.trim()),
+      states: steps.map((step) => step.getAttribute('data-state')),
+      current: steps.findIndex((step) => step.getAttribute('aria-current') === 'step'),
+      value: Number(progress!.querySelector('[role="progressbar"]')!.getAttribute('aria-valuenow')),
+    };
+  }, undefined, { polling: 'raf' });
+  const state = (await seen.jsonValue())!;
+  assert.equal(state.list, 'OL');
+  assert.match(state.label ?? '', /^Steps of /);
+  assert.deepEqual(state.titles, ['Download', 'Transform', 'Upload']);
+  assert.deepEqual(state.states, ['completed', 'running', 'waiting']);
+  assert.equal(state.current, 1, 'the running step is the current one');
+  assert.ok(state.value >= 33 && state.value < 67, `the bar is within the second step (${state.value} %)`);
   const steps = page.getByRole('list', { name: /Steps of/ });
-  assert.deepEqual((await steps.locator('[part~="step-title"]').allInnerTexts()).map(squash), ['Download', 'Transform', 'Upload']);
-  assert.equal(await steps.locator('[part~="step"]').nth(0).getAttribute('data-state'), 'completed');
-  assert.equal(await steps.locator('[part~="step"]').nth(1).getAttribute('aria-current'), 'step');
-  const value = Number(await page.locator('#import-run [role="progressbar"]').getAttribute('aria-valuenow'));
-  assert.ok(value > 33 && value < 67, `the bar is within the second step (${value} %)`);
   assert.deepEqual(await axeViolations(page), [], 'axe, mid-run');
 
   await page.locator('#import-run backjob-progress[status="completed"]').waitFor();
@@ -111,4 +126,35 @@ test('the family pages pass axe before anything runs, in light and dark', async 
       await page.close();
     }
   }
+});
+
+test("signed in, the batch is one row of \"Your jobs\", not twenty-one, and its members open without a token", async () => {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(E2E_TIMEOUT);
+  await page.goto(`${demo.url}/login`);
+  await page.getByLabel('User', { exact: true }).fill('grace');
+  await page.getByLabel('Password', { exact: true }).fill('grace-demo');
+  await Promise.all([page.waitForURL(`${demo.url}/`), page.getByRole('button', { name: 'Sign in' }).click()]);
+  await page.goto(`${demo.url}/batch`);
+  await page.getByRole('button', { name: 'Resize the photos' }).click();
+  await page.locator('#resize-batch backjob-progress[status="completed"]').waitFor();
+  const batchId = await page.locator('#resize-batch').evaluate((launcher) => (launcher as HTMLElement & { jobId?: string }).jobId);
+  const memberId = await page.locator('#resize-batch [part~="child"]').first().getAttribute('data-job-id');
+
+  await page.goto(`${demo.url}/jobs`);
+  const rows = page.locator('backjob-jobs [part="row"]');
+  await waitUntil(async () => (await rows.count()) > 0, 'the list filled');
+  assert.deepEqual(await rows.evaluateAll((items) => items.map((item) => item.getAttribute('data-job-id'))), [batchId]);
+  assert.deepEqual(await axeViolations(page), [], 'axe, the list');
+
+  // The batch's own page lists its members; a member is the owner's to open, no token in its address.
+  await page.goto(`${demo.url}/watch/${batchId}`);
+  // The first ten (the element's default `children-limit`), and the control that shows all of them.
+  await waitUntil(async () => (await page.locator('main [part~="child"]').count()) === 10, "the batch's page lists its members");
+  await page.locator('main [part="children-toggle"]').click();
+  await waitUntil(async () => (await page.locator('main [part~="child"]').count()) === 20, 'all twenty, once asked');
+  const response = await page.goto(`${demo.url}/watch/${memberId}`);
+  assert.equal(response?.status(), 200);
+  await waitUntil(async () => (await page.locator('main backjob-log [part="line"]').count()) === 4, "the member's own 4 lines");
+  await page.close();
 });
