@@ -1,11 +1,11 @@
 // <backjob-launcher batch>: what it sends, what it refuses to send, and how
-// it shows the batch job it started. The server's side of batches is not
-// there yet, so `POST /backjob/jobs` is answered here, by a stand-in that
-// checks the request's shape and replies as the server will; the live side
-// is a Connection double, its snapshots folded by the protocol's own fold.
+// it shows the batch job it started. `POST /backjob/jobs` goes to the real
+// test server (client/test-server.ts, behind the page's origin), which starts
+// the batch; the live side of the first test is a Connection double, so the
+// members' states can be set exactly, its snapshots folded by the protocol's
+// own fold. The last test watches a batch over the real connection.
 import { sendKeys } from '@web/test-runner-commands';
 import type { BatchMember, JobEventData, StartReply, StartRequest } from '../shared/protocol.js';
-import { initialSnapshot } from '../shared/protocol.js';
 import './backjob-launcher.js';
 import type { BackjobLauncher } from './backjob-launcher.js';
 import type { BackjobProgress } from './backjob-progress.js';
@@ -16,25 +16,25 @@ const text = (element: Element | null | undefined) => element?.textContent?.repl
 const shadowPart = (element: Element, name: string) => element.shadowRoot!.querySelector<HTMLElement>(`[part~="${name}"]`);
 const inner = (launcher: BackjobLauncher) => launcher.shadowRoot!.querySelector('backjob-progress') as BackjobProgress;
 
-/** Answers `POST …/jobs` as a server with batches will, and keeps what was sent. */
+/** Passes `POST …/jobs` on to the real server, and keeps what was sent and what it answered. */
 function batchServer() {
   const original = window.fetch;
-  const sent: Array<{ url: string; body: StartRequest }> = [];
+  const sent: Array<{ url: string; body: StartRequest; status: number; reply: StartReply }> = [];
   window.fetch = async (input, init) => {
     const url = String(input);
     if (!url.endsWith('/jobs') || init?.method !== 'POST') return original(input, init);
-    const body = JSON.parse(String(init.body)) as StartRequest;
-    sent.push({ url, body });
-    const reply: StartReply = { id: 'batch1', token: 'batch-token', merged: false, snapshot: { ...initialSnapshot('batch1', 'batch', Date.now()), batch: true } };
-    return new Response(JSON.stringify(reply), { status: 202, headers: { 'content-type': 'application/json' } });
+    const response = await original(input, init);
+    sent.push({ url, body: JSON.parse(String(init.body)) as StartRequest, status: response.status, reply: (await response.clone().json()) as StartReply });
+    return response;
   };
   return { sent, restore: () => (window.fetch = original) };
 }
 
+const run = `${Date.now()}-${Math.random()}`;
 const members: BatchMember[] = [
-  { name: 'export', params: { file: 'a.csv' } },
-  { name: 'export', params: { file: 'b.csv' }, weight: 2 },
-  { route: '/reports/build', method: 'POST', body: { month: '2026-11' }, bodyType: 'json' },
+  { name: 'count', params: { lines: 2, delayMs: 5, run } },
+  { name: 'count', params: { lines: 3, delayMs: 5, run }, weight: 2 },
+  { name: 'count', params: { lines: 4, delayMs: 5, run } },
 ];
 
 describe('<backjob-launcher batch>', () => {
@@ -46,7 +46,7 @@ describe('<backjob-launcher batch>', () => {
       const connection = new FakeConnection();
       const launcher = await mount(
         'backjob-launcher',
-        { batch: JSON.stringify(members), label: 'Export 3 files', 'base-path': '/api/backjob', 'show-children': true, href: '/watch/{id}' },
+        { batch: JSON.stringify(members), label: 'Export 3 files', 'show-children': true, href: '/watch/{id}' },
         { connection },
       );
       let announced: StartRequest | undefined;
@@ -55,24 +55,29 @@ describe('<backjob-launcher batch>', () => {
       await sendKeys({ press: 'Enter' });
       await waitFor(() => launcher.jobId, 'the batch to start');
       equal(server.sent.length, 1, 'one request for the whole batch');
-      equal(server.sent[0]!.url, '/api/backjob/jobs');
+      equal(server.sent[0]!.url, '/backjob/jobs');
       const expected = { batch: members, title: 'Export 3 files' };
       equal(server.sent[0]!.body, expected);
       equal(announced, expected, 'backjob-start carries it first');
-      equal(launcher.jobId, 'batch1');
-      equal(launcher.token, 'batch-token');
+      const { status, reply } = server.sent[0]!;
+      equal(status, 202, 'the server started it');
+      equal(reply.snapshot.batch, true);
+      equal(reply.snapshot.title, 'Export 3 files');
+      equal(launcher.jobId, reply.id);
+      equal(launcher.token, reply.token);
       ok(launcher.running, 'running until the batch ends');
+      const batch1 = reply.id;
 
       const events: JobEventData[] = [
         { type: 'job:start', attempt: 1 },
         ...['m1', 'm2', 'm3'].map((id, i) => ({ type: 'job:child', child: { id, name: 'export', title: `File ${i + 1}`, weight: i === 1 ? 2 : 1, status: 'waiting', progress: 0 } }) as const),
       ];
-      connection.snapshot('batch1', { name: 'batch', batch: true }); // what the server's first snapshot says of it
-      connection.apply('batch1', ...events);
-      connection.apply('batch1', { type: 'job:child', child: { id: 'm1', name: 'export', title: 'File 1', weight: 1, status: 'completed', progress: 100 } });
+      connection.snapshot(batch1, { name: 'batch', batch: true }); // what the server's first snapshot says of it
+      connection.apply(batch1, ...events);
+      connection.apply(batch1, { type: 'job:child', child: { id: 'm1', name: 'export', title: 'File 1', weight: 1, status: 'completed', progress: 100 } });
       const progress = inner(launcher);
       await waitFor(() => shadowPart(progress, 'children'), 'the members listed');
-      equal(progress.token, 'batch-token', 'watched with the batch token');
+      equal(progress.token, reply.token, 'watched with the batch token');
       equal(text(shadowPart(progress, 'children-summary')), '1 of 3 done');
       equal(shadowPart(progress, 'track')!.getAttribute('aria-valuenow'), '25', "the members' weighted progress");
       equal(shadowPart(progress, 'children')!.getAttribute('aria-label'), 'Jobs in Export 3 files');
@@ -88,8 +93,29 @@ describe('<backjob-launcher batch>', () => {
       } finally {
         style.remove();
       }
-      connection.apply('batch1', { type: 'job:completed' });
+      connection.apply(batch1, { type: 'job:completed' });
       await waitFor(() => !launcher.running, 'ready again once the batch ended');
+    } finally {
+      server.restore();
+    }
+  });
+
+  it('watches the batch it started over the real connection: its members run, end and are listed', async () => {
+    const { endpoint } = (await (await fetch('/test/info')).json()) as { endpoint: string };
+    const server = batchServer();
+    try {
+      const launcher = await mount('backjob-launcher', { batch: JSON.stringify(members), label: 'Count three times', 'show-children': true, href: '/watch/{id}', endpoint });
+      await launcher.start();
+      const progress = await waitFor(() => inner(launcher), 'the progress view');
+      await waitFor(() => progress.status === 'completed', 'the batch to complete');
+      await waitFor(() => text(shadowPart(progress, 'children-summary')) === '3 of 3 done', 'every member done');
+      equal(shadowPart(progress, 'track')!.getAttribute('aria-valuenow'), '100');
+      const ids = [...progress.shadowRoot!.querySelectorAll('[part~="child"]')].map((li) => li.getAttribute('data-job-id'));
+      equal(ids.length, 3);
+      equal([...progress.shadowRoot!.querySelectorAll('[part~="child-link"]')].map((a) => a.getAttribute('href')), ids.map((id) => `/watch/${id}`));
+      ok(ids.every((id) => id && id !== server.sent[0]!.reply.id), 'members are jobs of their own');
+      await waitFor(() => !launcher.running, 'ready again once the batch ended');
+      await expectAccessible(launcher);
     } finally {
       server.restore();
     }
@@ -98,9 +124,10 @@ describe('<backjob-launcher batch>', () => {
   it('takes the batch as a property too', async () => {
     const server = batchServer();
     try {
-      const launcher = await mount('backjob-launcher', {}, { connection: new FakeConnection(), batch: [{ name: 'export' }] });
+      const launcher = await mount('backjob-launcher', {}, { connection: new FakeConnection(), batch: [{ name: 'count', params: { lines: 1, run } }] });
       await launcher.start();
-      equal(server.sent[0]!.body, { batch: [{ name: 'export' }] }, 'no title without a label');
+      equal(server.sent[0]!.body, { batch: [{ name: 'count', params: { lines: 1, run } }] }, 'no title without a label');
+      equal(server.sent[0]!.status, 202);
     } finally {
       server.restore();
     }

@@ -107,6 +107,9 @@ export async function createDemo(options: DemoOptions): Promise<Demo> {
     const job = await backjob.start({ name: 'digest/daily' }, { as: req });
     page(res, pages.renderedPage(ctx(req), job));
   });
+  app.get('/steps', (req, res) => page(res, pages.stepsPage(ctx(req))));
+  app.get('/children', (req, res) => page(res, pages.childrenPage(ctx(req))));
+  app.get('/batch', (req, res) => page(res, pages.batchPage(ctx(req))));
   app.get('/jobs', (req, res) => page(res, pages.jobsPage(ctx(req))));
   app.get('/watch/:id', async (req, res) => {
     const token = typeof req.query.token === 'string' ? req.query.token : undefined;

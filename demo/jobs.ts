@@ -14,7 +14,17 @@ export interface DemoTiming {
 }
 
 /** Step counts: a job takes `steps × stepMs`. */
-const STEPS = { quarterly: 20, broken: 6, archive: 300, digest: 12, teamReport: 10 } as const;
+const STEPS = { quarterly: 20, broken: 6, archive: 300, digest: 12, teamReport: 10, importStage: 5, exportRows: 8, resize: 4 } as const;
+
+/** The stages of `imports/run`, each a named step with a progress of its own. */
+const IMPORT_STAGES = [
+  { name: 'download', title: 'Download', doing: 'Downloaded chunk' },
+  { name: 'transform', title: 'Transform', doing: 'Transformed chunk' },
+  { name: 'upload', title: 'Upload', doing: 'Uploaded chunk' },
+] as const;
+
+/** The files `exports/all` writes, one child job each. */
+export const EXPORT_FILES = ['customers.csv', 'orders.csv', 'invoices.csv', 'products.csv', 'refunds.csv'] as const;
 
 const REGIONS = ['Aberdeen', 'Bergen', 'Cork', 'Dundee', 'Esbjerg', 'Faro', 'Gdańsk', 'Hull', 'Izmir', 'Jaffa'];
 
@@ -58,6 +68,70 @@ export function defineDemoJobs(backjob: BackJob, { stepMs }: DemoTiming): void {
       }
     },
     { launchable: true, title: 'Archive rebuild' },
+  );
+
+  // A job with steps: its progress is derived from theirs, and the page says "Step 2 of 3: Transform".
+  backjob.define(
+    'imports/run',
+    async (job) => {
+      job.steps(IMPORT_STAGES.map(({ name, title }) => ({ name, title })));
+      for (const stage of IMPORT_STAGES) {
+        job.step(stage.name, { progress: 0, text: `${stage.title} starting` });
+        for (let chunk = 1; chunk <= STEPS.importStage; chunk++) {
+          await sleep(stepMs, undefined, { signal: job.signal });
+          job.step(stage.name, { progress: (chunk / STEPS.importStage) * 100, text: `${stage.title}: chunk ${chunk} of ${STEPS.importStage}` });
+          job.log(`${stage.doing} ${chunk} of ${STEPS.importStage}`);
+        }
+        job.step(stage.name, { state: 'completed' });
+      }
+      return { chunks: STEPS.importStage };
+    },
+    { launchable: true, title: 'Nightly import' },
+  );
+
+  // One file of an export: a child job with its own log and progress.
+  backjob.define(
+    'exports/file',
+    async (job, params: { file?: string }) => {
+      const file = String(params?.file ?? 'export.csv');
+      for (let row = 1; row <= STEPS.exportRows; row++) {
+        await sleep(stepMs, undefined, { signal: job.signal });
+        job.update({ progress: (row / STEPS.exportRows) * 100, text: `Row block ${row} of ${STEPS.exportRows}` });
+        job.log(`${file}: wrote row block ${row} of ${STEPS.exportRows}`);
+      }
+      return { file, blocks: STEPS.exportRows };
+    },
+    { title: 'Export file' },
+  );
+
+  // A parent: spawns one child per file, its progress theirs, and ends once they all did.
+  backjob.define(
+    'exports/all',
+    async (job) => {
+      job.log(`Exporting ${EXPORT_FILES.length} files`);
+      for (const file of EXPORT_FILES) await job.spawn('exports/file', { file }, { title: `Export ${file}` });
+      const outcomes = await job.waitForChildren();
+      const done = outcomes.filter((outcome) => outcome.status === 'completed').length;
+      job.log(`${done} of ${EXPORT_FILES.length} files exported`);
+      if (done < outcomes.length) throw new Error(`${outcomes.length - done} file(s) could not be exported`);
+      return { files: done };
+    },
+    { launchable: true, title: 'Export everything' },
+  );
+
+  // A batch member: launchable, since the browser starts a batch of them.
+  backjob.define(
+    'images/resize',
+    async (job, params: { image?: string }) => {
+      const image = String(params?.image ?? 'image.jpg');
+      for (let size = 1; size <= STEPS.resize; size++) {
+        await sleep(stepMs, undefined, { signal: job.signal });
+        job.update({ progress: (size / STEPS.resize) * 100, text: `Size ${size} of ${STEPS.resize}` });
+        job.log(`${image}: size ${size} of ${STEPS.resize} written`);
+      }
+      return { image };
+    },
+    { launchable: true, title: 'Resize image' },
   );
 
   // Not launchable: only the server starts it (while rendering /rendered).

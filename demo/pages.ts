@@ -18,6 +18,9 @@ const NAV: Array<[path: string, label: string]> = [
   ['/failures', 'Fail & cancel'],
   ['/import', 'POST body'],
   ['/rendered', 'Server-started'],
+  ['/steps', 'Steps'],
+  ['/children', 'Child jobs'],
+  ['/batch', 'Batch'],
   ['/jobs', 'Your jobs'],
 ];
 
@@ -152,6 +155,91 @@ Alan Turing, alan@example.org</textarea>
   );
 }
 
+/**
+ * Opens a child from a family's list on its own watch page, with the
+ * parent's watch token: the server lets that token watch the parent's
+ * children, so it works signed out too (a signed-in owner needs no token).
+ */
+const OPEN_CHILD_WITH_TOKEN = html`<script type="module">
+      document.addEventListener('backjob-open', (event) => {
+        const { jobId, token } = event.detail;
+        if (!token) return;
+        event.preventDefault();
+        location.assign('/watch/' + encodeURIComponent(jobId) + '?token=' + encodeURIComponent(token));
+      });
+    </script>`;
+
+/** A job with named steps, each with its own progress. */
+export function stepsPage(ctx: PageContext): string {
+  return layout(
+    ctx,
+    'A job with steps',
+    html`<p class="lead"><code>imports/run</code> declares three steps with <code>job.steps([…])</code> and moves
+      through them with <code>job.step(name, { progress })</code>. Its progress is derived from theirs, and the
+      element says which step it is at.</p>
+    <section class="card" aria-labelledby="steps-h">
+      <h2 id="steps-h">Nightly import</h2>
+      <p>Download, Transform, Upload: each step fills the bar by its share.</p>
+      <backjob-launcher id="import-run" name="imports/run" show-steps show-log>Run the nightly import</backjob-launcher>
+    </section>
+    <section class="card" aria-labelledby="steps-markup-h">
+      <h2 id="steps-markup-h">The markup</h2>
+      <pre><code>&lt;backjob-launcher name="imports/run" show-steps show-log&gt;
+  Run the nightly import
+&lt;/backjob-launcher&gt;</code></pre>
+    </section>`,
+  );
+}
+
+/** A parent job whose children run as jobs of their own. */
+export function childrenPage(ctx: PageContext): string {
+  return layout(
+    ctx,
+    'A job with child jobs',
+    html`<p class="lead"><code>exports/all</code> spawns one child job per file with <code>job.spawn()</code> and
+      waits for them. Each child has its own log and progress; the parent's bar is theirs together.</p>
+    <section class="card" aria-labelledby="children-h">
+      <h2 id="children-h">Export everything</h2>
+      <p>Five files, five child jobs. Open one to see its own log.</p>
+      <backjob-launcher id="export-all" name="exports/all" show-children href="/watch/{id}" show-log>Export all files</backjob-launcher>
+    </section>
+    <section class="card" aria-labelledby="children-markup-h">
+      <h2 id="children-markup-h">The markup</h2>
+      <pre><code>&lt;backjob-launcher name="exports/all" show-children href="/watch/{id}"&gt;
+  Export all files
+&lt;/backjob-launcher&gt;</code></pre>
+    </section>
+    ${OPEN_CHILD_WITH_TOKEN}`,
+  );
+}
+
+/** The images the batch page resizes, one batch member each. */
+export const BATCH_IMAGES = Array.from({ length: 20 }, (_, i) => `photo-${String(i + 1).padStart(2, '0')}.jpg`);
+
+/** A batch started from the browser: one job whose members are ordinary jobs. */
+export function batchPage(ctx: PageContext): string {
+  const batch = JSON.stringify(BATCH_IMAGES.map((image) => ({ name: 'images/resize', params: { image } })));
+  return layout(
+    ctx,
+    'A batch of jobs',
+    html`<p class="lead">The launcher sends ${BATCH_IMAGES.length} jobs in one request,
+      <code>{ batch: [...], title }</code>. The server starts them as members of one batch job; the
+      concurrency limit and your quota apply to each, and the batch's bar is theirs together.</p>
+    <section class="card" aria-labelledby="batch-h">
+      <h2 id="batch-h">Resize ${BATCH_IMAGES.length} photos</h2>
+      <backjob-launcher id="resize-batch" batch="${batch}" label="Resize ${BATCH_IMAGES.length} photos" show-children children-limit="${BATCH_IMAGES.length}" href="/watch/{id}">Resize the photos</backjob-launcher>
+    </section>
+    <section class="card" aria-labelledby="batch-markup-h">
+      <h2 id="batch-markup-h">The markup</h2>
+      <pre><code>${`<backjob-launcher label="Resize ${BATCH_IMAGES.length} photos" show-children href="/watch/{id}"
+  batch='[{"name":"images/resize","params":{"image":"photo-01.jpg"}}, …]'>
+  Resize the photos
+</backjob-launcher>`}</code></pre>
+    </section>
+    ${OPEN_CHILD_WITH_TOKEN}`,
+  );
+}
+
 /** A page whose job the server started while rendering it. */
 export function renderedPage(ctx: PageContext, job: { id: string; token: string }): string {
   return layout(
@@ -178,10 +266,11 @@ export function watchPage(ctx: PageContext, job: JobRecord, token: string): stri
     `Job ${job.name}`,
     html`<section class="card" aria-labelledby="watch-h">
       <h2 id="watch-h">${job.name} <small>(${job.id})</small></h2>
-      <backjob-progress job-id="${job.id}" token="${token}" cancelable></backjob-progress>
+      <backjob-progress job-id="${job.id}" token="${token}" cancelable show-steps show-children href="/watch/{id}"></backjob-progress>
       <backjob-log job-id="${job.id}" token="${token}" live="summary"></backjob-log>
     </section>
-    <p><a href="/jobs">All your jobs</a></p>`,
+    <p><a href="/jobs">All your jobs</a></p>
+    ${OPEN_CHILD_WITH_TOKEN}`,
   );
 }
 

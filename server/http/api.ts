@@ -127,7 +127,7 @@ export function createHttpApi({ host, inbound = [], rawRoutes = [] }: HttpApiOpt
         const req: Omit<ApiRequest, 'body'> = { method: raw.method ?? 'GET', path: match.path, query: match.query, headers: raw.headers, params, raw, framework };
         headers = route.headers?.(req) ?? null;
         route.body?.accept(req);
-        const parsed = route.body ? await readJsonBody(raw, route.body.maxBody, body) : undefined;
+        const parsed = route.body ? await readJsonBody(raw, route.body.maxBody, body, route.body.limitOf) : undefined;
         reply = await route.handle({ ...req, body: parsed });
       } catch (error) {
         reply = errorReply(error);

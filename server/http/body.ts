@@ -43,8 +43,10 @@ function decoderOf(contentType: string | undefined): TextDecoder {
  * for an encoding or charset it cannot read, 400 for a corrupt or cut body
  * and for anything that is not a JSON object or array. `stream` is where the
  * bytes come from, when a framework has them in a stream of its own.
+ * `limitOf` holds the parsed body to a limit of its kind (at most `limit`):
+ * past it, the same 413 as if that limit had been the only one.
  */
-export async function readJsonBody(req: IncomingMessage, limit: number, stream: Readable = req): Promise<unknown> {
+export async function readJsonBody(req: IncomingMessage, limit: number, stream: Readable = req, limitOf?: (body: unknown) => number): Promise<unknown> {
   const encoding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (!(encoding in DECODERS)) throw unsupported(`Unsupported content encoding "${encoding}"`);
   const decoder = decoderOf(req.headers['content-type']);
@@ -93,9 +95,13 @@ export async function readJsonBody(req: IncomingMessage, limit: number, stream: 
   }
   // Like any strict JSON parser of a request: an object or an array, never a bare string or number.
   if (!/^[\s\uFEFF]*[[{]/.test(text)) throw new BackjobError('BACKJOB_ERR_INVALID', 'The request body is not a JSON object', { status: 400 });
+  let parsed: unknown;
   try {
-    return JSON.parse(text.replace(/^\uFEFF/, ''));
+    parsed = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch {
     throw new BackjobError('BACKJOB_ERR_INVALID', 'The request body is not valid JSON', { status: 400 });
   }
+  const own = limitOf?.(parsed);
+  if (own !== undefined && body.length > own) throw tooLarge(own);
+  return parsed;
 }

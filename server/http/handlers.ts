@@ -4,12 +4,14 @@
  *
  * - `POST /jobs` (JSON, same origin, ≤ 16 KB) `StartRequest` → 202 `StartReply`,
  *   started as the caller (`as:` the framework's request); only launchable names and routes.
+ *   `{ batch: [...members], title? }` (≤ 1 MB, ≤ 1,000 members, each checked as a
+ *   single start) starts one batch job of them, the same reply.
  * - `GET /jobs/:id` → `JobSnapshot`, for the owner or the watch token
  *   (`X-Backjob-Token` header or `?token=`).
  * - `POST /jobs/:id/cancel` (same origin) → `{ canceled, snapshot }`;
  *   `canceled` is false when the job had already ended.
  * - `GET /jobs?status=a,b&limit=n` → `{ jobs: JobSnapshot[] }`, the caller's
- *   own, newest first; 401 without a principal.
+ *   own top-level jobs (no children, no batch members), newest first; 401 without a principal.
  * - `POST /tickets` (same origin, or CORS for `allowedOrigins`) → `TicketReply`:
  *   a single-use ticket that opens the live channel as the caller (see tickets.ts).
  * - `GET /client.js`, `GET /client.<hash>.js` → the browser side (see client-route.ts).
@@ -25,7 +27,7 @@ import { invalid } from '../validate.js';
 import { TICKET_TTL_MS, issueTicket } from '../access/tickets.js';
 import type { JobRecord, JobStatus } from '../types.js';
 import { clientRoute } from './client-route.js';
-import { MAX_START_BODY, parseStart } from './start-request.js';
+import { MAX_BATCH_BODY, parseStartBody, startBodyLimit } from './start-request.js';
 import type { ApiReply, ApiRequest, ApiRoute, HttpHost } from './model.js';
 
 /**
@@ -78,7 +80,9 @@ export function apiRoutes(host: HttpHost): ApiRoute[] {
     method: 'POST',
     pattern: /^\/jobs\/?$/i,
     body: {
-      maxBody: MAX_START_BODY,
+      // Read up to a batch's limit; a body that is not a batch is then held to the single start's.
+      maxBody: MAX_BATCH_BODY,
+      limitOf: startBodyLimit,
       accept(req) {
         requireAllowedOrigin(host, req);
         // JSON only: a form post from another site cannot send it without a CORS preflight, which it won't get.
@@ -88,8 +92,11 @@ export function apiRoutes(host: HttpHost): ApiRoute[] {
       },
     },
     async handle(req) {
-      const spec = parseStart(host, req.body);
-      const started = await host.start(spec, { as: req.framework });
+      const parsed = parseStartBody(host, req.body);
+      const started =
+        'spec' in parsed
+          ? await host.start(parsed.spec, { as: req.framework })
+          : await host.start(parsed.batch, { as: req.framework, ...(parsed.title === undefined ? {} : { title: parsed.title }) });
       const job = await host.status(started.id);
       if (!job) throw new BackjobError('BACKJOB_ERR_NOT_FOUND', 'The job ended and was removed before it could be shown');
       const reply: StartReply = { ...started, snapshot: toSnapshot(job) };
@@ -111,7 +118,8 @@ export function apiRoutes(host: HttpHost): ApiRoute[] {
       const limitValues = req.query.getAll('limit');
       const limit = limitValues.length === 0 ? 50 : Number(limitValues.join(','));
       if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw invalid('Expected `limit` to be an integer from 1 to 500');
-      const jobs = await host.list({ owner: principal, status: statuses as JobStatus[] | undefined, limit });
+      // Top-level jobs only: a batch's members and a parent's children are shown through it.
+      const jobs = await host.list({ owner: principal, parent: null, status: statuses as JobStatus[] | undefined, limit });
       return ok({ jobs: jobs.map(toSnapshot) });
     },
   };

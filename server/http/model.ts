@@ -6,7 +6,7 @@
  * any framework.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Access, JobRecord, JobSpec, ListFilter, StartOptions, StartResult, TrustProxy } from '../types.js';
+import type { Access, BatchMemberSpec, BatchStartOptions, JobRecord, JobSpec, ListFilter, StartOptions, StartResult, TrustProxy } from '../types.js';
 import type { Definition, ResolvedOptions } from '../host.js';
 
 /**
@@ -20,6 +20,7 @@ export interface HttpHost {
   readonly ready: Promise<void>;
   identify(req: IncomingMessage): Promise<string | null>;
   authorize(id: string, access: Access): Promise<JobRecord | null>;
+  start(specs: BatchMemberSpec[], options?: BatchStartOptions): Promise<StartResult>;
   start(spec: JobSpec, options?: StartOptions): Promise<StartResult>;
   status(id: string): Promise<JobRecord | null>;
   cancel(id: string, reason?: string): Promise<boolean>;
@@ -69,8 +70,11 @@ export interface ApiRoute {
   readonly pattern: RegExp;
   /** Names of the pattern's capture groups, in order. */
   readonly params?: readonly string[];
-  /** Takes a JSON body (at most `maxBody` bytes); checked by `accept` before a byte is read. */
-  readonly body?: { maxBody: number; accept(req: Omit<ApiRequest, 'body'>): void };
+  /**
+   * Takes a JSON body (at most `maxBody` bytes); checked by `accept` before a
+   * byte is read. `limitOf` narrows the limit once the body is parsed, by what it is.
+   */
+  readonly body?: { maxBody: number; limitOf?(body: unknown): number; accept(req: Omit<ApiRequest, 'body'>): void };
   /** Headers every answer of the route carries, its errors too (CORS); null for none. */
   readonly headers?: (req: Omit<ApiRequest, 'body'>) => Record<string, string> | null;
   /**

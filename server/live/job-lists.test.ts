@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobSnapshot, ServerMessage } from '../../shared/protocol.js';
 import { everyBackend } from '../testing/backends.js';
 import { LIST_PUSH_MS } from './job-lists.js';
-import { LiveServer, TestClient, waitFor } from '../testing/live-test-kit.js';
+import { LiveServer, TestClient, asUser, waitFor } from '../testing/live-test-kit.js';
 
 type Msg<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
 const isList = (ref: string) => (m: ServerMessage): m is Msg<'list'> => m.type === 'list' && m.ref === ref;
@@ -72,6 +72,28 @@ for (const [name, backend] of Object.entries(backends)) {
       assert.deepEqual(changes(bob), [], "bob hears nothing of alice's jobs");
       assert.ok(!bob.messages.some((m) => JSON.stringify(m).includes(job.id)));
       await Promise.all([alice.close(), bob.close()]);
+    });
+
+    test("a user's list has top-level jobs only: a batch is listed and pushed, its members never", async () => {
+      live.backjob.define('ticks', async (job) => {
+        for (let i = 1; i <= 5; i++) {
+          job.update({ progress: i * 20 });
+          await sleep(5);
+        }
+      });
+      const client = await TestClient.open(live.url, { headers: { 'x-user': 'batcher' } });
+      client.send({ type: 'list', ref: 'l' });
+      await client.next(isList('l'), 'the list');
+      const batch = await live.backjob.start(Array.from({ length: 20 }, () => ({ name: 'ticks' })), { as: asUser('batcher') });
+      await waitFor(() => changes(client).find((j) => j.id === batch.id && j.status === 'completed'), 'the batch ended, pushed');
+      await sleep(LIST_PUSH_MS * 2);
+      assert.deepEqual([...new Set(changes(client).map((j) => j.id))], [batch.id], 'only the batch was pushed');
+      const members = await live.backjob.list({ parent: batch.id });
+      assert.equal(members.length, 20);
+      assert.ok(members.every((member) => member.owner === 'batcher'));
+      client.send({ type: 'list', ref: 'again' });
+      assert.deepEqual((await client.next(isList('again'), 'the list again')).jobs.map((j) => j.id), [batch.id]);
+      await client.close();
     });
 
     test('a change not yet pushed when the next page is asked for is still pushed (the rows already shown stay live)', async () => {

@@ -11,7 +11,7 @@
  */
 import { MAX_LIST_PAGE, listCursor, parseListCursor, type JobSnapshot, type JobStatus, type ServerMessage } from '../../shared/protocol.js';
 import { toSnapshot } from '../core/records.js';
-import type { JobStore } from '../types.js';
+import type { JobRecord, JobStore } from '../types.js';
 
 /** How often at most a list watcher hears of changes. */
 export const LIST_PUSH_MS = 250;
@@ -19,6 +19,14 @@ export const LIST_PUSH_MS = 250;
 const DEFAULT_PAGE = 20;
 /** Owners remembered per hub: enough for every job changing at once on a busy server; older ones are read again. */
 const OWNER_CACHE = 10_000;
+
+/**
+ * Whose list shows `job`: a user's own list has top-level jobs only, so a
+ * batch's thousand members do not flood it (they are shown through their batch).
+ */
+function listedBy(job: Pick<JobRecord, 'owner' | 'parent'>): string | null {
+  return job.parent ? null : job.owner;
+}
 
 /** One socket watching its principal's jobs. */
 interface ListWatch {
@@ -35,6 +43,7 @@ interface ListWatch {
 export class JobLists {
   private readonly watches = new Map<object, ListWatch>();
   private readonly byPrincipal = new Map<string, Set<ListWatch>>();
+  /** Whose list shows each job: its owner; null for a job no list shows (nobody's, or a child, shown through its parent). */
   private readonly owners = new Map<string, string | null>();
 
   constructor(private readonly store: Pick<JobStore, 'get' | 'list'>) {}
@@ -62,8 +71,8 @@ export class JobLists {
     const limit = Math.min(request.limit ?? DEFAULT_PAGE, MAX_LIST_PAGE);
     const before = request.before === undefined ? undefined : (parseListCursor(request.before) ?? undefined);
     // One more than the page: whether there is a next page, without a count.
-    const records = await this.store.list({ owner: principal, limit: limit + 1, ...(request.status ? { status: request.status } : {}), ...(before ? { before } : {}) });
-    for (const job of records) this.remember(job.id, job.owner);
+    const records = await this.store.list({ owner: principal, parent: null, limit: limit + 1, ...(request.status ? { status: request.status } : {}), ...(before ? { before } : {}) });
+    for (const job of records) this.remember(job.id, listedBy(job));
     const page = records.slice(0, limit).map(toSnapshot);
     return records.length > limit ? { jobs: page, next: listCursor(page.at(-1)!) } : { jobs: page };
   }
@@ -86,8 +95,8 @@ export class JobLists {
     this.store.get(jobId).then(
       (job) => {
         if (!job) return;
-        this.remember(jobId, job.owner);
-        this.markDirty(jobId, job.owner);
+        this.remember(jobId, listedBy(job));
+        this.markDirty(jobId, listedBy(job));
       },
       () => {}, // a store hiccup costs a list one update; the next event of the job brings it
     );
@@ -102,10 +111,10 @@ export class JobLists {
     if (this.byPrincipal.size === 0) return;
     for (const [jobId, owner] of this.owners) if (owner !== null && this.byPrincipal.has(owner)) this.markDirty(jobId, owner);
     for (const principal of this.byPrincipal.keys()) {
-      this.store.list({ owner: principal, limit: MAX_LIST_PAGE }).then(
+      this.store.list({ owner: principal, parent: null, limit: MAX_LIST_PAGE }).then(
         (jobs) => {
           for (const job of jobs) {
-            this.remember(job.id, job.owner);
+            this.remember(job.id, listedBy(job));
             this.markDirty(job.id, principal);
           }
         },
@@ -138,7 +147,7 @@ export class JobLists {
     let jobs: JobSnapshot[] = [];
     try {
       const records = await Promise.all(ids.map((id) => this.store.get(id)));
-      jobs = records.flatMap((job) => (job && job.owner === watch.principal ? [toSnapshot(job)] : []));
+      jobs = records.flatMap((job) => (job && listedBy(job) === watch.principal ? [toSnapshot(job)] : []));
     } catch {
       // The store failed: those jobs are pushed again with their next change.
     }

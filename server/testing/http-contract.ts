@@ -34,6 +34,8 @@ export function httpContract(adapter: Adapter): void {
         identify: (req) => /(?:^|;\s*)user=([^;]+)/.exec(req.headers.cookie ?? '')?.[1] ?? null,
         routes: ['/reports/*'],
         allowedOrigins: [ALLOWED],
+        // Far above what any other test keeps waiting: a batch bigger than this is refused whole.
+        maxWaitingPerOwner: 300,
       });
       backjob.define('export', async (job) => job.update({ progress: 50, text: 'half' }) ?? { ok: true }, { launchable: true });
       backjob.define('wait', (job) => new Promise((resolve) => job.signal.addEventListener('abort', resolve)), { launchable: true });
@@ -168,6 +170,80 @@ export function httpContract(adapter: Adapter): void {
       assert.equal(compressed.status, 413);
       const small = await post('/jobs', new Blob([gzipSync(JSON.stringify({ name: 'export' }))]), { 'content-encoding': 'gzip' });
       assert.equal(small.status, 202);
+    });
+
+    test('POST /jobs { batch, title }: one batch job of launchable members, as the caller; the list shows the batch, not its members', async () => {
+      const batch = [{ name: 'export', params: { file: 'a' } }, { name: 'export', weight: 3 }, { route: '/reports/echo', params: { n: 1 } }];
+      const res = await post('/jobs', { batch, title: 'Three parts' }, { cookie: 'user=erin', origin: url });
+      assert.equal(res.status, 202);
+      const reply = (await res.json()) as StartReply;
+      assert.equal(reply.merged, false);
+      assert.equal(reply.token, backjob.tokenFor(reply.id));
+      assert.equal(reply.snapshot.batch, true);
+      assert.equal(reply.snapshot.title, 'Three parts');
+      const job = await ended(backjob, reply.id);
+      assert.equal(job.status, 'completed');
+      assert.equal(job.owner, 'erin');
+      const members = await backjob.list({ parent: reply.id });
+      assert.equal(members.length, 3);
+      assert.ok(members.every((member) => member.owner === 'erin' && member.status === 'completed'));
+      assert.deepEqual(job.children?.map((child) => child.weight), [1, 3, 1]);
+      const { jobs } = (await (await api('/jobs', { headers: { cookie: 'user=erin' } })).json()) as { jobs: JobSnapshot[] };
+      assert.deepEqual(jobs.map((listed) => listed.id), [reply.id], 'top-level jobs only');
+    });
+
+    test('a batch has its own body limit: past 16 KB it starts, a single start that big is still a 413', async () => {
+      const pad = 'x'.repeat(200);
+      const batch = Array.from({ length: 100 }, (_, i) => ({ name: 'export', params: { i, pad } }));
+      assert.ok(JSON.stringify({ batch }).length > 16 * 1024);
+      const res = await post('/jobs', { batch }, { cookie: 'user=frank' });
+      assert.equal(res.status, 202);
+      assert.equal((await ended(backjob, ((await res.json()) as StartReply).id)).status, 'completed');
+      const huge = await post('/jobs', { batch: [{ name: 'export', params: { pad: 'x'.repeat(1100 * 1024) } }] }, { cookie: 'user=frank' });
+      assert.equal(huge.status, 413);
+      assert.equal((await errorOf(huge)).code, 'BACKJOB_ERR_TOO_LARGE');
+      const single = await post('/jobs', { name: 'export', params: { pad: 'x'.repeat(20 * 1024) } }, { cookie: 'user=frank' });
+      assert.equal(single.status, 413);
+      assert.match((await errorOf(single)).message, /16kb/);
+    });
+
+    test('a bad batch is refused whole, saying which member and why, and starts nothing', async () => {
+      const before = (await backjob.list({})).length;
+      const many = (count: number) => Array.from({ length: count }, () => ({ name: 'export' }));
+      const cases: Array<[unknown, number, string, RegExp?]> = [
+        [{ batch: [{ name: 'export' }], extra: 1 }, 400, 'BACKJOB_ERR_INVALID', /extra/],
+        [{ batch: [{ name: 'export' }], name: 'export' }, 400, 'BACKJOB_ERR_INVALID'],
+        [{ batch: [] }, 400, 'BACKJOB_ERR_INVALID'],
+        [{ batch: { name: 'export' } }, 400, 'BACKJOB_ERR_INVALID'],
+        [{ batch: many(1001) }, 400, 'BACKJOB_ERR_INVALID', /1000/],
+        [{ batch: [{ name: 'export' }, 'export'] }, 400, 'BACKJOB_ERR_INVALID', /^Job 2 of the batch: /],
+        [{ batch: [{ name: 'export' }, { batch: [{ name: 'export' }] }] }, 400, 'BACKJOB_ERR_INVALID', /^Job 2 of the batch: .*nest/],
+        [{ batch: [{ name: 'export', title: 'mine' }] }, 400, 'BACKJOB_ERR_INVALID', /^Job 1 of the batch: /],
+        [{ batch: [{ name: 'export', extra: 1 }] }, 400, 'BACKJOB_ERR_INVALID', /^Job 1 of the batch: Unknown field "extra"/],
+        [{ batch: [{ name: 'export' }, { name: 'no-such-job' }] }, 404, 'BACKJOB_ERR_UNKNOWN_JOB', /^Job 2 of the batch: /],
+        [{ batch: [{ name: 'internal' }] }, 403, 'BACKJOB_ERR_NOT_LAUNCHABLE', /^Job 1 of the batch: /],
+        [{ batch: [{ name: 'export' }, { name: 'export' }, { route: '/admin/purge' }] }, 403, 'BACKJOB_ERR_NOT_LAUNCHABLE', /^Job 3 of the batch: /],
+        ...[0, -1, 'heavy', null, 1e400].map((weight): [unknown, number, string, RegExp] => [{ batch: [{ name: 'export', weight }] }, 400, 'BACKJOB_ERR_INVALID', /^Job 1 of the batch: .*weight/]),
+        ...['', '   ', 'x'.repeat(201), 7].map((title): [unknown, number, string, RegExp] => [{ batch: [{ name: 'export' }], title }, 400, 'BACKJOB_ERR_INVALID', /title/]),
+      ];
+      for (const [body, status, code, message] of cases) {
+        const res = await post('/jobs', body, { cookie: 'user=gina' });
+        const shown = JSON.stringify(body).slice(0, 80);
+        assert.equal(res.status, status, shown);
+        const error = await errorOf(res);
+        assert.equal(error.code, code, shown);
+        if (message) assert.match(error.message, message, shown);
+      }
+      assert.equal((await backjob.list({})).length, before);
+    });
+
+    test('a batch over the per-user quota is a 429 with Retry-After, and nothing of it is left waiting', async () => {
+      const before = (await backjob.list({})).length;
+      const res = await post('/jobs', { batch: Array.from({ length: 301 }, () => ({ name: 'export' })) }, { cookie: 'user=hank' });
+      assert.equal(res.status, 429);
+      assert.equal((await errorOf(res)).code, 'BACKJOB_ERR_QUOTA');
+      assert.ok(Number(res.headers.get('retry-after')) >= 1);
+      assert.equal((await backjob.list({})).length, before);
     });
 
     test('paths: malformed percent-encoding is a 400; what is not the API\'s is the app\'s', async () => {
