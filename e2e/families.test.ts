@@ -6,26 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { E2E_TIMEOUT, axeViolations, launchBrowser, startDemoProcess, tempDir, waitUntil, type DemoProcess } from './harness.js';
+import { E2E_TIMEOUT, axeViolations, useDemo, waitUntil } from './harness.js';
 
-const temp = tempDir();
-let demo: DemoProcess;
-let browser: Browser;
-
-before(async () => {
-  [demo, browser] = await Promise.all([startDemoProcess({ dbFile: temp.dbFile, stepMs: 60 }), launchBrowser()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await demo?.stop();
-  temp.remove();
-});
+const e2e = useDemo();
 
 async function open(path: string, colorScheme: 'light' | 'dark' = 'light'): Promise<Page> {
-  const page = await browser.newPage({ colorScheme });
+  const page = await e2e.browser.newPage({ colorScheme });
   page.setDefaultTimeout(E2E_TIMEOUT);
-  await page.goto(demo.url + path);
+  await page.goto(e2e.demo.url + path);
   await page.waitForFunction(() => customElements.get('backjob-launcher') !== undefined);
   return page;
 }
@@ -129,31 +117,31 @@ test('the family pages pass axe before anything runs, in light and dark', async 
 });
 
 test("signed in, the batch is one row of \"Your jobs\", not twenty-one, and its members open without a token", async () => {
-  const page = await browser.newPage();
+  const page = await e2e.browser.newPage();
   page.setDefaultTimeout(E2E_TIMEOUT);
-  await page.goto(`${demo.url}/login`);
+  await page.goto(`${e2e.demo.url}/login`);
   await page.getByLabel('User', { exact: true }).fill('grace');
   await page.getByLabel('Password', { exact: true }).fill('grace-demo');
-  await Promise.all([page.waitForURL(`${demo.url}/`), page.getByRole('button', { name: 'Sign in' }).click()]);
-  await page.goto(`${demo.url}/batch`);
+  await Promise.all([page.waitForURL(`${e2e.demo.url}/`), page.getByRole('button', { name: 'Sign in' }).click()]);
+  await page.goto(`${e2e.demo.url}/batch`);
   await page.getByRole('button', { name: 'Resize the photos' }).click();
   await page.locator('#resize-batch backjob-progress[status="completed"]').waitFor();
   const batchId = await page.locator('#resize-batch').evaluate((launcher) => (launcher as HTMLElement & { jobId?: string }).jobId);
   const memberId = await page.locator('#resize-batch [part~="child"]').first().getAttribute('data-job-id');
 
-  await page.goto(`${demo.url}/jobs`);
+  await page.goto(`${e2e.demo.url}/jobs`);
   const rows = page.locator('backjob-jobs [part="row"]');
   await waitUntil(async () => (await rows.count()) > 0, 'the list filled');
   assert.deepEqual(await rows.evaluateAll((items) => items.map((item) => item.getAttribute('data-job-id'))), [batchId]);
   assert.deepEqual(await axeViolations(page), [], 'axe, the list');
 
   // The batch's own page lists its members; a member is the owner's to open, no token in its address.
-  await page.goto(`${demo.url}/watch/${batchId}`);
+  await page.goto(`${e2e.demo.url}/watch/${batchId}`);
   // The first ten (the element's default `children-limit`), and the control that shows all of them.
   await waitUntil(async () => (await page.locator('main [part~="child"]').count()) === 10, "the batch's page lists its members");
   await page.locator('main [part="children-toggle"]').click();
   await waitUntil(async () => (await page.locator('main [part~="child"]').count()) === 20, 'all twenty, once asked');
-  const response = await page.goto(`${demo.url}/watch/${memberId}`);
+  const response = await page.goto(`${e2e.demo.url}/watch/${memberId}`);
   assert.equal(response?.status(), 200);
   await waitUntil(async () => (await page.locator('main backjob-log [part="line"]').count()) === 4, "the member's own 4 lines");
   await page.close();

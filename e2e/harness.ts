@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { chromiumArgs, chromiumPath } from '../scripts/chromium.mjs';
@@ -122,4 +123,32 @@ export async function axeViolations(page: Page): Promise<string[]> {
     const { violations } = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } });
     return violations.map((v) => `${v.id}: ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
   });
+}
+
+/**
+ * The demo in its own process and a browser, for a test file: started before
+ * its tests (in parallel), stopped after them, its database removed. Read
+ * `demo` and `browser` inside tests and hooks, once `before` has run.
+ */
+export function useDemo(stepMs = 60): { readonly demo: DemoProcess; readonly browser: Browser; readonly temp: ReturnType<typeof tempDir> } {
+  const temp = tempDir();
+  let demo: DemoProcess | undefined;
+  let browser: Browser | undefined;
+  before(async () => {
+    [demo, browser] = await Promise.all([startDemoProcess({ dbFile: temp.dbFile, stepMs }), launchBrowser()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await demo?.stop();
+    temp.remove();
+  });
+  return {
+    temp,
+    get demo() {
+      return demo!;
+    },
+    get browser() {
+      return browser!;
+    },
+  };
 }

@@ -11,27 +11,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { ARTIFACTS, E2E_TIMEOUT, launchBrowser, startDemoProcess, tempDir, waitUntil, type DemoProcess } from './harness.js';
+import { ARTIFACTS, E2E_TIMEOUT, useDemo, waitUntil } from './harness.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const temp = tempDir();
-let demo: DemoProcess;
-let browser: Browser;
-
-before(async () => {
-  [demo, browser] = await Promise.all([startDemoProcess({ dbFile: temp.dbFile, stepMs: 60 }), launchBrowser()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await demo?.stop();
-  temp.remove();
-});
+const e2e = useDemo();
 
 async function open(path: string): Promise<Page> {
-  const page = await browser.newPage();
+  const page = await e2e.browser.newPage();
   page.setDefaultTimeout(E2E_TIMEOUT);
-  await page.goto(demo.url + path);
+  await page.goto(e2e.demo.url + path);
   return page;
 }
 
@@ -97,7 +85,7 @@ test('a route job gets its POST body', async () => {
 });
 
 test('a job the server started while rendering is watched from plain HTML', async () => {
-  const response = await fetch(`${demo.url}/rendered`);
+  const response = await fetch(`${e2e.demo.url}/rendered`);
   const markup = await response.text();
   const match = /<backjob-progress job-id="([\w-]+)" token="([^"]+)"/.exec(markup);
   assert.ok(match, 'the page contains <backjob-progress job-id token>');
@@ -112,9 +100,9 @@ test('a job the server started while rendering is watched from plain HTML', asyn
 test('every demo page passes axe, in light and dark', async () => {
   const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
   for (const colorScheme of ['light', 'dark'] as const) {
-    const page = await browser.newPage({ colorScheme });
+    const page = await e2e.browser.newPage({ colorScheme });
     for (const path of ['/', '/as-you', '/failures', '/import', '/rendered', '/jobs', '/login']) {
-      await page.goto(demo.url + path);
+      await page.goto(e2e.demo.url + path);
       await page.waitForFunction(() => customElements.get('backjob-progress') !== undefined);
       if (path === '/') {
         // Check the elements in their live state too, not only the empty page.
@@ -136,7 +124,7 @@ test('the demo serves the client, and no other file of the project', async () =>
   /** A GET with the path sent exactly as written (fetch would resolve the dot segments first). */
   const status = (path: string) =>
     new Promise<number>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: demo.port, path }, (res) => {
+      http.get({ host: '127.0.0.1', port: e2e.demo.port, path }, (res) => {
         res.resume();
         resolve(res.statusCode!);
       }).on('error', reject);
@@ -155,7 +143,7 @@ test('the demo serves the client, and no other file of the project', async () =>
       `/node_modules/%2e%2e/${probe}`,
       `/@fs${root}node_modules/../${probe}`,
       `/@fs${root}node_modules/%252e%252e/${probe}`,
-      `/@fs${temp.dbFile}`,
+      `/@fs${e2e.temp.dbFile}`,
     ]) {
       assert.equal(await status(path), 404, path);
     }
