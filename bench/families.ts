@@ -51,11 +51,15 @@ interface Run {
   childEvents: number;
   /** … and `job:progress` events (the single job). */
   progressEvents: number;
+  /** Times the progress the watcher folded went down (it never should: members only move forward). */
+  backwards: number;
 }
 
 /** `shape`: the batch of `MEMBERS` members, or one job making all their updates. */
 async function run(backend: Backend, shape: 'batch' | 'single', members: number): Promise<Run> {
   const backjob = createBackJob({ key: KEY, backend, concurrency: CONCURRENCY, merge: false });
+  // An error the shim survived (say, a write after close) is a finding: show it with where it came from.
+  backjob.on('error', (error) => process.stderr.write(`  families (${shape}, ${members}): BackJob reported ${error.stack ?? error}\n`));
   let lastUpdate = 0;
   backjob.define('member', async (job, params: { updates: number }) => {
     for (let i = 1; i <= params.updates; i++) {
@@ -73,7 +77,7 @@ async function run(backend: Backend, shape: 'batch' | 'single', members: number)
   await once(socket, 'open');
   try {
     let snapshot: JobSnapshot | null = null;
-    const seen = { frames: 0, events: 0, bytes: 0, childEvents: 0, progressEvents: 0 };
+    const seen = { frames: 0, events: 0, bytes: 0, childEvents: 0, progressEvents: 0, backwards: 0 };
     let ended!: (at: number) => void;
     let broke!: (error: Error) => void;
     const end = new Promise<number>((resolve, reject) => ([ended, broke] = [resolve, reject]));
@@ -90,6 +94,7 @@ async function run(backend: Backend, shape: 'batch' | 'single', members: number)
         if (event.type === 'job:progress') seen.progressEvents += 1;
         const before: JobSnapshot = snapshot;
         snapshot = applyEvent(snapshot, event);
+        if ((snapshot.progress ?? 0) < (before.progress ?? 0)) seen.backwards += 1;
         if (!isEnded(snapshot.status)) continue;
         const at = clock();
         // The end folds progress to 100 whatever came before: check what the members' news said just before it.
@@ -145,6 +150,7 @@ function figures(label: string, batch: Run, single: Run): Figure[] {
     { name: `${base}: job:progress events the watcher received / updates`, value: single.progressEvents, unit: `/ ${updates}` },
     { name: `${name}: watcher received frames / events / KiB`, value: batch.frames, unit: `/ ${batch.events} / ${kib(batch.bytes)}` },
     { name: `${base}: watcher received frames / events / KiB`, value: single.frames, unit: `/ ${single.events} / ${kib(single.bytes)}` },
+    { name: `${label}: times the watcher's progress went down, batch / baseline`, value: batch.backwards, unit: `/ ${single.backwards}` },
     { name: `${label}: bytes to the watcher, batch/baseline`, value: round(batch.bytes / single.bytes), unit: '×' },
   ];
 }
