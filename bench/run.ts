@@ -26,6 +26,7 @@ const SUITES: Suite[] = [
   { name: 'redis', run: async () => (await import('./redis.js')).benchRedis() },
   { name: 'scale', run: async () => (await import('./scale.js')).benchScale() },
   { name: 'fairness', run: async () => (await import('./fairness.js')).benchFairness() },
+  { name: 'families', run: async () => (await import('./families.js')).benchFamilies() },
 ];
 
 const selected = process.argv.slice(2);
