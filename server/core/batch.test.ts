@@ -132,6 +132,21 @@ for (const [kind, backend] of Object.entries(BACKENDS)) {
       assert.equal((await backjob.status(id))?.status, 'canceled');
     });
 
+    it('lets close() wait for the cancel of its members: none is left waiting to run at the next start', async () => {
+      const backjob = make({ concurrency: 1 });
+      backjob.define('forever', (job: JobContext) => new Promise<void>((resolve) => job.signal.addEventListener('abort', () => resolve())));
+      const ends = new Map<string, string>();
+      const record = (job: JobRecord) => void ends.set(job.id, job.status);
+      backjob.on('job:canceled', record).on('job:failed', record).on('job:completed', record);
+      const { id } = await backjob.start(Array.from({ length: 8 }, () => ({ name: 'forever' })));
+      await waitFor(async () => (await backjob.list({ parent: id, status: 'running' })).length === 1, 'a member to run');
+      const members = await backjob.list({ parent: id });
+      assert.equal(members.length, 8);
+      assert.equal(await backjob.cancel(id), true);
+      await backjob.close();
+      for (const member of members) assert.equal(ends.get(member.id), 'canceled', `member ${member.id} was canceled before close() resolved`);
+    });
+
     it('counts members against the quota of a request start, refusing a batch that cannot fit and creating nothing of it', async () => {
       const backjob = make({ worker: false, maxWaitingPerOwner: 3 });
       backjob.define('work', () => 'done');

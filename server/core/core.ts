@@ -268,12 +268,16 @@ export class Core implements BackJobHost {
     await this.ready.catch(() => {});
     this.sweep.stop();
     this.definitions.close();
+    // A parent that ended just before close() takes its children with it first: its cancels are
+    // already under way, and a running child must end canceled, not complete on the shutdown abort.
+    await settlesWithin(this.families.settle(), CLOSE_WRITE_GRACE_MS);
     await this.runner.stopRuns();
     const settled = (async () => {
       await this.runner.interruptAll();
       await this.writer.drain();
-      // What children told their parents meanwhile (news is gathered for a few ms), and what that wrote.
-      await this.families.flushNews();
+      // What children told their parents meanwhile (news is gathered for a few ms), the cancels and
+      // batch ends that set off, and what those wrote.
+      await this.families.settle();
       await this.writer.drain();
     })();
     if (!(await settlesWithin(settled, CLOSE_WRITE_GRACE_MS))) {

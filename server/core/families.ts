@@ -73,6 +73,8 @@ export class Families implements WriteListener {
   private newsTimer: NodeJS.Timeout | null = null;
   /** Batches whose end is being written here (so two members ending together write it once). */
   private readonly endingBatches = new Set<string>();
+  /** Family work under way that `settle()` waits for: cancels of an ended parent's children, batch ends. */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly deps: FamiliesDeps) {}
 
@@ -164,7 +166,7 @@ export class Families implements WriteListener {
   stored({ job, events }: { job: JobRecord; events: JobEvent[] }): void {
     if (job.parent !== undefined && events.some((event) => event.type !== 'job:log')) this.tellParent(job);
     if (isEnded(job.status)) {
-      if (events.some((event) => isEndEvent(event)) && (job.children?.length || job.batch)) void this.cancelChildren(job);
+      if (events.some((event) => isEndEvent(event)) && (job.children?.length || job.batch)) this.track(this.cancelChildren(job));
     } else if (job.batch && events.some((event) => event.type === 'job:child')) {
       this.endBatchIfDone(job);
     }
@@ -195,6 +197,26 @@ export class Families implements WriteListener {
     news.set(child.id, childSnapshot(child));
     if (this.deps.closing()) void this.flushNews();
     else this.newsTimer ??= setTimeout(() => void this.flushNews(), NEWS_MS);
+  }
+
+  /** Keeps `work` until it settles, so that close waits for it (it never rejects: failures are reported). */
+  private track(work: Promise<void>): void {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work));
+  }
+
+  /**
+   * Resolves once no family work is left: the news gathered so far is written,
+   * and every cancel of an ended parent's children and every batch end under
+   * way is done, including what those wrote in turn. What `close()` waits for,
+   * so the backend is never closed under a cancel: the waiting children of a
+   * canceled batch would otherwise run at the next start.
+   */
+  async settle(): Promise<void> {
+    do {
+      await this.flushNews();
+      await Promise.all(this.inFlight);
+    } while (this.inFlight.size > 0 || this.news.size > 0);
   }
 
   /** Writes the news gathered so far; resolves once it is durable (or failed for good). */
@@ -229,9 +251,11 @@ export class Families implements WriteListener {
     if (members.length < (batch.members ?? 0) || !members.every((member) => isEnded(member.status))) return;
     if (this.endingBatches.has(batch.id)) return;
     this.endingBatches.add(batch.id);
-    this.endBatch(batch.id)
-      .catch((error: unknown) => this.deps.reportError(error))
-      .finally(() => this.endingBatches.delete(batch.id));
+    this.track(
+      this.endBatch(batch.id)
+        .catch((error: unknown) => this.deps.reportError(error))
+        .finally(() => this.endingBatches.delete(batch.id)),
+    );
   }
 
   /** Ends a batch whose members all ended: completed with their outcomes, or failed / canceled. */
