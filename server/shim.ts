@@ -41,6 +41,7 @@ export class BackJobServer extends BackJobEmitter implements BackJob {
   /** @param defaultBackend the backend when `options` name none (`createBackJob`: SQLite) */
   constructor(options: BackJobOptions = {}, defaultBackend: () => Backend = noDefaultBackend) {
     super();
+    // Route dispatch needs the core and the core calls dispatch: the closures reach it once it exists (no job runs before).
     const host: Core = new Core(options, {
       defaultBackend,
       routes: { prepare: (target, req) => dispatch.prepare(target, req), run: (job, context) => dispatch.run(job, context) },
@@ -49,9 +50,9 @@ export class BackJobServer extends BackJobEmitter implements BackJob {
     const dispatch = new Dispatch(host);
     this.host = host;
     this.dispatch = dispatch;
-    // Every HTTP adapter (Express, Fastify, node:http) serves this one API; the public object carries it for them.
     this.sse = createSseTransport(host);
     const events = ['GET', 'POST', 'OPTIONS'].map((method) => ({ method, path: '/events', handle: this.sse.handle }));
+    // Every HTTP adapter (Express, Fastify, node:http) serves this one API; the public object carries it for them.
     Object.defineProperty(this, HTTP_API, {
       value: createHttpApi({ host, inbound: [recognizeInbound((req, res, url) => dispatch.recognize(req, res, url))], rawRoutes: events }),
       configurable: true, // a test may hand it raw routes of its own
