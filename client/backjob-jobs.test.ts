@@ -4,11 +4,10 @@
 import { setViewport } from '@web/test-runner-commands';
 import './index.js';
 import { initialSnapshot, type JobSnapshot, type JobStatus } from '../shared/protocol.js';
-import { announcer } from './announcer.js';
 import type { BackjobJobs } from './backjob-jobs.js';
 import { FakeConnection } from './testing/fake-connection.js';
 import { cleanup, equal, expectAccessible, mount, ok, waitFor } from './testing/helpers.js';
-import { recordSpeech } from './testing/speech.js';
+import { hearAnnouncer } from './testing/speech.js';
 
 const rows = (list: BackjobJobs) => [...list.shadowRoot!.querySelectorAll<HTMLTableRowElement>('tbody tr')];
 /** What each cell shows (words only for screen readers left out). */
@@ -274,9 +273,7 @@ describe('<backjob-jobs>', () => {
   });
 
   it('tells a screen reader the connection was lost and is back, through the page\'s one announcer', async () => {
-    announcer.clear();
-    announcer.interval = 300;
-    const speech = recordSpeech();
+    const speech = hearAnnouncer(300);
     try {
       const connection = new FakeConnection();
       connection.listed = [job('running')];
@@ -292,8 +289,6 @@ describe('<backjob-jobs>', () => {
       equal(speech.heard.map((h) => h.text), ['Connection lost, reconnecting', 'Connection restored']);
     } finally {
       speech.stop();
-      announcer.clear();
-      announcer.interval = 5_000;
     }
   });
 

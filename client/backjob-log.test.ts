@@ -2,9 +2,8 @@ import { emulateMedia, sendKeys } from '@web/test-runner-commands';
 import './backjob-log.js';
 import type { BackjobLog } from './backjob-log.js';
 import { FakeConnection } from './testing/fake-connection.js';
-import { announcer } from './announcer.js';
 import { cleanup, equal, expectAccessible, mount, nextFrame, ok, waitFor } from './testing/helpers.js';
-import { recordSpeech } from './testing/speech.js';
+import { hearAnnouncer } from './testing/speech.js';
 
 const region = (element: BackjobLog) => element.shadowRoot!.querySelector<HTMLElement>('[role="log"]')!;
 const shownLines = (element: BackjobLog) =>
@@ -227,9 +226,7 @@ describe('<backjob-log>', () => {
   });
 
   it('in summary mode reads no line, and says how many came through the page announcer', async () => {
-    announcer.clear();
-    announcer.interval = 600;
-    const speech = recordSpeech();
+    const speech = hearAnnouncer(600);
     try {
       const connection = new FakeConnection();
       connection.snapshot('job1', { status: 'running' });
@@ -244,15 +241,11 @@ describe('<backjob-log>', () => {
       equal(element.text, ['one', 'two', 'three', 'four']);
     } finally {
       speech.stop();
-      announcer.clear();
-      announcer.interval = 5_000;
     }
   });
 
   it('in summary mode says the same count again when as many new lines came again', async () => {
-    announcer.clear();
-    announcer.interval = 600;
-    const speech = recordSpeech();
+    const speech = hearAnnouncer(600);
     try {
       const connection = new FakeConnection();
       connection.snapshot('job1', { status: 'running' });
@@ -264,8 +257,6 @@ describe('<backjob-log>', () => {
       equal(speech.heard.map((h) => h.text), ['2 new log lines', '2 new log lines']);
     } finally {
       speech.stop();
-      announcer.clear();
-      announcer.interval = 5_000;
     }
   });
 

@@ -5,13 +5,12 @@
 // (FakeConnection.apply), as the real connection makes them.
 import { emulateMedia, sendKeys } from '@web/test-runner-commands';
 import type { ChildSnapshot, JobEventData, JobStatus } from '../shared/protocol.js';
-import { announcer } from './announcer.js';
 import './backjob-progress.js';
 import type { BackjobProgress } from './backjob-progress.js';
 import type { BackjobOpenDetail } from './events.js';
 import { FakeConnection } from './testing/fake-connection.js';
 import { cleanup, equal, expectAccessible, mount, nextFrame, ok, waitFor } from './testing/helpers.js';
-import { peak, recordSpeech } from './testing/speech.js';
+import { hearAnnouncer, peak } from './testing/speech.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const text = (element: Element | null | undefined) => element?.textContent?.replace(/[ \t\n\r]+/g, ' ').trim();
@@ -249,18 +248,13 @@ describe('<backjob-progress> with steps and children', () => {
   });
 
   describe('speech', () => {
-    let speech: ReturnType<typeof recordSpeech>;
+    let speech: ReturnType<typeof hearAnnouncer>;
     const said = () => speech.heard.map((h) => h.text);
+    // The page's announcer with its rules as in production, on a shorter clock.
     beforeEach(() => {
-      announcer.clear();
-      announcer.interval = 800;
-      speech = recordSpeech();
+      speech = hearAnnouncer(800);
     });
-    afterEach(() => {
-      speech.stop();
-      announcer.clear();
-      announcer.interval = 5_000;
-    });
+    afterEach(() => speech.stop());
 
     it('says when a step is done, and when one failed while the job goes on', async () => {
       const connection = new FakeConnection();

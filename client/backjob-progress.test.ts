@@ -5,7 +5,7 @@ import type { BackjobProgress } from './backjob-progress.js';
 import { FakeConnection } from './testing/fake-connection.js';
 import { announcer } from './announcer.js';
 import { cleanup, equal, expectAccessible, mount, ok, waitFor } from './testing/helpers.js';
-import { recordSpeech } from './testing/speech.js';
+import { hearAnnouncer } from './testing/speech.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -260,19 +260,13 @@ describe('<backjob-progress>', () => {
   });
 
   describe('speech, through the page\'s one announcer', () => {
-    let speech: ReturnType<typeof recordSpeech>;
+    let speech: ReturnType<typeof hearAnnouncer>;
     const said = () => speech.heard.map((h) => h.text);
+    // The page's announcer with its rules as in production, on a shorter clock.
     beforeEach(() => {
-      announcer.clear();
-      // The rules as in production, on a shorter clock.
-      announcer.interval = 800;
-      speech = recordSpeech();
+      speech = hearAnnouncer(800);
     });
-    afterEach(() => {
-      speech.stop();
-      announcer.clear();
-      announcer.interval = 5_000;
-    });
+    afterEach(() => speech.stop());
 
     it('says a milestone as the value it has when it goes out, throttled, and the end at once', async () => {
       const connection = new FakeConnection();

@@ -5,6 +5,7 @@
  * `log`/`status`/`alert` role not switched off); each batch of changes a
  * MutationObserver reports for one region is one announcement.
  */
+import { announcer } from '../announcer.js';
 
 /** One announcement: when, and the text that was added. */
 export interface Heard {
@@ -76,6 +77,26 @@ export function recordSpeech(): { heard: Heard[]; stop(): void } {
     stop() {
       clearInterval(scan);
       observer.disconnect();
+    },
+  };
+}
+
+/**
+ * Records what the page's one announcer says, its throttle set to `interval`
+ * ms (the rules as in production, on a shorter clock) and its queue empty;
+ * `stop()` ends the recording, empties the queue and puts the throttle back.
+ */
+export function hearAnnouncer(interval: number): { heard: Heard[]; stop(): void } {
+  announcer.clear();
+  const before = announcer.interval;
+  announcer.interval = interval;
+  const speech = recordSpeech();
+  return {
+    heard: speech.heard,
+    stop() {
+      speech.stop();
+      announcer.clear();
+      announcer.interval = before;
     },
   };
 }
