@@ -13,7 +13,7 @@ import { Link } from './link.js';
 import { MAX_STREAM_JOBS, type StreamJob } from './sse-socket.js';
 import { eventsArrived, initialUpdate, notify, safely, snapshotArrived, watchedJob, type WatchedJob, type Watcher } from './watched-job.js';
 import { checkTransport, type WebSocketConstructor } from './transport.js';
-import type { Connection, ConnectionOptions, ConnectionState, JobList, ListPage, ListRequest, ListUpdate, WatchListener, WatchUpdate } from './types.js';
+import type { Connection, ConnectionOptions, ConnectionState, JobList, ListPage, ListRequest, ListUpdate, WatchListener } from './types.js';
 
 export type { Connection, ConnectionOptions, ConnectionState, WatchListener, WatchUpdate } from './types.js';
 export type { TransportChoice, WebSocketConstructor, WebSocketLike } from './transport.js';

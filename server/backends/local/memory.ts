@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { isEnded } from '../../../shared/protocol.js';
-import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../../types.js';
+import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStore, ListFilter, NewJob } from '../../types.js';
 import { localBackend } from './local.js';
 import { appendToRecord, createRecord, isActive, overQuota, queueKeyOf } from '../../core/records.js';
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { END_STATUSES, isEnded } from '../../../shared/protocol.js';
-import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../../types.js';
+import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStore, ListFilter, NewJob } from '../../types.js';
 import { localBackend } from './local.js';
 import { appendToRecord, createRecord, overQuota, queueKeyOf } from '../../core/records.js';
 

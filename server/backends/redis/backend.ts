@@ -29,7 +29,7 @@
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { settlesWithin } from '../../core/settle.js';
-import type { Backend, Handover, JobQueue, JobRecord, JobStore, RunOutcome } from '../../types.js';
+import type { Backend, Handover, JobQueue, JobRecord, RunOutcome } from '../../types.js';
 import { queueKeyOf } from '../../core/records.js';
 import { invalidOption, positiveOption } from '../../validate.js';
 import { RedisJobBus } from './bus.js';

@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isEndEvent } from '../../../shared/protocol.js';
-import type { BusMessage, BusNotice, JobBus, JobEvent } from '../../types.js';
+import type { BusMessage, BusNotice, JobBus } from '../../types.js';
 import type { RedisJobStore } from './store.js';
 
 
@@ -30,7 +30,6 @@ interface Envelope {
 /** A `JobBus` on Redis pub/sub. `subscriber` is a dedicated connection (it enters subscriber mode). */
 export class RedisJobBus implements JobBus {
   readonly #publisher: Redis;
-  readonly #subscriber: Redis;
   readonly #channel: string;
   readonly #store: RedisJobStore;
   readonly #origin = randomUUID();
@@ -45,7 +44,6 @@ export class RedisJobBus implements JobBus {
 
   constructor(publisher: Redis, subscriber: Redis, channel: string, store: RedisJobStore) {
     this.#publisher = publisher;
-    this.#subscriber = subscriber;
     this.#channel = channel;
     this.#store = store;
     // A channel of this process alone, subscribed with the same command as the bus's: while this

@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isEnded } from '../../../shared/protocol.js';
-import type { AppendResult, JobEvent, JobEventData, JobRecord, JobStatus, JobStore, ListFilter, NewJob } from '../../types.js';
+import type { AppendResult, JobEvent, JobEventData, JobRecord, JobStore, ListFilter, NewJob } from '../../types.js';
 import { RedisKeys } from './keys.js';
 import { luaScript } from './lua.js';
 import { deleteEndedFamilies } from './retention.js';
