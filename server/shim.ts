@@ -55,7 +55,6 @@ export class BackJobServer extends BackJobEmitter implements BackJob {
     // Every HTTP adapter (Express, Fastify, node:http) serves this one API; the public object carries it for them.
     Object.defineProperty(this, HTTP_API, {
       value: createHttpApi({ host, inbound: [recognizeInbound((req, res, url) => dispatch.recognize(req, res, url))], rawRoutes: events }),
-      configurable: true, // a test may hand it raw routes of its own
     });
     this.ready = host.ready;
   }
