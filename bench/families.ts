@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
-import { applyEvent, isEnded, SUBPROTOCOL, type JobSnapshot, type ServerMessage } from '../shared/protocol.js';
+import { applyEvent, isEnded, readServerMessage, SUBPROTOCOL, type JobSnapshot, type ServerMessage } from '../shared/protocol.js';
 import { createBackJob, sqlite } from '../server/index.js';
 import { redis } from '../server/redis.js';
 import type { Backend } from '../server/types.js';
@@ -84,7 +84,7 @@ async function run(backend: Backend, shape: 'batch' | 'single', members: number)
     socket.on('message', (raw: Buffer) => {
       seen.frames += 1;
       seen.bytes += raw.length;
-      const message = JSON.parse(String(raw)) as ServerMessage;
+      const message = readServerMessage(String(raw));
       if (message.type === 'error') broke(new Error(`${message.code}: ${message.message}`));
       if (message.type === 'snapshot') snapshot = message.snapshot;
       if (message.type !== 'events' || !snapshot) return;

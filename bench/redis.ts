@@ -24,7 +24,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
-import { SUBPROTOCOL, type ServerMessage } from '../shared/protocol.js';
+import { readServerMessage, SUBPROTOCOL, type ServerMessage } from '../shared/protocol.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,7 +139,7 @@ export async function benchBackJob(backend: string | Backend, jobs: number, upda
     const done = new Promise<void>((resolve) => (allEnded = resolve));
     const times = new Map<string, { called: number; replied: number; created?: number; picked?: number; first?: number; end?: number; seen?: number }>();
     const onMessage = (raw: unknown) => {
-      const message = JSON.parse(String(raw)) as ServerMessage;
+      const message = readServerMessage(String(raw));
       if (message.type === 'snapshot') {
         const t = times.get(message.job);
         if (t) t.created = message.snapshot.createdAt;

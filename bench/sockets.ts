@@ -7,7 +7,7 @@
  */
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
-import { SUBPROTOCOL, type ServerMessage } from '../shared/protocol.js';
+import { readServerMessage, SUBPROTOCOL } from '../shared/protocol.js';
 import { clock, type RawReport, type SocketsSpec } from './kit.js';
 
 const spec = await new Promise<SocketsSpec>((resolve) => process.once('message', (m) => resolve(m as SocketsSpec)));
@@ -53,12 +53,13 @@ async function open(first: boolean): Promise<WebSocket> {
   const ready = new Promise<void>((resolve) => (subscribed = resolve));
   ws.on('message', (data) => {
     const at = clock();
-    const message = JSON.parse(data.toString());
     if (spec.protocol === 'glue') {
+      const message = JSON.parse(data.toString());
       if (message.type === 'hello') return subscribed();
       return item(message.text, at, socket, first, message.type === 'progress');
     }
-    const m = message as ServerMessage;
+    // As the browser client reads a frame: events come whole, whichever protocol version packed them.
+    const m = readServerMessage(data.toString());
     if (m.type === 'hello') asked ||= clock();
     if (m.type === 'hello') ws.send(JSON.stringify({ type: 'subscribe', job: spec.job, token: spec.token, ...(spec.after ? { after: spec.after } : {}) }));
     else if (m.type === 'snapshot') subscribed();

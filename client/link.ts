@@ -4,7 +4,7 @@
  * ticket, reconnected with exponential backoff and jitter, sending within the
  * server's rate limit. What travels on it is the connection's business.
  */
-import { SUBPROTOCOL, TICKET_PROTOCOL_PREFIX, type ServerMessage } from '../shared/protocol.js';
+import { readServerMessage, SUBPROTOCOL, SUBPROTOCOL_V1, TICKET_PROTOCOL_PREFIX, type ServerMessage } from '../shared/protocol.js';
 import { configuredTransport } from './config.js';
 import { UNAVAILABLE, fetchTicket } from './endpoints.js';
 import { Outbox } from './outbox.js';
@@ -82,7 +82,9 @@ export class Link {
       if (sse) return this.stream();
       let socket: WebSocketLike;
       try {
-        socket = new this.options.Socket!(this.options.url, ticket ? [SUBPROTOCOL, `${TICKET_PROTOCOL_PREFIX}${ticket}`] : SUBPROTOCOL);
+        // Both versions offered: a server from before version 2 answers in version 1, which reads the same.
+        const protocols = [SUBPROTOCOL, SUBPROTOCOL_V1];
+        socket = new this.options.Socket!(this.options.url, ticket ? [...protocols, `${TICKET_PROTOCOL_PREFIX}${ticket}`] : protocols);
       } catch {
         // A malformed URL or a blocked port: treat like a failed attempt.
         return this.scheduleReconnect();
@@ -148,7 +150,7 @@ export class Link {
       if (this.socket !== socket || typeof event.data !== 'string') return;
       let message: ServerMessage;
       try {
-        message = JSON.parse(event.data) as ServerMessage;
+        message = readServerMessage(event.data);
       } catch {
         return; // not from a BackJob server; nothing sensible to do with it
       }

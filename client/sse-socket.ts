@@ -6,6 +6,7 @@
  */
 import { extraHeaders } from './config.js';
 import { credentialsFor } from './endpoints.js';
+import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { CLOSED, CONNECTING, OPEN, type WebSocketLike } from './transport.js';
 
 /** A job the stream subscribes to as it opens, resumed after `after`. */
@@ -56,6 +57,8 @@ export class SseSocket implements WebSocketLike {
   private async run(jobs: StreamJob[]): Promise<void> {
     try {
       const target = new URL(this.url);
+      // The protocol version this client reads (a server from before it answers in version 1, which reads the same).
+      target.searchParams.set('v', String(PROTOCOL_VERSION));
       for (const { job } of jobs) target.searchParams.append('job', job);
       const headers: Record<string, string> = { ...(await extraHeaders()), accept: 'text/event-stream' };
       // Tokens in a header, in the query's order, so no access log keeps them.

@@ -102,7 +102,7 @@ if (!only || only === 'deps') {
 if (!only || only === 'node') {
   // Browser code that must also load in Node (SSR) is tested in `*.node.test.ts`.
   const nodeTests = [
-    ...['server', 'e2e'].filter((d) => existsSync(join(root, d))).flatMap((d) => findTests(join(root, d), /\.test\.ts$/)),
+    ...['server', 'shared', 'e2e'].filter((d) => existsSync(join(root, d))).flatMap((d) => findTests(join(root, d), /\.test\.ts$/)),
     ...findTests(join(root, 'client'), /\.node\.test\.ts$/),
   ].map((p) => p.slice(root.length));
   if (nodeTests.length) {

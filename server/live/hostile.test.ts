@@ -11,7 +11,7 @@ import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SUBPROTOCOL, parseClientMessage, type ServerMessage } from '../../shared/protocol.js';
+import { readServerMessage, SUBPROTOCOL, parseClientMessage, type ServerMessage } from '../../shared/protocol.js';
 import { LiveServer, TestClient, waitFor } from '../testing/live-test-kit.js';
 
 /** `{"type":` then `depth` brackets in and out, then `}`: small, and deep enough to overflow a recursive walk. */
@@ -228,7 +228,7 @@ describe('floods', () => {
         const started = performance.now();
         const answered = new Promise<void>((resolve) => {
           const onMessage = (data: Buffer) => {
-            const message = JSON.parse(data.toString()) as ServerMessage;
+            const message = readServerMessage(data.toString());
             if (message.type !== 'snapshot' || message.ref !== `${tag}${i}`) return;
             legit.ws.off('message', onMessage);
             resolve();

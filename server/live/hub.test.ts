@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket, { WebSocketServer } from 'ws';
-import { MAX_CLIENT_FRAME, SUBPROTOCOL, type ServerMessage } from '../../shared/protocol.js';
+import { MAX_CLIENT_FRAME, SUBPROTOCOL, SUBPROTOCOL_V1, type ServerMessage } from '../../shared/protocol.js';
 import { coalesceProgress } from './coalesce.js';
 import { sqlite } from '../index.js';
 import { LiveServer, TestClient, waitFor } from '../testing/live-test-kit.js';
@@ -43,9 +43,11 @@ describe('hub handshake', () => {
     assert.equal(await handshakeStatus(live.url, SUBPROTOCOL), 101);
   });
 
-  test('without the backjob.v1 subprotocol the handshake is refused', async () => {
+  test('without the backjob.v2 or backjob.v1 subprotocol the handshake is refused', async () => {
     assert.equal(await handshakeStatus(live.url, 'backjob.v0'), 400);
     assert.equal(await handshakeStatus(live.url, []), 400);
+    assert.equal(await handshakeStatus(live.url, SUBPROTOCOL_V1), 101);
+    assert.equal(await handshakeStatus(live.url, SUBPROTOCOL), 101);
   });
 });
 
@@ -270,6 +272,38 @@ describe('hub streams', () => {
   });
   after(() => live.close());
 
+  test('version 2 packs events, version 1 sends them whole: both read the same, and a client offering both gets 2', async () => {
+    const job = await live.manual('alice');
+    const headers = { 'x-user': 'alice' };
+    const v2 = await TestClient.open(live.url, { headers }, [SUBPROTOCOL, SUBPROTOCOL_V1]);
+    const v1 = await TestClient.open(live.url, { headers }, SUBPROTOCOL_V1);
+    assert.equal(v2.ws.protocol, SUBPROTOCOL);
+    assert.equal((v2.messages[0] as Msg<'hello'>).version, 2);
+    assert.equal((v1.messages[0] as Msg<'hello'>).version, 1);
+    job.job.log('stored before');
+    await job.job.flush();
+    for (const client of [v2, v1]) {
+      client.send({ type: 'subscribe', job: job.id });
+      await client.next(is('snapshot', job.id), 'snapshot');
+    }
+    job.job.update({ progress: 50, text: 'half' });
+    job.job.log('one');
+    job.job.log('two');
+    job.finish();
+    for (const client of [v2, v1]) await waitFor(() => client.events(job.id).some((e) => e.type === 'job:completed'), 'the end');
+    assert.deepEqual(v2.events(job.id), v1.events(job.id));
+    assert.deepEqual(
+      v1.events(job.id).map((e) => [e.type, e.seq, e.jobId]),
+      [['job:created', 1, job.id], ['job:start', 2, job.id], ['job:log', 3, job.id], ['job:progress', 4, job.id], ['job:log', 5, job.id], ['job:log', 6, job.id], ['job:completed', 7, job.id]],
+    );
+    const frames = (client: TestClient) => client.frames.map((f) => JSON.parse(f)).filter((m) => m.type === 'events');
+    // Lines of the live commit go as bare strings after the message's seq; version 1's events are whole objects.
+    assert.ok(frames(v2).some((m) => typeof m.seq === 'number' && m.events.includes('one') && m.events.includes('two')), JSON.stringify(frames(v2)));
+    assert.ok(frames(v1).every((m) => m.seq === undefined && m.events.every((e: unknown) => typeof e === 'object')));
+    await v1.close();
+    await v2.close();
+  });
+
   test('a snapshot, then the stored events, then live ones, in seq order without gaps', async () => {
     const job = await live.manual('alice');
     for (let i = 0; i < 5; i++) job.job.log(`early ${i}`);
@@ -330,7 +364,8 @@ describe('hub streams', () => {
   });
 
   test('a paused socket keeps server memory bounded while a job floods, then gets every line in order', async () => {
-    const LINES = 40_000;
+    // Enough that most of the flood comes after the kernel's buffers and the hub's high-water mark filled.
+    const LINES = 80_000;
     const job = await live.manual('alice');
     const client = await TestClient.open(live.url, { headers: { 'x-user': 'alice' } });
     client.send({ type: 'subscribe', job: job.id });
@@ -349,7 +384,7 @@ describe('hub streams', () => {
     }
     job.finish();
     await waitFor(async () => (await live.backjob.status(job.id))?.status === 'completed', 'job to complete');
-    // ~10 MB of events went by; the hub held at most its high-water mark plus one page.
+    // ~20 MB of events went by; the hub held at most its high-water mark plus one page.
     const bound = 1.5 * 1024 * 1024;
     assert.ok(peakBuffered < bound, `buffered ${peakBuffered} bytes`);
     assert.ok(live.hub.stats().maxSocketBufferedBytes < bound, `peak ${live.hub.stats().maxSocketBufferedBytes} bytes`);

@@ -8,13 +8,15 @@ import { createServer, request, type IncomingMessage, type Server } from 'node:h
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import express from 'express';
-import type { ClientMessage, JobEvent, ServerMessage } from '../../shared/protocol.js';
+import { readServerMessage, type ClientMessage, type JobEvent, type ServerMessage } from '../../shared/protocol.js';
 import { LiveServer, waitFor } from '../testing/live-test-kit.js';
 import { createSseTransport, type SseOptions, type SseTransport } from './sse.js';
 
 /** One open event stream, recording what it gets. */
 class TestStream {
   readonly messages: ServerMessage[] = [];
+  /** Each message's data as it came, before {@link readServerMessage} unpacked it. */
+  readonly raw: string[] = [];
   readonly ids: string[] = [];
   comments = 0;
   ended = false;
@@ -51,7 +53,10 @@ class TestStream {
       const line = this.buffer.slice(0, at);
       this.buffer = this.buffer.slice(at + 1);
       if (line === '') {
-        if (this.data.length > 0) this.messages.push(JSON.parse(this.data.join('\n')) as ServerMessage);
+        if (this.data.length > 0) {
+          this.raw.push(this.data.join('\n'));
+          this.messages.push(readServerMessage(this.raw.at(-1)!));
+        }
         this.data = [];
       } else if (line.startsWith(':')) this.comments += 1;
       else if (line.startsWith('data: ')) this.data.push(line.slice(6));
@@ -138,6 +143,25 @@ describe('SSE transport', () => {
     assert.equal(sse.stats().subscriptions, 1);
     job.finish();
     stream.close();
+  });
+
+  test('a stream asking for version 2 (`v=2`, as the client does) gets events packed; without it, whole', async () => {
+    const job = await live.manual('alice');
+    const packed = await open(`?v=2&job=${job.id}`, { 'x-user': 'alice' });
+    const whole = await open(`?job=${job.id}`, { 'x-user': 'alice' });
+    assert.equal((packed.messages[0] as Extract<ServerMessage, { type: 'hello' }>).version, 2);
+    for (const stream of [packed, whole]) await waitFor(() => stream.messages.some(is('snapshot', job.id)), 'snapshot');
+    job.job.log('one');
+    job.job.log('two');
+    for (const stream of [packed, whole]) await waitFor(() => stream.lines(job.id).length === 2, 'two lines');
+    assert.deepEqual(packed.events(job.id), whole.events(job.id));
+    const eventsData = (stream: TestStream) => stream.raw.map((data) => JSON.parse(data)).filter((m) => m.type === 'events');
+    assert.ok(eventsData(packed).some((m) => m.events.includes('two')), 'lines as bare strings');
+    assert.ok(eventsData(whole).every((m) => m.events.every((e: unknown) => typeof e === 'object')), 'whole events');
+    assert.equal(packed.ids.at(-1), whole.ids.at(-1), 'the same cursor ids');
+    job.finish();
+    packed.close();
+    whole.close();
   });
 
   test('a stream reopened with Last-Event-ID resumes mid-log: every line after it, none before, once', async () => {

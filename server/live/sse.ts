@@ -115,6 +115,8 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
       'x-content-type-options': 'nosniff',
     });
     const id = randomBytes(16).toString('base64url');
+    const version = url.searchParams.get('v') === String(PROTOCOL_VERSION) ? PROTOCOL_VERSION : 1;
+    const framer = EVENT_FRAMES.get(version)!;
     const stream: Stream = {
       id,
       res,
@@ -128,7 +130,7 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
           get open() {
             return !res.writableEnded && !res.destroyed;
           },
-          write: (out) => write(stream, out.frame(frame)),
+          write: (out) => write(stream, out.frame(framer)),
           ban: () => res.end(),
         },
         limits,
@@ -147,7 +149,7 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
     });
     // `retry`: how long a browser's EventSource waits before it reconnects by itself.
     write(stream, 'retry: 2000\n\n');
-    stream.session.send({ type: 'hello', version: PROTOCOL_VERSION, time: Date.now(), rateLimit: limits.rateLimit, stream: id, heartbeat });
+    stream.session.send({ type: 'hello', version, time: Date.now(), rateLimit: limits.rateLimit, stream: id, heartbeat });
     for (const job of initial) stream.session.submit({ type: 'subscribe', job: job.id, token: job.token, after: job.after });
   }
 
@@ -231,11 +233,14 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
   };
 }
 
-/** One message as an SSE event: `events` carry the cursor `<job>:<seq>` of their last event as their id. */
-function frame({ message, json }: Outgoing): Buffer {
+/** One message as an SSE event of protocol `version`: `events` carry the cursor `<job>:<seq>` of their last event as their id. */
+const eventFrame = (version: number) => (out: Outgoing): Buffer => {
+  const { message } = out;
   const last = message.type === 'events' ? message.events.at(-1) : undefined;
-  return Buffer.from(`${last ? `id: ${last.jobId}:${last.seq}\n` : ''}data: ${json}\n\n`);
-}
+  return Buffer.from(`${last ? `id: ${last.jobId}:${last.seq}\n` : ''}data: ${out.json(version)}\n\n`);
+};
+/** The framer of each protocol version a stream may ask for (`v=2`; none: version 1, as the first clients sent). */
+const EVENT_FRAMES = new Map([1, PROTOCOL_VERSION].map((version) => [version, eventFrame(version)]));
 
 /** The query's jobs with their tokens and the seq `Last-Event-ID` resumes each after, or why they are not valid. */
 function initialJobs(req: IncomingMessage, url: URL): Array<{ id: string; token?: string; after?: number }> | string {

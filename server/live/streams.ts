@@ -10,7 +10,7 @@
  * per subscription, not a queue of events; a page coalesces progress
  * (`coalesceProgress`) and never skips a log line or an end.
  */
-import type { JobSnapshot, ServerMessage } from '../../shared/protocol.js';
+import { packEvents, type JobSnapshot, type ServerMessage } from '../../shared/protocol.js';
 import type { BusNotice } from '../types.js';
 import { coalesceProgress } from './coalesce.js';
 import type { LiveHost } from './host.js';
@@ -24,21 +24,33 @@ export const LOW_WATER = 64 * 1024;
 const PAGE_SIZE = 256;
 
 /**
- * A message on its way to one peer or to many: serialized once, and framed
- * once by the transport that writes it (a WebSocket frame, an SSE event), so
- * an update to 10,000 watchers costs one `JSON.stringify` and one frame, not
- * 10,000 of each.
+ * A message on its way to one peer or to many: serialized once per protocol
+ * version, and framed once by the transport that writes it (a WebSocket
+ * frame, an SSE event), so an update to 10,000 watchers costs one
+ * `JSON.stringify` and one frame, not 10,000 of each.
  */
 export class Outgoing {
-  readonly json: string;
+  private packed: string | undefined;
+  private whole: string | undefined;
   private framer: ((out: Outgoing) => Buffer) | undefined;
   private framed: Buffer | undefined;
 
-  constructor(readonly message: ServerMessage) {
-    this.json = JSON.stringify(message);
+  constructor(readonly message: ServerMessage) {}
+
+  /** The message as JSON for a peer of protocol `version`: from 2 on, `events` go packed (see `packEvents`). */
+  json(version: number): string {
+    const { message } = this;
+    if (version >= 2 && message.type === 'events' && message.events.length > 0) {
+      return (this.packed ??= JSON.stringify(packEvents(message.job, message.events)));
+    }
+    return (this.whole ??= JSON.stringify(message));
   }
 
-  /** The wire form `framer` makes of this message: made by the first peer that sends it, reused by the rest. */
+  /**
+   * The wire form `framer` makes of this message: made by the first peer that
+   * sends it, reused by the rest (peers of another transport or version, rare
+   * among one message's peers, frame it anew).
+   */
   frame(framer: (out: Outgoing) => Buffer): Buffer {
     if (this.framer !== framer) {
       this.framed = framer(this);

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as wsModule from 'ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { MAX_CLIENT_FRAME, SUBPROTOCOL, PROTOCOL_VERSION, TICKET_PROTOCOL_PREFIX } from '../../shared/protocol.js';
+import { MAX_CLIENT_FRAME, SUBPROTOCOL, SUBPROTOCOL_V1, PROTOCOL_VERSION, TICKET_PROTOCOL_PREFIX } from '../../shared/protocol.js';
 import { positiveOption as positive, stringArrayOption } from '../validate.js';
 import { normalizeOrigin } from '../access/origin.js';
 import { TICKET_TTL_MS, readTicket } from '../access/tickets.js';
@@ -25,6 +25,12 @@ const CLOSE_GRACE_MS = 2_000;
 
 const DEFAULTS = { maxPayload: MAX_CLIENT_FRAME, rateLimit: 50, heartbeat: 30_000 };
 
+/** The subprotocols the hub speaks, newest first, with their protocol versions: a client offering several gets the newest. */
+const SUBPROTOCOLS: ReadonlyArray<readonly [string, number]> = [
+  [SUBPROTOCOL, PROTOCOL_VERSION],
+  [SUBPROTOCOL_V1, 1],
+];
+
 
 /** `ws`'s public framing (`Sender.frame`, also `WebSocket.Sender` in CommonJS), which its typings leave out. */
 type Framing = { frame(data: Buffer, options: object): Buffer[] };
@@ -34,13 +40,13 @@ const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: fa
 
 /**
  * A message as one unmasked, uncompressed text frame, header and payload in
- * one buffer: made once per message, and written to every socket it goes to
- * with a single `write` each (`ws.send` would encode the text, build a
- * header and cork two writes per socket).
+ * one buffer: made once per message and protocol version, and written to
+ * every socket it goes to with a single `write` each (`ws.send` would encode
+ * the text, build a header and cork two writes per socket).
  */
-function textFrame(out: Outgoing): Buffer {
-  return Buffer.concat(Sender.frame(Buffer.from(out.json), TEXT_FRAME));
-}
+const textFrame = (version: number) => (out: Outgoing): Buffer => Buffer.concat(Sender.frame(Buffer.from(out.json(version)), TEXT_FRAME));
+/** The framer of each protocol version: one function each, so a message framed for many sockets is framed once. */
+const TEXT_FRAMES = new Map(SUBPROTOCOLS.map(([, version]) => [version, textFrame(version)]));
 
 /** Counters of a hub, for tests and monitoring. */
 export interface HubStats {
@@ -79,11 +85,16 @@ class Client implements SessionTransport {
   /** Answered the last ping (or sent anything since). */
   alive = true;
 
+  /** Frames messages in the protocol version the socket speaks. */
+  private readonly framer: (out: Outgoing) => Buffer;
+
   constructor(
     readonly ws: WebSocket,
     private readonly hub: LiveHub,
+    readonly version: number,
   ) {
     this.socket = (ws as unknown as { _socket: Socket })._socket;
+    this.framer = TEXT_FRAMES.get(version)!;
   }
 
   buffered(): number {
@@ -102,7 +113,7 @@ class Client implements SessionTransport {
       this.ws.terminate();
       return;
     }
-    socket.write(out.frame(textFrame));
+    socket.write(out.frame(this.framer));
     this.hub.noteBuffered(socket.writableLength);
   }
 
@@ -156,7 +167,7 @@ export class LiveHub implements Hub {
       perMessageDeflate: false,
       // Pings count against the rate limit like any frame (see `onPing`), so they are answered here.
       autoPong: false,
-      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+      handleProtocols: (protocols) => SUBPROTOCOLS.find(([name]) => protocols.has(name))?.[0] ?? false,
     });
     server.on('upgrade', this.onUpgrade);
     hubsOf.set(server, [...(hubsOf.get(server) ?? []), this]);
@@ -221,8 +232,8 @@ export class LiveHub implements Hub {
     if (this.closing) return refuse(socket, 503, 'Service Unavailable', 'Server closing');
     if (!this.originAllowed(req)) return refuse(socket, 403, 'Forbidden', 'Origin not allowed');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-    if (!offered.includes(SUBPROTOCOL)) {
-      return refuse(socket, 400, 'Bad Request', `Expected the WebSocket subprotocol ${SUBPROTOCOL}`);
+    if (!SUBPROTOCOLS.some(([name]) => offered.includes(name))) {
+      return refuse(socket, 400, 'Bad Request', `Expected the WebSocket subprotocol ${SUBPROTOCOL} (or ${SUBPROTOCOL_V1})`);
     }
     const ticket = offered.find((p) => p.startsWith(TICKET_PROTOCOL_PREFIX))?.slice(TICKET_PROTOCOL_PREFIX.length);
     // The principal: from the ticket the page got over HTTP (through the app's own middleware), else
@@ -295,7 +306,8 @@ export class LiveHub implements Hub {
   // ───────────────────────────── sockets ─────────────────────────────
 
   private connected(ws: WebSocket, principal: string | null): void {
-    const client = new Client(ws, this);
+    const version = SUBPROTOCOLS.find(([name]) => name === ws.protocol)?.[1] ?? 1;
+    const client = new Client(ws, this, version);
     const session = (client.session = new LiveSession(this.host, this.streams, principal, client, this.limits));
     this.clients.add(client);
     ws.on('pong', () => (client.alive = true));
@@ -317,7 +329,7 @@ export class LiveHub implements Hub {
     });
     // Paging subscriptions stop above LOW_WATER, past the socket's own high-water mark, so a 'drain' follows.
     client.socket.on('drain', () => session.drained());
-    session.send({ type: 'hello', version: PROTOCOL_VERSION, time: Date.now(), rateLimit: this.rateLimit });
+    session.send({ type: 'hello', version, time: Date.now(), rateLimit: this.rateLimit });
   }
 
   /** @internal A write left `bytes` queued on one socket: kept for {@link stats}. */

@@ -21,7 +21,7 @@ import { after, before, type TestContext } from 'node:test';
 import express from 'express';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { SUBPROTOCOL, type ServerMessage } from '../../shared/protocol.js';
+import { readServerMessage, SUBPROTOCOL, type ServerMessage } from '../../shared/protocol.js';
 import { createBackJob, memory } from '../index.js';
 import type { BackJob } from '../types.js';
 
@@ -335,7 +335,7 @@ export class FuzzServer {
     const { id, token } = this.jobs[0];
     const ws = new WebSocket(`ws://127.0.0.1:${this.portOf(target)}/backjob/ws`, SUBPROTOCOL);
     const messages: ServerMessage[] = [];
-    ws.on('message', (data) => messages.push(JSON.parse(data.toString()) as ServerMessage));
+    ws.on('message', (data) => messages.push(readServerMessage(data.toString())));
     ws.on('error', () => {});
     try {
       await within(once(ws, 'open'), 5_000, 'a legitimate client to open its socket after the run');
@@ -476,9 +476,9 @@ export class RawClient {
     if (!this.socket.destroyed) this.socket.resetAndDestroy();
   }
 
-  /** The text frames received, parsed as JSON (a frame that is not JSON throws). */
-  messages(): unknown[] {
-    return this.frames.filter((f) => f.opcode === OPCODE.text).map((f) => JSON.parse(f.payload.toString()) as unknown);
+  /** The text frames received, read as a client reads them (a frame that is not a JSON object throws). */
+  messages(): ServerMessage[] {
+    return this.frames.filter((f) => f.opcode === OPCODE.text).map((f) => readServerMessage(f.payload.toString()));
   }
 
   /** The close code the server sent, if it sent a close frame (1005: one without a code). */

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
-import { SUBPROTOCOL, type ClientMessage, type JobEvent, type ServerMessage } from '../../shared/protocol.js';
+import { readServerMessage, SUBPROTOCOL, type ClientMessage, type JobEvent, type ServerMessage } from '../../shared/protocol.js';
 import { attachHub, type LiveHub } from '../live/websocket.js';
 import { createBackJob, memory } from '../index.js';
 import type { BackJobServer as BackJob } from '../backjob.js';
@@ -97,16 +97,22 @@ export class LiveServer {
 /** A raw protocol client that records every message it receives. */
 export class TestClient {
   readonly messages: ServerMessage[] = [];
+  /** Every text frame as it came, before {@link readServerMessage} unpacked it. */
+  readonly frames: string[] = [];
   closeCode?: number;
 
   private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => this.messages.push(JSON.parse(data.toString()) as ServerMessage));
+    ws.on('message', (data) => {
+      const text = data.toString();
+      this.frames.push(text);
+      this.messages.push(readServerMessage(text));
+    });
     ws.on('close', (code) => (this.closeCode = code));
   }
 
-  /** Opens a socket with the `backjob.v1` subprotocol; resolves once the server said hello. */
-  static async open(url: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
-    const client = new TestClient(new WebSocket(url, SUBPROTOCOL, options));
+  /** Opens a socket offering `protocols` (this version's subprotocol); resolves once the server said hello. */
+  static async open(url: string, options: WebSocket.ClientOptions = {}, protocols: string | string[] = SUBPROTOCOL): Promise<TestClient> {
+    const client = new TestClient(new WebSocket(url, protocols, options));
     await once(client.ws, 'open');
     await client.next((m) => m.type === 'hello', 'hello');
     return client;

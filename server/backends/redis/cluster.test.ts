@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
-import { SUBPROTOCOL, type JobEvent, type ServerMessage } from '../../../shared/protocol.js';
+import { readServerMessage, SUBPROTOCOL, type JobEvent, type ServerMessage } from '../../../shared/protocol.js';
 import type { Backend } from '../../types.js';
 import { redis } from './backend.js';
 import { startTestRedis, type TestRedis } from '../../testing/redis-server.js';
@@ -86,7 +86,7 @@ class Watcher {
     this.socket = new WebSocket(`${web.url.replace('http', 'ws')}/backjob/ws`, SUBPROTOCOL);
     this.socket.on('open', () => this.socket.send(JSON.stringify({ type: 'subscribe', job: id, token, after })));
     this.socket.on('message', (raw) => {
-      const message = JSON.parse(String(raw)) as ServerMessage;
+      const message = readServerMessage(String(raw));
       if (message.type === 'events') {
         for (const event of message.events) {
           // After the snapshot, every event after `after` arrives once, in seq order
