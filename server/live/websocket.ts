@@ -84,6 +84,9 @@ class Client implements SessionTransport {
   session!: LiveSession;
   /** Answered the last ping (or sent anything since). */
   alive = true;
+  /** Written to in this tick; `corked`: since its second message, which held the rest back (see {@link LiveHub.written}). */
+  wrote = false;
+  corked = false;
 
   /** Frames messages in the protocol version the socket speaks. */
   private readonly framer: (out: Outgoing) => Buffer;
@@ -113,7 +116,15 @@ class Client implements SessionTransport {
       this.ws.terminate();
       return;
     }
+    if (this.wrote && !this.corked) {
+      socket.cork();
+      this.corked = true;
+    }
     socket.write(out.frame(this.framer));
+    if (!this.wrote) {
+      this.wrote = true;
+      this.hub.written(this);
+    }
     this.hub.noteBuffered(socket.writableLength);
   }
 
@@ -141,6 +152,8 @@ export class LiveHub implements Hub {
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head);
   private maxSocketBuffered = 0;
+  /** Clients written to in this tick (see {@link written}). */
+  private writtenThisTick: Client[] = [];
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -331,6 +344,30 @@ export class LiveHub implements Hub {
     client.socket.on('drain', () => session.drained());
     session.send({ type: 'hello', version, time: Date.now(), rateLimit: this.rateLimit });
   }
+
+  /**
+   * @internal A client was written to in this tick. Its first message goes
+   * out at once; from its second on, the socket is corked until the tick
+   * ends, when the rest leave in one write. A watcher of many jobs (a
+   * dashboard, a list) gets every job's news of one commit or one Redis read
+   * in one syscall rather than one each, while a socket written once per
+   * tick (fan-out to many watchers) pays nothing but this list.
+   */
+  written(client: Client): void {
+    if (this.writtenThisTick.push(client) === 1) process.nextTick(this.endTick);
+  }
+
+  private readonly endTick = (): void => {
+    const clients = this.writtenThisTick;
+    this.writtenThisTick = [];
+    for (const client of clients) {
+      client.wrote = false;
+      if (client.corked) {
+        client.corked = false;
+        client.socket.uncork();
+      }
+    }
+  };
 
   /** @internal A write left `bytes` queued on one socket: kept for {@link stats}. */
   noteBuffered(bytes: number): void {
