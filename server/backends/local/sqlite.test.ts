@@ -111,6 +111,27 @@ describe('SqliteStore', () => {
     await backend.close();
   });
 
+  it('keeps the status indexes right when an append leaves the status as it was', async () => {
+    const store = new SqliteStore(join(dir, 'status-index.db'));
+    try {
+      const { job } = await store.create(sampleJob({ mergeKey: 'm' }));
+      await store.append([{ jobId: job.id, events: [{ type: 'job:start', attempt: 1 }] }]);
+      for (let i = 1; i <= 5; i++) await store.append([{ jobId: job.id, events: [{ type: 'job:progress', progress: i * 10 }] }]);
+      const byStatus = async (status: 'waiting' | 'running' | 'completed') => (await store.list({ status })).map((j) => j.id);
+      assert.deepEqual(await byStatus('running'), [job.id]);
+      assert.deepEqual(await byStatus('waiting'), []);
+      // Still active: the merge key's partial index holds it.
+      assert.equal((await store.create(sampleJob({ mergeKey: 'm' }))).merged, true);
+      await store.append([{ jobId: job.id, events: [{ type: 'job:completed' }] }]);
+      assert.deepEqual(await byStatus('running'), []);
+      assert.deepEqual(await byStatus('completed'), [job.id]);
+      assert.equal((await store.create(sampleJob({ mergeKey: 'm' }))).merged, false);
+      assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
+    } finally {
+      await store.close();
+    }
+  });
+
   it('puts backjob.db in the working directory by default', async () => {
     const cwd = process.cwd();
     const home = mkdtempSync(join(dir, 'cwd-'));

@@ -147,6 +147,9 @@ export class SqliteStore implements JobStore {
       ),
       waitingOf: db.prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE queue_key = ? AND status = 'waiting'"),
       updateJob: db.prepare('UPDATE jobs SET status = ?, ended_at = ?, record = ? WHERE id = ?'),
+      // Most appends leave a running job running: SQLite rewrites the index entries of every column
+      // an UPDATE sets, changed or not (jobs_by_status and the partial indexes on status).
+      updateRecord: db.prepare('UPDATE jobs SET record = ? WHERE id = ?'),
       getJob: db.prepare<[string], { record: string }>('SELECT record FROM jobs WHERE id = ?'),
       activeByMergeKey: db.prepare<[string], { record: string }>(
         "SELECT record FROM jobs WHERE merge_key = ? AND status IN ('waiting', 'running')",
@@ -199,7 +202,8 @@ export class SqliteStore implements JobStore {
             }
           }
           const json = JSON.stringify(record);
-          s.updateJob.run(record.status, record.endedAt ?? null, json, jobId);
+          if (record.status === current.status && record.endedAt === current.endedAt) s.updateRecord.run(json, jobId);
+          else s.updateJob.run(record.status, record.endedAt ?? null, json, jobId);
           if (isEnded(record.status)) s.deleteCredentials.run(jobId);
           // What the caller gets is what a later read returns. The fold made fresh objects, and
           // for the events of a flood (log lines, progress, a start) those hold only strings and
