@@ -25,7 +25,7 @@ export function isEndEvent<E extends { type: string }>(event: E | undefined): ev
   return event !== undefined && (event.type === 'job:completed' || event.type === 'job:failed' || event.type === 'job:canceled');
 }
 
-/** A job id, as the server makes them (nanoid) and every door accepts them. */
+/** A job id, as the server makes them (`newJobId`) and every door accepts them. */
 export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /**

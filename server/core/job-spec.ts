@@ -5,13 +5,13 @@
  * the limits the job runs under.
  */
 import { createHash } from 'node:crypto';
-import { nanoid } from 'nanoid';
 import { clientAddress } from '../access/client-address.js';
 import type { Identify } from '../access/identify.js';
 import type { Keys } from '../access/tokens.js';
 import { BackjobError } from '../errors.js';
 import { describeValue, invalidOption } from '../validate.js';
 import type { Definitions } from './definitions.js';
+import { newJobId } from './job-id.js';
 import { checkStartOptions } from './options.js';
 import type { JobSpec, NewJob, RouteTarget, StartOptions } from '../types.js';
 import type { ResolvedOptions, RouteDoor } from '../host.js';
@@ -70,7 +70,7 @@ export async function buildJob(
   const { req, delay, merge } = checkStartOptions(startOptions, options.merge);
   const { owner, queueKey, maxWaiting } = starter ?? (await starterOf(deps, startOptions));
   const now = Date.now();
-  const common = { id: nanoid(), owner, queueKey, runAt: now + delay * 1000, runner: null, createdAt: now };
+  const common = { id: newJobId(now), owner, queueKey, runAt: now + delay * 1000, runner: null, createdAt: now };
 
   if ('name' in spec && spec.name !== undefined) {
     const definition = definitions.get(spec.name);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { sqlite, SqliteStore } from './sqlite.js';
 import { runStoreContract, sampleJob } from '../../testing/store-contract.js';
+import type { JobEventData } from '../../types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'backjob-sqlite-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -109,6 +110,68 @@ describe('SqliteStore', () => {
       [running.id],
     );
     await backend.close();
+  });
+
+  it('keeps the status indexes right when an append leaves the status as it was', async () => {
+    const store = new SqliteStore(join(dir, 'status-index.db'));
+    try {
+      const { job } = await store.create(sampleJob({ mergeKey: 'm' }));
+      await store.append([{ jobId: job.id, events: [{ type: 'job:start', attempt: 1 }] }]);
+      for (let i = 1; i <= 5; i++) await store.append([{ jobId: job.id, events: [{ type: 'job:progress', progress: i * 10 }] }]);
+      const byStatus = async (status: 'waiting' | 'running' | 'completed') => (await store.list({ status })).map((j) => j.id);
+      assert.deepEqual(await byStatus('running'), [job.id]);
+      assert.deepEqual(await byStatus('waiting'), []);
+      // Still active: the merge key's partial index holds it.
+      assert.equal((await store.create(sampleJob({ mergeKey: 'm' }))).merged, true);
+      await store.append([{ jobId: job.id, events: [{ type: 'job:completed' }] }]);
+      assert.deepEqual(await byStatus('running'), []);
+      assert.deepEqual(await byStatus('completed'), [job.id]);
+      assert.equal((await store.create(sampleJob({ mergeKey: 'm' }))).merged, false);
+      assert.equal(store.db.pragma('integrity_check', { simple: true }), 'ok');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('folds into the row another connection wrote, not the one it last wrote itself', async () => {
+    const file = join(dir, 'two-connections.db');
+    const first = new SqliteStore(file);
+    const second = new SqliteStore(file);
+    try {
+      const { job } = await first.create(sampleJob());
+      await first.append([{ jobId: job.id, events: [{ type: 'job:start', attempt: 1 }] }]);
+      await second.append([{ jobId: job.id, events: [{ type: 'job:progress', progress: 50 }] }]);
+      const [result] = await first.append([{ jobId: job.id, events: [{ type: 'job:log', line: 'after' }] }]);
+      assert.deepEqual(result!.events.map((e) => e.seq), [4]);
+      assert.equal(result!.job?.progress, 50);
+      await second.append([{ jobId: job.id, events: [{ type: 'job:canceled', reason: 'stop' }] }]);
+      const [late] = await first.append([{ jobId: job.id, events: [{ type: 'job:log', line: 'too late' }] }]);
+      assert.deepEqual(late!.events, []);
+      assert.equal(late!.job?.status, 'canceled');
+      assert.deepEqual((await first.eventsAfter(job.id, 0, 10)).map((e) => e.type), ['job:created', 'job:start', 'job:progress', 'job:log', 'job:canceled']);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
+  it('forgets what a failed append folded: the next append starts from the stored row', async () => {
+    const store = new SqliteStore(join(dir, 'rolled-back.db'));
+    try {
+      const { job: a } = await store.create(sampleJob());
+      const { job: b } = await store.create(sampleJob());
+      await store.append([{ jobId: a.id, events: [{ type: 'job:start', attempt: 1 }] }]);
+      // `a` is folded first; `b`'s event cannot be serialized, so the whole commit rolls back.
+      const unserializable = { type: 'job:completed', result: 1n } as unknown as JobEventData;
+      await assert.rejects(store.append([{ jobId: a.id, events: [{ type: 'job:progress', progress: 10 }] }, { jobId: b.id, events: [unserializable] }]));
+      assert.equal((await store.get(a.id))?.seq, 2);
+      const [result] = await store.append([{ jobId: a.id, events: [{ type: 'job:log', line: 'next' }] }]);
+      assert.deepEqual(result!.events.map((e) => e.seq), [3]);
+      assert.equal(result!.job?.progress, 0);
+      assert.equal((await store.get(a.id))?.seq, 3);
+    } finally {
+      await store.close();
+    }
   });
 
   it('puts backjob.db in the working directory by default', async () => {
