@@ -4,7 +4,7 @@
  * ticket, reconnected with exponential backoff and jitter, sending within the
  * server's rate limit. What travels on it is the connection's business.
  */
-import { readServerMessage, SUBPROTOCOL, SUBPROTOCOL_V1, TICKET_PROTOCOL_PREFIX, type ServerMessage } from '../shared/protocol.js';
+import { PROTOCOLS, readServerMessage, TICKET_PROTOCOL_PREFIX, type ServerMessage } from '../shared/protocol.js';
 import { configuredTransport } from './config.js';
 import { UNAVAILABLE, fetchTicket } from './endpoints.js';
 import { Outbox } from './outbox.js';
@@ -82,8 +82,8 @@ export class Link {
       if (sse) return this.stream();
       let socket: WebSocketLike;
       try {
-        // Both versions offered: a server from before version 2 answers in version 1, which reads the same.
-        const protocols = [SUBPROTOCOL, SUBPROTOCOL_V1];
+        // Every version offered: a server from before version 2 answers in version 1, which reads the same.
+        const protocols = PROTOCOLS.map(({ subprotocol }) => subprotocol);
         socket = new this.options.Socket!(this.options.url, ticket ? [...protocols, `${TICKET_PROTOCOL_PREFIX}${ticket}`] : protocols);
       } catch {
         // A malformed URL or a blocked port: treat like a failed attempt.

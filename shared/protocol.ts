@@ -19,6 +19,14 @@ export const PROTOCOL_VERSION = 2;
 export const SUBPROTOCOL = `backjob.v${PROTOCOL_VERSION}`;
 /** The first version's subprotocol, which servers still accept. */
 export const SUBPROTOCOL_V1 = 'backjob.v1';
+/**
+ * Every version spoken, newest first, with its subprotocol: what a client
+ * offers and a server accepts (the newest both speak wins).
+ */
+export const PROTOCOLS: ReadonlyArray<{ readonly version: number; readonly subprotocol: string }> = [
+  { version: PROTOCOL_VERSION, subprotocol: SUBPROTOCOL },
+  { version: 1, subprotocol: SUBPROTOCOL_V1 },
+];
 
 /**
  * A connection ticket travels as a second offered subprotocol,

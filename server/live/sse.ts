@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { MAX_CLIENT_FRAME, PROTOCOL_VERSION } from '../../shared/protocol.js';
+import { MAX_CLIENT_FRAME, PROTOCOLS } from '../../shared/protocol.js';
 import { positiveOption as positive } from '../validate.js';
 import type { LiveHost } from './host.js';
 import { LiveSession } from './session.js';
@@ -115,7 +115,7 @@ export function createSseTransport(host: LiveHost, options: SseOptions = {}): Ss
       'x-content-type-options': 'nosniff',
     });
     const id = randomBytes(16).toString('base64url');
-    const version = url.searchParams.get('v') === String(PROTOCOL_VERSION) ? PROTOCOL_VERSION : 1;
+    const version = PROTOCOLS.find((p) => String(p.version) === url.searchParams.get('v'))?.version ?? 1;
     const framer = EVENT_FRAMES.get(version)!;
     const stream: Stream = {
       id,
@@ -239,8 +239,8 @@ const eventFrame = (version: number) => (out: Outgoing): Buffer => {
   const last = message.type === 'events' ? message.events.at(-1) : undefined;
   return Buffer.from(`${last ? `id: ${last.jobId}:${last.seq}\n` : ''}data: ${out.json(version)}\n\n`);
 };
-/** The framer of each protocol version a stream may ask for (`v=2`; none: version 1, as the first clients sent). */
-const EVENT_FRAMES = new Map([1, PROTOCOL_VERSION].map((version) => [version, eventFrame(version)]));
+/** The framer of each protocol version a stream may ask for (`v=2`; none, or one not spoken: version 1, as the first clients sent). */
+const EVENT_FRAMES = new Map(PROTOCOLS.map(({ version }) => [version, eventFrame(version)]));
 
 /** The query's jobs with their tokens and the seq `Last-Event-ID` resumes each after, or why they are not valid. */
 function initialJobs(req: IncomingMessage, url: URL): Array<{ id: string; token?: string; after?: number }> | string {

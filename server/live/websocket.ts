@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as wsModule from 'ws';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { MAX_CLIENT_FRAME, SUBPROTOCOL, SUBPROTOCOL_V1, PROTOCOL_VERSION, TICKET_PROTOCOL_PREFIX } from '../../shared/protocol.js';
+import { MAX_CLIENT_FRAME, PROTOCOLS, SUBPROTOCOL, SUBPROTOCOL_V1, TICKET_PROTOCOL_PREFIX } from '../../shared/protocol.js';
 import { positiveOption as positive, stringArrayOption } from '../validate.js';
 import { normalizeOrigin } from '../access/origin.js';
 import { TICKET_TTL_MS, readTicket } from '../access/tickets.js';
@@ -24,12 +24,6 @@ const ABANDON_BYTES = 4 * 1024 * 1024;
 const CLOSE_GRACE_MS = 2_000;
 
 const DEFAULTS = { maxPayload: MAX_CLIENT_FRAME, rateLimit: 50, heartbeat: 30_000 };
-
-/** The subprotocols the hub speaks, newest first, with their protocol versions: a client offering several gets the newest. */
-const SUBPROTOCOLS: ReadonlyArray<readonly [string, number]> = [
-  [SUBPROTOCOL, PROTOCOL_VERSION],
-  [SUBPROTOCOL_V1, 1],
-];
 
 
 /** `ws`'s public framing (`Sender.frame`, also `WebSocket.Sender` in CommonJS), which its typings leave out. */
@@ -46,7 +40,7 @@ const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: fa
  */
 const textFrame = (version: number) => (out: Outgoing): Buffer => Buffer.concat(Sender.frame(Buffer.from(out.json(version)), TEXT_FRAME));
 /** The framer of each protocol version: one function each, so a message framed for many sockets is framed once. */
-const TEXT_FRAMES = new Map(SUBPROTOCOLS.map(([, version]) => [version, textFrame(version)]));
+const TEXT_FRAMES = new Map(PROTOCOLS.map(({ version }) => [version, textFrame(version)]));
 
 /** Counters of a hub, for tests and monitoring. */
 export interface HubStats {
@@ -180,7 +174,7 @@ export class LiveHub implements Hub {
       perMessageDeflate: false,
       // Pings count against the rate limit like any frame (see `onPing`), so they are answered here.
       autoPong: false,
-      handleProtocols: (protocols) => SUBPROTOCOLS.find(([name]) => protocols.has(name))?.[0] ?? false,
+      handleProtocols: (offered) => PROTOCOLS.find(({ subprotocol }) => offered.has(subprotocol))?.subprotocol ?? false,
     });
     server.on('upgrade', this.onUpgrade);
     hubsOf.set(server, [...(hubsOf.get(server) ?? []), this]);
@@ -245,7 +239,7 @@ export class LiveHub implements Hub {
     if (this.closing) return refuse(socket, 503, 'Service Unavailable', 'Server closing');
     if (!this.originAllowed(req)) return refuse(socket, 403, 'Forbidden', 'Origin not allowed');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-    if (!SUBPROTOCOLS.some(([name]) => offered.includes(name))) {
+    if (!PROTOCOLS.some(({ subprotocol }) => offered.includes(subprotocol))) {
       return refuse(socket, 400, 'Bad Request', `Expected the WebSocket subprotocol ${SUBPROTOCOL} (or ${SUBPROTOCOL_V1})`);
     }
     const ticket = offered.find((p) => p.startsWith(TICKET_PROTOCOL_PREFIX))?.slice(TICKET_PROTOCOL_PREFIX.length);
@@ -319,7 +313,7 @@ export class LiveHub implements Hub {
   // ───────────────────────────── sockets ─────────────────────────────
 
   private connected(ws: WebSocket, principal: string | null): void {
-    const version = SUBPROTOCOLS.find(([name]) => name === ws.protocol)?.[1] ?? 1;
+    const version = PROTOCOLS.find(({ subprotocol }) => subprotocol === ws.protocol)?.version ?? 1;
     const client = new Client(ws, this, version);
     const session = (client.session = new LiveSession(this.host, this.streams, principal, client, this.limits));
     this.clients.add(client);
