@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,6 +175,42 @@ describe('SqliteStore', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('checkpoints on a thread of its own: commits reach the database file while the writer never checkpoints', async () => {
+    const file = join(dir, 'checkpoint-thread.db');
+    const store = new SqliteStore(file);
+    try {
+      // The writer's own checkpoint waits for 16,384 pages of WAL; 100 creates write about 700.
+      assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 16_384);
+      const before = statSync(file).size;
+      for (let i = 0; i < 100; i++) await store.create(sampleJob());
+      // Until a checkpoint, every new page is in the WAL only: the file grows when the thread copies them.
+      const deadline = Date.now() + 5_000;
+      while (statSync(file).size === before && Date.now() < deadline) await sleep(20);
+      assert.ok(statSync(file).size > before, `the database file stayed at ${before} bytes`);
+      assert.equal((await store.list({})).length, 100);
+    } finally {
+      await store.close();
+    }
+    // The thread's connection closed first, so the writer's close, the last one, removed the WAL.
+    assert.equal(existsSync(`${file}-wal`), false);
+  });
+
+  it('never keeps a process alive: one that leaves its store open still exits', async () => {
+    const file = join(dir, 'left-open.db');
+    const script = `import { sqlite } from ${JSON.stringify(join(import.meta.dirname, 'sqlite.ts'))};
+      const backend = sqlite({ file: ${JSON.stringify(file)} });
+      await backend.store.secret();
+      console.log('opened');`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    clearTimeout(timer);
+    assert.equal(out.trim(), 'opened');
+    assert.equal(code, 0, 'the process was still running after 20 s');
   });
 
   it('puts backjob.db in the working directory by default', async () => {
