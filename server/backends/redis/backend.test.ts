@@ -40,7 +40,7 @@ test('claims a key once across every process sharing the Redis, until it expires
   }
 });
 
-test('runs jobs through BullMQ with their delay and at most `concurrency` at once', async () => {
+test('runs jobs with their delay and at most `concurrency` at once', async () => {
   const backjob = createBackJob({ backend: redis({ url: server.url, prefix: `run-${randomUUID()}` }), concurrency: 2, merge: false });
   let running = 0;
   let most = 0;
