@@ -36,7 +36,8 @@
  * Redis crash: a write resolves when Redis replies, and only then is it durable.
  */
 import { randomBytes } from 'node:crypto';
-import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+// Types only: BullMQ is loaded when what an earlier version left in it needs draining (see `#migrate`).
+import type { Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { settlesWithin } from '../../core/settle.js';
 import type { Backend, Handover, JobQueue, JobRecord, RunOutcome } from '../../types.js';
@@ -152,9 +153,10 @@ class LeasedJobQueue implements JobQueue {
   }
 
   /** The earlier version's BullMQ queue, for removing its jobs. */
-  get #bull(): Queue {
+  async #bull(): Promise<Queue> {
     if (!this.#legacyQueue) {
-      this.#legacyQueue = new Queue(QUEUE_NAME, { connection: this.#connection, prefix: this.#bullPrefix });
+      const { Queue } = await import('bullmq');
+      this.#legacyQueue ??= new Queue(QUEUE_NAME, { connection: this.#connection, prefix: this.#bullPrefix });
       // Connection errors are retried by ioredis; without a listener BullMQ prints every one of them.
       this.#legacyQueue.on('error', () => {});
     }
@@ -182,7 +184,7 @@ class LeasedJobQueue implements JobQueue {
   async remove(jobId: string): Promise<void> {
     // A claimed job's worker hears the job:canceled end on the bus instead, and its run ends.
     const outcome = await this.#fair.remove(jobId, this.#bullKey(jobId));
-    if (outcome === 'legacy') await this.#bull.remove(jobId);
+    if (outcome === 'legacy') await (await this.#bull()).remove(jobId);
   }
 
   process(run: RunJob, concurrency: number): void {
@@ -227,20 +229,26 @@ class LeasedJobQueue implements JobQueue {
     try {
       await this.#fair.adopt('turn-era', this.#lockDuration);
       const left = await this.#connection.exists(...LEGACY_LISTS.map((list) => `${this.#bullPrefix}:${QUEUE_NAME}:${list}`));
-      if (left > 0 && !this.#closing) this.#drainLegacy();
+      if (left > 0 && !this.#closing) await this.#drainLegacy();
     } catch {
       // Closed before Redis answered: the next start migrates.
     }
   }
 
-  #drainLegacy(): void {
+  async #drainLegacy(): Promise<void> {
+    const { DelayedError, Worker } = await import('bullmq');
+    if (this.#closing) return;
     this.#legacy = new Worker(
       QUEUE_NAME,
       async (bullJob, token) => {
         if (bullJob.name === TURN) return;
         await this.#legacySlot();
         try {
-          await this.#runLegacy(bullJob, token);
+          if ((await this.#runLegacy(bullJob)) === 'later') {
+            // Completing it would lose the job: back to BullMQ for another worker, in a moment.
+            await bullJob.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
+            throw new DelayedError();
+          }
         } finally {
           this.#freeSlot();
         }
@@ -276,12 +284,8 @@ class LeasedJobQueue implements JobQueue {
   }
 
   /** A BullMQ job added by an earlier version, which carried jobs themselves: run it first in, first out, as then. */
-  async #runLegacy(bullJob: Job, token: string | undefined): Promise<void> {
-    if ((await this.#run!(bullJob.id!, { lost: bullJob.stalledCounter > 0 })) === 'later') {
-      // Completing it would lose the job: back to BullMQ for another worker, in a moment.
-      await bullJob.moveToDelayed(Date.now() + HAND_BACK_DELAY_MS, token);
-      throw new DelayedError();
-    }
+  #runLegacy(bullJob: Job): Promise<RunOutcome> {
+    return this.#run!(bullJob.id!, { lost: bullJob.stalledCounter > 0 });
   }
 
   async #legacySlot(): Promise<void> {

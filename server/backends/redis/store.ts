@@ -13,7 +13,7 @@
  * carries the id of the write that added it), so nothing is written twice.
  * Appends are group-committed: every append pending in this process goes in
  * the next script call. The rows this process last wrote (or its queue's
- * pick last read) are kept in memory, so a batch of jobs it already knows is
+ * claim last read) are kept in memory, so a batch of jobs it already knows is
  * one round trip; the script's seq check is what makes that safe (a row
  * another process changed fails the check, is read again and the batch
  * folded anew).
@@ -91,15 +91,14 @@ export class RedisJobStore implements JobStore {
   readonly #fairPrefix: string;
 
   /**
-   * `fairPrefix`, if given, is where the queue's fair pick keeps its lists
-   * (`fair.ts`): the create script lists every job it creates there in the
-   * same step. `enqueueWithCreate`, if given, then hands a new job to the
-   * queue (its BullMQ turn) as soon as its creation is sent (unless it has a
-   * merge key: it may join another job instead; or a quota: it may be
-   * refused; either is enqueued by the caller once created): with the queue
-   * on the same connection, Redis runs the two in order, so a worker can never
-   * take a job whose row does not exist yet, and creating and enqueueing cost
-   * one round trip instead of two.
+   * `fairPrefix`, if given, is where the queue's fair lists are (`fair.ts`):
+   * the create script lists every job it creates there in the same step, so
+   * no worker can claim a job whose row does not exist yet, and creating and
+   * enqueueing cost one round trip. `enqueueWithCreate`, if given, is then
+   * told of each such job as its creation is sent (unless it has a merge key:
+   * it may join another job instead; or a quota: it may be refused; either is
+   * enqueued by the caller once created), so the queue's `enqueue` that
+   * follows needs no round trip of its own.
    */
   constructor(redis: Redis, prefix: string, options: { fairPrefix?: string; enqueueWithCreate?: (job: JobRecord) => Promise<void> } = {}) {
     redis.defineCommand('backjobAppend', { lua: APPEND_LUA });
@@ -246,7 +245,7 @@ export class RedisJobStore implements JobStore {
   }
 
   /**
-   * A row (its JSON) read elsewhere on this connection (the queue's pick): the guess the
+   * A row (its JSON) read elsewhere on this connection (the queue's claim): the guess the
    * next append to the job folds from, unless this process knows a later one.
    * Safe whatever it is: a stale guess fails the append's seq check and is read again.
    */
