@@ -45,7 +45,7 @@ import { queueKeyOf } from '../../core/records.js';
 import { invalidOption, positiveOption } from '../../validate.js';
 import { RedisJobBus } from './bus.js';
 import { FairPick, fairPrefix, type Claimed } from './fair.js';
-import { RedisJobStore } from './store.js';
+import { RedisJobStore, type CreateHook } from './store.js';
 
 /** Options of {@link redis}. */
 export interface RedisBackendOptions {
@@ -172,14 +172,25 @@ class LeasedJobQueue implements JobQueue {
   }
 
   /**
-   * A job the store is creating, which its create script lists for the fair
-   * queue in the same step (see `RedisJobStore`): the `enqueue` that follows
-   * is then a no-op, and a start costs one round trip.
+   * The store's create script lists each job it creates for the fair queue
+   * in the same step (see `RedisJobStore`), so the `enqueue` that follows is a
+   * no-op and a start costs one round trip. When this worker has a slot free,
+   * the script may lease it the job right away (if nothing else is due: the
+   * job a claim would take anyway), which spares the wake and the claim.
    */
-  addWithCreate(job: JobRecord): Promise<void> {
-    this.#addedWithCreate.add(job.id);
-    return Promise.resolve();
-  }
+  readonly createHook: CreateHook = {
+    lease: () => {
+      if (!this.#run || this.#closing || this.#active >= this.#concurrency) return null;
+      this.#active++; // the slot, until the create settles
+      return { worker: this.#worker, expiry: Date.now() + this.#lockDuration };
+    },
+    settled: (job, lease, outcome, json) => {
+      if (outcome !== 'failed') this.#addedWithCreate.add(job.id);
+      if (!lease) return;
+      if (outcome === 'leased') this.#begin({ id: job.id, resumed: false, row: json }, false);
+      else this.#freeSlot();
+    },
+  };
 
   async remove(jobId: string): Promise<void> {
     // A claimed job's worker hears the job:canceled end on the bus instead, and its run ends.
@@ -360,12 +371,13 @@ class LeasedJobQueue implements JobQueue {
     return true;
   }
 
-  #begin(claimed: Claimed): void {
+  /** Runs a job this worker now holds (`unknown` false: the store has its row in memory already). */
+  #begin(claimed: Claimed, unknown = true): void {
     const { id } = claimed;
     this.#held.add(id);
     // The row as the claim read it: the run needs no read of its own, and its first write no read either.
     const job = claimed.row === null ? null : (JSON.parse(claimed.row) as JobRecord);
-    if (claimed.row !== null) this.#store.knowRow(claimed.row);
+    if (claimed.row !== null && unknown) this.#store.knowRow(claimed.row);
     const running: Promise<void> = this.#run!(id, { lost: claimed.resumed, job })
       .then(
         // Not run here, or left for a retry, by a worker that is closing: handed back for another worker.
@@ -472,7 +484,7 @@ export function redis(options: RedisBackendOptions): Backend {
   // The queue is on the store's connection; the store's create script lists each job for it (see fair.ts).
   const store = new RedisJobStore(connection, prefix, {
     fairPrefix: fairPrefix(`${prefix}:`),
-    enqueueWithCreate: (job): Promise<void> => queue.addWithCreate(job),
+    hook: { lease: (job) => queue.createHook.lease(job), settled: (...args) => queue.createHook.settled(...args) },
   });
   const bus = new RedisJobBus(connection, subscriber, store.keys.channel, store);
   const queue: LeasedJobQueue = new LeasedJobQueue(connection, () => connect(false), `${prefix}:bull`, store, { lockDuration, stalledInterval });

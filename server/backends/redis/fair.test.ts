@@ -189,3 +189,31 @@ test('upgrade: a job a turn of the earlier version had taken gets a lease, and c
     await q.close();
   }
 });
+
+test('a create leases its job to the creating worker at once when it is what a claim would take next, and only then', async () => {
+  const q = await queue();
+  const outcomes: string[] = [];
+  const local = new RedisJobStore(q.connection, q.prefix, {
+    fairPrefix: fairPrefix(`${q.prefix}:`),
+    hook: { lease: () => ({ worker: 'local', expiry: Date.now() + 30_000 }), settled: (_job, _lease, outcome) => void outcomes.push(outcome) },
+  });
+  const holder = `${fairPrefix(`${q.prefix}:`)}holder`;
+  try {
+    const first = (await local.create(sampleJob({ owner: 'a' }))).job.id;
+    assert.deepEqual(outcomes, ['leased'], 'nothing else due: the creating worker takes it');
+    assert.equal(await q.connection.hget(holder, first), 'local');
+    assert.deepEqual(await q.ids('other', 5), [], 'no other worker gets it');
+    const waiting = await q.create({ owner: 'b' }); // listed: due, unclaimed
+    const second = (await local.create(sampleJob({ owner: 'c' }))).job.id;
+    const delayed = (await local.create(sampleJob({ owner: 'c', runAt: Date.now() + 60_000 }))).job.id;
+    assert.deepEqual(outcomes, ['leased', 'listed', 'listed'], 'another job is due, or this one is not: listed for whoever claims next');
+    assert.deepEqual(await q.ids('other', 5), [waiting, second], 'in the fair order');
+    assert.equal(await q.connection.hget(holder, delayed), null);
+    // The lease is a lease like any: released by its holder's next claim, or swept back if it lapses.
+    assert.deepEqual(await q.ids('local', 0, [first]), []);
+    assert.equal(await q.connection.hget(holder, first), null);
+  } finally {
+    await local.close();
+    await q.close();
+  }
+});

@@ -29,6 +29,12 @@
  * - `wake` (a pub/sub channel, not a key): every listing publishes on it, so
  *   idle workers claim at once instead of polling.
  *
+ * A job created by a worker process with a slot free is leased to it by its
+ * create script directly when nothing else is due (it is the job the next
+ * claim would take anyway, so fairness is the same): no wake, no claim, and
+ * its row is already in that process's memory (`leaseAtOnce` in
+ * `lua/fair-list.lua`, `CreateHook` in `store.ts`).
+ *
  * Why leases of our own rather than BullMQ: the version before carried one
  * BullMQ job ("turn") per job only to borrow BullMQ's locks, stalled checks,
  * delays and concurrency, and a job then cost BullMQ's add, its blocking

@@ -1,5 +1,5 @@
--- Helper of the fair pick's scripts (prepended to fair-enqueue.lua, fair-claim.lua, fair-sweep.lua
--- and, for the store's creates, create.lua).
+-- Helpers of the fair queue's scripts (prepended to fair-enqueue.lua, fair-claim.lua, fair-sweep.lua,
+-- fair-release.lua and, for the store's creates, create.lua).
 
 -- Moves job `id` (known to `keyOf`) into its key's queue, and a key that had nothing due into a
 -- round: at the end, or, given `first`, ahead of the key's other jobs (a job whose lease expired
@@ -30,4 +30,21 @@ local function enlist(prefix, id, key, runAt, now)
     list(prefix, id)
   end
   wake(prefix)
+end
+
+-- Leases job `id` (not listed yet, of queue key `key`) to `worker` until `expiry` at once, when it
+-- is due and is the job a claim would take next anyway: nothing else is due (no key in either
+-- round, no delayed job past due). The rounds end as that claim would leave them: the key served,
+-- in a new round if it was served in this one already. Returns whether it leased.
+local function leaseAtOnce(prefix, id, key, runAt, now, worker, expiry)
+  if runAt > now then return false end
+  if redis.call('EXISTS', prefix .. 'round:this', prefix .. 'round:next') > 0 then return false end
+  if #redis.call('ZRANGEBYSCORE', prefix .. 'delayed', '-inf', now, 'LIMIT', 0, 1) > 0 then return false end
+  local served = prefix .. 'served'
+  if redis.call('SISMEMBER', served, key) == 1 then redis.call('DEL', served) end
+  redis.call('SADD', served, key)
+  redis.call('HSET', prefix .. 'keyOf', id, key)
+  redis.call('HSET', prefix .. 'holder', id, worker)
+  redis.call('ZADD', prefix .. 'leases', expiry, id)
+  return true
 end
