@@ -106,7 +106,8 @@ test('an idle worker runs a delayed job when it is due, not at its next sweep', 
     for (const { id } of [first, second]) {
       const job = await ended(backjob, id);
       const late = job.startedAt! - job.runAt;
-      assert.ok(late >= -5 && late < 500, `started ${late} ms after it was due`);
+      // Well before the next sweep (a minute away), whatever the load.
+      assert.ok(late >= -5 && late < 5_000, `started ${late} ms after it was due`);
     }
   } finally {
     await backjob.close();
@@ -141,7 +142,7 @@ test('a cancel removes a waiting job from the queue and aborts a running one, wh
 
 test('jobs of the version with BullMQ turns run once each after the upgrade; a taken one whose worker is gone comes back as lost; BullMQ is drained', async () => {
   const prefix = `turns-${randomUUID()}`;
-  const backend = redis({ url: server.url, prefix, lockDuration: 300, stalledInterval: 100 });
+  const backend = redis({ url: server.url, prefix, lockDuration: 1_000, stalledInterval: 200 });
   const fair = `${prefix}:fair:`;
   // What that version left: rows listed by their create, one BullMQ turn per job, and one job a
   // turn had taken (unlisted, under `picks`) whose worker died mid-run with a retry left.

@@ -58,10 +58,10 @@ test('a lease that lapses is swept back, ahead of its key, and its next claim sa
   try {
     const first = await q.create();
     const second = await q.create();
-    const claimed = await q.fair.claim('dying', 1, 50, []);
+    const claimed = await q.fair.claim('dying', 1, 500, []);
     assert.deepEqual(claimed.jobs.map((job) => [job.id, job.resumed]), [[first, false]]);
     assert.equal(await q.fair.sweep(), 0, 'not lapsed yet');
-    await new Promise((r) => setTimeout(r, 80));
+    await new Promise((r) => setTimeout(r, 550));
     assert.equal(await q.fair.sweep(), 1);
     const again = await q.fair.claim('other', 2, 30_000, []);
     assert.deepEqual(again.jobs.map((job) => [job.id, job.resumed]), [[first, true], [second, false]], 'the lost job first, and marked');
@@ -77,14 +77,15 @@ test('renewal keeps a lease from lapsing, only for the worker that holds it', as
   const q = await queue();
   try {
     const id = await q.create();
-    await q.fair.claim('w1', 1, 100, []);
-    for (let i = 0; i < 4; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      assert.deepEqual(await q.fair.renew('w1', [id], 100), []);
+    await q.fair.claim('w1', 1, 500, []);
+    const start = Date.now();
+    while (Date.now() - start < 800) {
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await q.fair.renew('w1', [id], 500), []);
       assert.equal(await q.fair.sweep(), 0, 'renewed in time');
     }
-    assert.deepEqual(await q.fair.renew('w2', [id], 100), [id], 'not w2’s to renew');
-    await new Promise((r) => setTimeout(r, 150));
+    assert.deepEqual(await q.fair.renew('w2', [id], 500), [id], 'not w2’s to renew');
+    await new Promise((r) => setTimeout(r, 550));
     assert.equal(await q.fair.sweep(), 1);
   } finally {
     await q.close();
@@ -113,7 +114,7 @@ test('a finished run releases its lease and unlists the job for good; a released
 test('delayed jobs are claimed once due, and a claim short of work says when the next one is', async () => {
   const q = await queue();
   try {
-    const soon = Date.now() + 150;
+    const soon = Date.now() + 500;
     const later = Date.now() + 60_000;
     const delayed = await q.create({ runAt: later });
     const due = await q.create({ runAt: soon });
@@ -138,9 +139,10 @@ test('a hand-back releases the lease and lists the job again after its delay, ma
     const id = await q.create();
     await q.ids('closing', 1);
     assert.equal(await q.fair.release('someone-else', [id], Date.now()), 0, 'only the holder hands back');
-    assert.equal(await q.fair.release('closing', [id], Date.now() + 100), 1);
+    const due = Date.now() + 500;
+    assert.equal(await q.fair.release('closing', [id], due), 1);
     assert.deepEqual(await q.ids('w2', 1), [], 'not before its delay');
-    await new Promise((r) => setTimeout(r, 120));
+    await new Promise((r) => setTimeout(r, due - Date.now() + 20));
     const claimed = await q.fair.claim('w2', 1, 30_000, []);
     assert.deepEqual(claimed.jobs.map((job) => [job.id, job.resumed]), [[id, true]]);
   } finally {
