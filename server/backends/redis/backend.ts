@@ -20,9 +20,11 @@
  *
  * Why not BullMQ, which did all this before: BullMQ open source has no groups
  * for fairness, so it carried one "turn" per job, and every job then paid
- * BullMQ's add, fetch, moveToActive and moveToFinished on top of our pick and
- * finish: six round trips and socket writes, most of a job's cost in this
- * process. Jobs and turns an earlier version left in Redis still run (see
+ * BullMQ's add, moveToActive and moveToFinished (and now and then a blocking
+ * fetch) on top of our pick and finish: five script calls besides the
+ * create, and BullMQ's own work around them, about 190 µs of this process's
+ * 810 per job in the Redis benchmark; the leases cost about 20 (one claim per
+ * three jobs there, see `fair.ts`). Jobs and turns an earlier version left in Redis still run (see
  * `#migrate`): the fair listing was already the truth for turn-era jobs, and a
  * BullMQ worker is created only when the old queue still holds something.
  *

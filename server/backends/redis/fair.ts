@@ -37,12 +37,13 @@
  *
  * Why leases of our own rather than BullMQ: the version before carried one
  * BullMQ job ("turn") per job only to borrow BullMQ's locks, stalled checks,
- * delays and concurrency, and a job then cost BullMQ's add, its blocking
- * fetch, moveToActive, our pick, our finish and moveToFinished, each a round
- * trip and a socket write, which is most of what a job cost this process. A
- * claim here is the pick plus the lease in one script, for every free slot at
- * once, and it carries the releases of the runs that ended since the last
- * one: a job costs about one call of the queue's instead of six.
+ * delays and concurrency, and a job then cost BullMQ's add, moveToActive
+ * and moveToFinished, our pick and our finish: five script calls, each a
+ * round trip and a socket write, plus BullMQ's own work. A claim here is the
+ * pick plus the lease in one script, for every free slot at once, and it
+ * carries the releases of the runs that ended since the last one: a job costs
+ * at most one call of the queue's, and less when claims take several jobs or
+ * the create leases the job itself.
  *
  * Each script is one atomic step, so workers in many processes claim without
  * racing; a release or renewal only touches leases the caller still holds
