@@ -212,9 +212,9 @@ class LeasedJobQueue implements JobQueue {
       subscriber.subscribe(this.#fair.wakeChannel).catch(() => {});
       this.#schedule();
     });
-    subscriber.on('message', () => {
-      if (this.#active < this.#concurrency) this.#schedule();
-    });
+    // Whatever the slots look like now: a claim in flight reserves them all, and may have run in
+    // Redis just before the listing this wake is about; the step after it claims again.
+    subscriber.on('message', () => this.#schedule());
     const every = (ms: number, tick: () => void) => {
       const timer = setInterval(tick, ms);
       timer.unref();
@@ -224,7 +224,7 @@ class LeasedJobQueue implements JobQueue {
     every(this.#stalledInterval, () => {
       this.#fair.sweep().catch(() => {});
       // The slow fallback for a wake missed while Redis was away.
-      if (this.#active < this.#concurrency) this.#schedule();
+      this.#schedule();
       if (this.#legacy) void this.#legacyDrained();
     });
     void this.#migrate().finally(() => this.#schedule());
@@ -249,7 +249,15 @@ class LeasedJobQueue implements JobQueue {
   }
 
   async #drainLegacy(): Promise<void> {
-    const { DelayedError, Worker } = await import('bullmq');
+    let bullmq: typeof import('bullmq');
+    try {
+      bullmq = await import('bullmq');
+    } catch (error) {
+      // Not installed: say so (those jobs wait until it is), rather than fail the worker.
+      process.emitWarning(`BackJob: jobs queued in BullMQ by an earlier version wait until bullmq is installed (${String(error)})`);
+      return;
+    }
+    const { DelayedError, Worker } = bullmq;
     if (this.#closing) return;
     this.#legacy = new Worker(
       QUEUE_NAME,
