@@ -85,8 +85,11 @@ const TURN = 'turn';
 /** Where BullMQ kept what is left to run, in the queue of an earlier version (under `<bull prefix>:jobs:`). */
 const LEGACY_LISTS = ['wait', 'paused', 'delayed', 'prioritized', 'active', 'waiting-children'];
 
-/** A worker's renewals and a hand-back's due time wait at most this long for Redis before trying again. */
+/** A step that failed (Redis closed, a script error) is tried again after this long. */
 const RETRY_MS = 1_000;
+
+/** Most lapsed leases one sweep puts back (`lua/fair-sweep.lua`). */
+const SWEEP_BATCH = 1_000;
 
 /**
  * Hands jobs to workers fairly across owners, under leases (see the module
@@ -222,7 +225,7 @@ class LeasedJobQueue implements JobQueue {
     };
     every(Math.max(1, Math.floor(this.#lockDuration / 2)), () => this.#renew());
     every(this.#stalledInterval, () => {
-      this.#fair.sweep().catch(() => {});
+      this.#sweep();
       // The slow fallback for a wake missed while Redis was away.
       this.#schedule();
       if (this.#legacy) void this.#legacyDrained();
@@ -424,6 +427,16 @@ class LeasedJobQueue implements JobQueue {
       this.#schedule();
     }, RETRY_MS);
     this.#retryTimer.unref();
+  }
+
+  /** Puts back jobs whose lease lapsed: a sweep takes at most 1,000, so a full one goes on at once. */
+  #sweep(): void {
+    this.#fair.sweep().then(
+      (swept) => {
+        if (swept >= SWEEP_BATCH && !this.#closing) this.#sweep();
+      },
+      () => {},
+    );
   }
 
   /** Extends every lease held here; one lost meanwhile (it lapsed, and was swept) is no longer renewed. */
