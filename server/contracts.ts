@@ -178,7 +178,7 @@ export interface JobBus {
  * Hands due jobs to a processor, at most `concurrency` at once across the
  * queue's consumers, in turns across queue keys (`JobRecord.queueKey`), so
  * one owner's flood cannot hold back everyone else's jobs. Local: an
- * in-memory queue with timers. Redis: BullMQ, with a fair pick in front.
+ * in-memory queue with timers. Redis: a fair queue with leases, in Lua scripts.
  */
 /** What became of a job the queue handed to this process (see {@link JobQueue.process}). */
 export type RunOutcome = 'done' | 'later';
@@ -228,8 +228,8 @@ export interface Backend {
   readonly queue: JobQueue;
   /**
    * Jobs left `running` by a process that is gone, for recovery at start-up
-   * (local backends: every running job; Redis: BullMQ's stalled detection does
-   * this instead and this returns nothing).
+   * (local backends: every running job; Redis: the queue's sweep of lapsed
+   * leases does this instead and this returns nothing).
    */
   orphans(): Promise<JobRecord[]>;
   /**

@@ -4,7 +4,7 @@
  *
  * A Redis deployment has web processes, which serve pages, the HTTP API and
  * the WebSocket and only enqueue work (`createBackJob({ backend, worker: false })`),
- * and worker processes, which take jobs from BullMQ and run them. Both load the
+ * and worker processes, which claim jobs from the Redis queue and run them. Both load the
  * same job definitions, usually from one shared module:
  *
  * ```ts
@@ -31,8 +31,8 @@
  * Progress, log lines and ends a worker writes reach every web process
  * through Redis, and from there every browser watching the job. A cancel from
  * any web process aborts the handler's `signal` here. When a worker dies
- * (crash, SIGKILL, lost machine), BullMQ notices its expired lock and hands
- * the job to another worker, which re-runs it if the job was defined with
+ * (crash, SIGKILL, lost machine), its lease on the job lapses and another
+ * worker's sweep puts the job back for a worker, which re-runs it if the job was defined with
  * `retries` left, or fails it as "worker lost" (`BACKJOB_ERR_WORKER_LOST`).
  * `close()` lets running jobs end (their signals abort with reason
  * "shutdown") before the process exits.

@@ -66,7 +66,7 @@ export class Runner implements WriteListener {
   private async runJob(jobId: string, handover: Handover): Promise<RunOutcome> {
     const { store, writer, definitions, contexts } = this.deps;
     if (this.closing) return 'later';
-    // Handed out again while this process still runs it (BullMQ saw its lock lapse): hold it until
+    // Handed out again while this process still runs it (the queue saw its lease lapse): hold it until
     // the run ends, so the queue keeps the job, rather than letting it go while the work goes on.
     const current = this.runs.get(jobId);
     if (current) return current.ended;

@@ -40,7 +40,7 @@ test('claims a key once across every process sharing the Redis, until it expires
   }
 });
 
-test('runs jobs through BullMQ with their delay and at most `concurrency` at once', async () => {
+test('runs jobs with their delay and at most `concurrency` at once', async () => {
   const backjob = createBackJob({ backend: redis({ url: server.url, prefix: `run-${randomUUID()}` }), concurrency: 2, merge: false });
   let running = 0;
   let most = 0;
@@ -65,6 +65,117 @@ test('runs jobs through BullMQ with their delay and at most `concurrency` at onc
     assert.equal(ids.length, 6);
   } finally {
     await backjob.close();
+  }
+});
+
+test('two workers share the queue: each keeps to its own concurrency, both take work, every job runs once', async () => {
+  const options = { url: server.url, prefix: `two-${randomUUID()}` };
+  const workers = [0, 1].map(() => createBackJob({ backend: redis(options), concurrency: 2, merge: false }));
+  const running = [0, 0];
+  const most = [0, 0];
+  const runs = new Map<string, number>();
+  workers.forEach((backjob, w) =>
+    backjob.define('hold', async (job) => {
+      runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+      most[w] = Math.max(most[w]!, ++running[w]!);
+      await new Promise((r) => setTimeout(r, 60));
+      running[w]!--;
+    }),
+  );
+  try {
+    await Promise.all(workers.map((w) => w.ready));
+    const ids = [];
+    for (let i = 0; i < 16; i++) ids.push((await workers[i % 2]!.start({ name: 'hold', params: { i } })).id);
+    for (const id of ids) await ended(workers[0]!, id);
+    assert.deepEqual(most, [2, 2], 'each worker at most two at once, and each used both its slots');
+    assert.deepEqual([...runs.values()], ids.map(() => 1), 'each job once');
+  } finally {
+    await Promise.all(workers.map((w) => w.close()));
+  }
+});
+
+test('an idle worker runs a delayed job when it is due, not at its next sweep', async () => {
+  // Sweeps (the fallback for a missed wake) every minute: only the timer to the due time can be on time.
+  const backjob = createBackJob({ backend: redis({ url: server.url, prefix: `due-${randomUUID()}`, stalledInterval: 60_000 }), merge: false });
+  backjob.define('noop', async () => 'ok');
+  try {
+    await backjob.ready;
+    const first = await backjob.start({ name: 'noop' }, { delay: 1 });
+    await new Promise((r) => setTimeout(r, 200)); // the worker is idle, its timer set to the first job
+    const second = await backjob.start({ name: 'noop' }, { delay: 0.5 }); // due sooner: the wake moves the timer earlier
+    for (const { id } of [first, second]) {
+      const job = await ended(backjob, id);
+      const late = job.startedAt! - job.runAt;
+      // Well before the next sweep (a minute away), whatever the load.
+      assert.ok(late >= -5 && late < 5_000, `started ${late} ms after it was due`);
+    }
+  } finally {
+    await backjob.close();
+  }
+});
+
+test('a cancel removes a waiting job from the queue and aborts a running one, which frees its slot', async () => {
+  const backjob = createBackJob({ backend: redis({ url: server.url, prefix: `cancel-${randomUUID()}` }), concurrency: 1, merge: false });
+  const ran: string[] = [];
+  backjob.define('block', (job) => {
+    ran.push(job.id);
+    return new Promise((_, reject) => job.signal.addEventListener('abort', () => reject(job.signal.reason)));
+  });
+  backjob.define('quick', async (job) => void ran.push(job.id));
+  try {
+    await backjob.ready;
+    const running = await backjob.start({ name: 'block' });
+    await waitFor(async () => (await backjob.status(running.id))?.status === 'running', 'the blocking job to run');
+    const waiting = await backjob.start({ name: 'quick' });
+    const next = await backjob.start({ name: 'quick' });
+    assert.equal(await backjob.cancel(waiting.id), true);
+    assert.equal(await backjob.cancel(running.id), true);
+    assert.equal((await ended(backjob, running.id)).status, 'canceled');
+    assert.equal((await ended(backjob, next.id)).status, 'completed', 'the slot went to the next job');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(ran, [running.id, next.id], 'the canceled waiting job never ran');
+    assert.equal((await backjob.status(waiting.id))!.status, 'canceled');
+  } finally {
+    await backjob.close();
+  }
+});
+
+test('jobs of the version with BullMQ turns run once each after the upgrade; a taken one whose worker is gone comes back as lost; BullMQ is drained', async () => {
+  const prefix = `turns-${randomUUID()}`;
+  const backend = redis({ url: server.url, prefix, lockDuration: 1_000, stalledInterval: 200 });
+  const fair = `${prefix}:fair:`;
+  // What that version left: rows listed by their create, one BullMQ turn per job, and one job a
+  // turn had taken (unlisted, under `picks`) whose worker died mid-run with a retry left.
+  const legacyQueue = new Queue('jobs', { connection: { host: '127.0.0.1', port: server.port }, prefix: `${prefix}:bull` });
+  const listed: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const { job } = await backend.store.create(sampleJob({ name: 'old', params: { i }, owner: null, retriesLeft: 1 }));
+    await legacyQueue.add('turn', { id: job.id }, { removeOnComplete: true, removeOnFail: true });
+    listed.push(job.id);
+  }
+  const admin = new Redis(server.url);
+  const { job: taken } = await backend.store.create(sampleJob({ name: 'old', params: { taken: true }, owner: null, retriesLeft: 1 }));
+  await legacyQueue.add('turn', { id: taken.id }, { removeOnComplete: true, removeOnFail: true });
+  await admin.multi().zrem(`${fair}q:app`, taken.id).lrem(`${fair}round:this`, 0, 'app').rpush(`${fair}round:this`, 'app').hset(`${fair}picks`, 'some-turn', taken.id).exec();
+  await backend.store.append([{ jobId: taken.id, events: [{ type: 'job:start', attempt: 1 }], runner: 'dead-worker' }]);
+  await legacyQueue.close();
+  const runs = new Map<string, number>();
+  const worker = createBackJob({ backend, concurrency: 2, merge: false });
+  worker.define('old', async (job) => {
+    runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+  });
+  try {
+    await worker.ready;
+    for (const id of listed) assert.equal((await ended(worker, id)).status, 'completed');
+    const retried = await ended(worker, taken.id);
+    assert.equal(retried.status, 'completed', 'the taken job came back as lost, and ran again on its retry');
+    assert.equal(retried.attempt, 2);
+    assert.deepEqual([...listed, taken.id].map((id) => runs.get(id)), [1, 1, 1, 1], 'each ran once here');
+    await waitFor(async () => (await admin.exists(...['wait', 'delayed', 'active', 'paused', 'prioritized'].map((list) => `${prefix}:bull:jobs:${list}`))) === 0, 'the turns to be drained');
+    assert.equal(await admin.exists(`${fair}picks`), 0);
+  } finally {
+    await worker.close();
+    await admin.quit();
   }
 });
 

@@ -28,7 +28,7 @@ runStoreContract('redis', async () => {
   };
 });
 
-/** Two stores (two processes) on one prefix, each on its own connection, with the fair pick of the first. */
+/** Two stores (two processes) on one prefix, each on its own connection, with the fair queue of the first. */
 async function twoStores() {
   const prefix = `test-${randomUUID()}`;
   const connections = [0, 1].map(() => new Redis(server.url, { maxRetriesPerRequest: null }));
@@ -44,17 +44,20 @@ async function twoStores() {
   };
 }
 
-test('a create lists its job for the fair pick in the same script, and the pick hands over its row', async () => {
+test('a create lists its job for the fair queue in the same script, and the claim hands over its row', async () => {
   const { a, pick, close } = await twoStores();
   try {
     const { job } = await a.create(sampleJob({ queueKey: 'user:alice' }));
-    const picked = await pick.pick('turn-1', job.id);
-    assert.equal(picked?.id, job.id, 'listed by the create alone: no enqueue call');
-    assert.deepEqual(JSON.parse(picked.row!), await a.get(job.id), 'the row as stored');
-    assert.equal(await pick.pick('turn-2', job.id), null, 'listed once');
-    const delayed = (await a.create(sampleJob({ runAt: Date.now() + 60_000 }))).job;
-    assert.equal(await pick.pick('turn-3', 'another'), null, 'a delayed job is listed as delayed: not due yet');
-    assert.equal((await pick.pick('turn-4', delayed.id))?.id, delayed.id, "its own turn takes it, whatever the clocks say");
+    const claimed = await pick.claim('worker-1', 5, 30_000, []);
+    assert.deepEqual(claimed.jobs.map((c) => c.id), [job.id], 'listed by the create alone: no enqueue call');
+    assert.deepEqual(JSON.parse(claimed.jobs[0]!.row!), await a.get(job.id), 'the row as stored');
+    assert.equal(claimed.jobs[0]!.resumed, false);
+    assert.deepEqual((await pick.claim('worker-2', 5, 30_000, [])).jobs, [], 'listed once');
+    const runAt = Date.now() + 60_000;
+    await a.create(sampleJob({ runAt }));
+    const early = await pick.claim('worker-2', 5, 30_000, []);
+    assert.deepEqual(early.jobs, [], 'a delayed job is listed as delayed: not due yet');
+    assert.equal(early.nextDue, runAt, 'and the claim says when it is due');
   } finally {
     await close();
   }
@@ -64,7 +67,7 @@ test('a row handed over by the pick that another process has since ended cannot 
   const { a, b, pick, close } = await twoStores();
   try {
     const { job } = await a.create(sampleJob());
-    const picked = (await pick.pick('turn-1', job.id))!;
+    const picked = (await pick.claim('worker-1', 1, 30_000, [])).jobs[0]!;
     // Canceled by another process after the pick read the row, before the start is written.
     await b.append([{ jobId: job.id, events: [{ type: 'job:canceled', reason: 'canceled' }] }]);
     a.knowRow(picked.row!);

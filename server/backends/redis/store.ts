@@ -13,7 +13,7 @@
  * carries the id of the write that added it), so nothing is written twice.
  * Appends are group-committed: every append pending in this process goes in
  * the next script call. The rows this process last wrote (or its queue's
- * pick last read) are kept in memory, so a batch of jobs it already knows is
+ * claim last read) are kept in memory, so a batch of jobs it already knows is
  * one round trip; the script's seq check is what makes that safe (a row
  * another process changed fails the check, is read again and the batch
  * folded anew).
@@ -39,7 +39,7 @@ const CREATE_LUA = luaScript('create', 'last-seq', 'fair-list');
 
 type ScriptClient = Redis & {
   backjobAppend(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2>;
-  backjobCreate(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2 | 3>;
+  backjobCreate(numKeys: number, ...keysThenArgs: string[]): Promise<0 | 1 | 2 | 3 | 4>;
 };
 
 interface PlannedJob {
@@ -49,6 +49,20 @@ interface PlannedJob {
 }
 
 type AppendEntry = { jobId: string; events: JobEventData[]; runner?: string | null };
+
+/**
+ * What the queue asks of a create (see the constructor): `lease` is called as
+ * a creation that cannot be refused or merged is about to be sent, and names
+ * this process's worker if it has a slot free for the job (kept for it until
+ * `settled`); `settled` hears what came of that attempt: `leased` (the script
+ * leased the job to that worker: it is the worker's to run, from `json`),
+ * `listed` (created and listed for any worker), or `failed` (not created, or
+ * unknown: an outage).
+ */
+export interface CreateHook {
+  lease(job: JobRecord): { worker: string; expiry: number } | null;
+  settled(job: JobRecord, lease: { worker: string; expiry: number } | null, outcome: 'leased' | 'listed' | 'failed', json: string): void;
+}
 
 type StreamEntry = [id: string, fields: string[]];
 
@@ -87,27 +101,28 @@ export class RedisJobStore implements JobStore {
   readonly #published = new WeakSet<JobEvent[]>();
   #closed = false;
 
-  readonly #enqueueWithCreate: ((job: JobRecord) => Promise<void>) | undefined;
+  readonly #hook: CreateHook | undefined;
   readonly #fairPrefix: string;
 
   /**
-   * `fairPrefix`, if given, is where the queue's fair pick keeps its lists
-   * (`fair.ts`): the create script lists every job it creates there in the
-   * same step. `enqueueWithCreate`, if given, then hands a new job to the
-   * queue (its BullMQ turn) as soon as its creation is sent (unless it has a
-   * merge key: it may join another job instead; or a quota: it may be
-   * refused; either is enqueued by the caller once created): with the queue
-   * on the same connection, Redis runs the two in order, so a worker can never
-   * take a job whose row does not exist yet, and creating and enqueueing cost
-   * one round trip instead of two.
+   * `fairPrefix`, if given, is where the queue's fair lists are (`fair.ts`):
+   * the create script lists every job it creates there in the same step, so
+   * no worker can claim a job whose row does not exist yet, and creating and
+   * enqueueing cost one round trip. `hook`, if given, hears of each such job
+   * (unless it has a merge key: it may join another job instead; or a quota:
+   * it may be refused; either is enqueued by the caller once created), so the
+   * queue's `enqueue` that follows needs no round trip of its own; and when
+   * this process's worker has a slot free and nothing else is due, the same
+   * script leases the job to it (see `CreateHook`, `fair-list.lua`): no wake,
+   * no claim.
    */
-  constructor(redis: Redis, prefix: string, options: { fairPrefix?: string; enqueueWithCreate?: (job: JobRecord) => Promise<void> } = {}) {
+  constructor(redis: Redis, prefix: string, options: { fairPrefix?: string; hook?: CreateHook } = {}) {
     redis.defineCommand('backjobAppend', { lua: APPEND_LUA });
     redis.defineCommand('backjobCreate', { lua: CREATE_LUA });
     this.#redis = redis as ScriptClient;
     this.keys = new RedisKeys(prefix);
     this.#fairPrefix = options.fairPrefix ?? '';
-    this.#enqueueWithCreate = options.enqueueWithCreate;
+    this.#hook = options.hook;
   }
 
   /**
@@ -176,21 +191,23 @@ export class RedisJobStore implements JobStore {
         k.row(job.id), k.events(job.id), k.all, k.owner(job.owner), mergeKey, k.credentials(job.id), k.events(target || job.id), k.waiting(queueKeyOf(job)),
         k.children(job.parent ?? job.id),
       ];
+      // A create that may be refused is enqueued by the caller once it is created: a refused flood queues nothing.
+      const hooked = job.mergeKey === null && maxWaiting === 0 && this.#fairPrefix !== '' ? this.#hook : undefined;
+      const lease = hooked?.lease(job) ?? null;
       const args = [
         writeId, job.id, json, JSON.stringify(event), order, job.mergeKey === null ? '' : '1', input.credentials ?? '', target, String(targetSeq), String(maxWaiting),
         job.parent === undefined ? '' : '1',
-        this.#fairPrefix, queueKeyOf(job), String(job.runAt), String(Date.now()),
+        this.#fairPrefix, queueKeyOf(job), String(job.runAt), String(Date.now()), lease?.worker ?? '', String(lease?.expiry ?? 0),
       ];
-      const created = this.#redis.backjobCreate(keys.length, ...keys, ...args);
-      // A create that may be refused is enqueued by the caller once it is created: a refused flood queues nothing.
-      const enqueued = job.mergeKey === null && maxWaiting === 0 ? this.#enqueueWithCreate?.(job) : undefined;
-      // Awaited below; a failed create is what the caller hears of.
-      enqueued?.catch(() => {});
-      const outcome = await created;
-      await enqueued;
+      let outcome: 0 | 1 | 2 | 3 | 4 | undefined;
+      try {
+        outcome = await this.#redis.backjobCreate(keys.length, ...keys, ...args);
+      } finally {
+        hooked?.settled(job, lease, outcome === 4 ? 'leased' : outcome === 1 || outcome === 2 ? 'listed' : 'failed', json);
+      }
       if (outcome === 0) return undefined;
       if (outcome === 3) throw overQuota(maxWaiting);
-      if (outcome === 1) this.#remember(record);
+      if (outcome === 1 || outcome === 4) this.#remember(record);
       return { job, merged: false };
     });
   }
@@ -246,7 +263,7 @@ export class RedisJobStore implements JobStore {
   }
 
   /**
-   * A row (its JSON) read elsewhere on this connection (the queue's pick): the guess the
+   * A row (its JSON) read elsewhere on this connection (the queue's claim): the guess the
    * next append to the job folds from, unless this process knows a later one.
    * Safe whatever it is: a stale guess fails the append's seq check and is read again.
    */

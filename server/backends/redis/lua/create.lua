@@ -4,13 +4,16 @@
 -- `job:created` JSON, index score, '1' if the job has a merge key, credentials
 -- ('' for none), target, target seq, max waiting ('0' for no limit), '1' if the job has a parent. With a
 -- merge key, it must still name `target` ('' for none), whose log must still
--- end at the target seq. Then, given the fair pick's prefix ('' for none), its
--- queue key, run at and now: lists the job for the fair pick in the same step
--- (see fair.ts), so no worker can pick a job that is not there yet, and a
--- start costs one script. Returns 1, 2 (already created: a resend), 3 (over the
--- quota: as many jobs of its queue key wait already) or 0 (read again).
+-- end at the target seq. Then, given the fair queue's prefix ('' for none), its
+-- queue key, run at and now: lists the job for the fair queue in the same step
+-- (see fair.ts), so no worker can claim a job that is not there yet, and a
+-- start costs one script; given also a worker ('' for none) and a lease
+-- expiry, leases the job to that worker instead if nothing else is due (see
+-- fair-list.lua). Returns 1, 4 (created and leased to the worker), 2 (already
+-- created: a resend), 3 (over the quota: as many jobs of its queue key wait
+-- already) or 0 (read again).
 -- Needs last-seq.lua and fair-list.lua.
-local writeId, id, json, created, order, merge, credentials, target, targetSeq, maxWaiting, child, fair, queueKey, runAt, now = unpack(ARGV)
+local writeId, id, json, created, order, merge, credentials, target, targetSeq, maxWaiting, child, fair, queueKey, runAt, now, worker, expiry = unpack(ARGV)
 if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end
 if merge == '1' then
   if (redis.call('GET', KEYS[5]) or '') ~= target then return 0 end
@@ -27,5 +30,8 @@ redis.call('ZADD', KEYS[3], order, id)
 redis.call('ZADD', KEYS[4], order, id)
 if child == '1' then redis.call('ZADD', KEYS[9], order, id) end
 if credentials ~= '' then redis.call('SET', KEYS[6], credentials) end
-if fair ~= '' then enlist(fair, id, queueKey, tonumber(runAt), tonumber(now)) end
+if fair ~= '' then
+  if worker ~= '' and leaseAtOnce(fair, id, queueKey, tonumber(runAt), tonumber(now), worker, expiry) then return 4 end
+  enlist(fair, id, queueKey, tonumber(runAt), tonumber(now))
+end
 return 1

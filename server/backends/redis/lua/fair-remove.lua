@@ -1,7 +1,7 @@
 -- Unlists a waiting job (a cancel). KEYS: BullMQ's hash of a job with this id.
 -- ARGV: prefix, id. Returns 1 (unlisted), 2 (a job of an earlier version: its
--- own BullMQ job must be removed instead) or 0 (not listed: a turn has taken
--- it, and its run will find it canceled).
+-- own BullMQ job must be removed instead) or 0 (not listed: a worker has
+-- claimed it, and its run will find it canceled).
 local prefix, id = ARGV[1], ARGV[2]
 local key = redis.call('HGET', prefix .. 'keyOf', id)
 if not key then
@@ -17,4 +17,5 @@ if redis.call('ZREM', prefix .. 'delayed', id) == 0 then
   end
 end
 redis.call('HDEL', prefix .. 'keyOf', id)
+redis.call('HDEL', prefix .. 'lost', id)
 return 1
