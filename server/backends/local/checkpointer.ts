@@ -46,7 +46,8 @@ parentPort.on('message', (message) => {
 `;
 
 export class Checkpointer {
-  private readonly thread: Worker;
+  /** Started on the first commit: a process that only reads never pays for a thread. */
+  private thread: Worker | null = null;
   /** A request is with the thread: commits meanwhile wait for the next. */
   private busy = false;
   /** When the last request was sent. */
@@ -55,25 +56,28 @@ export class Checkpointer {
   private owed = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
-  private readonly exited: Promise<void>;
+  private exited: Promise<void> = Promise.resolve();
 
   /** `file` must exist (its writer opened it first), in WAL mode. */
-  constructor(file: string) {
+  constructor(private readonly file: string) {}
+
+  private start(): Worker {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     // `execArgv: []`: a script needs no loader hooks the app may run under (tsx, a test runner's).
-    this.thread = new Worker(THREAD, { eval: true, workerData: { file, driver }, execArgv: [] });
-    this.exited = new Promise((resolve) => this.thread.once('exit', () => resolve()));
-    this.thread.on('message', () => {
+    const thread = new Worker(THREAD, { eval: true, workerData: { file: this.file, driver }, execArgv: [] });
+    this.exited = new Promise((resolve) => thread.once('exit', () => resolve()));
+    thread.on('message', () => {
       this.busy = false;
       if (this.owed) this.committed();
     });
     // A thread that failed to start or died leaves the writer's own checkpoints in charge.
-    this.thread.on('error', () => {
+    thread.on('error', () => {
       this.closed = true;
     });
     // Never what keeps a process alive: a checkpoint missed at exit is the writer's to do on close.
     // After the listeners: adding a 'message' listener refs the thread again.
-    this.thread.unref();
+    thread.unref();
+    return thread;
   }
 
   /**
@@ -97,7 +101,7 @@ export class Checkpointer {
     this.owed = false;
     this.last = Date.now();
     this.busy = true;
-    this.thread.postMessage('checkpoint');
+    (this.thread ??= this.start()).postMessage('checkpoint');
   }
 
   /** Closes the thread's connection (before the writer's, whose close then checkpoints the rest and removes the WAL). */
@@ -105,9 +109,11 @@ export class Checkpointer {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.closed = true;
-    this.thread.postMessage('close');
+    const thread = this.thread;
+    if (!thread) return;
+    thread.postMessage('close');
     // A thread stuck in a checkpoint that long is stopped: its connection's end is SQLite's to recover.
-    const stop = setTimeout(() => void this.thread.terminate(), 2_000);
+    const stop = setTimeout(() => void thread.terminate(), 2_000);
     await this.exited;
     clearTimeout(stop);
   }

@@ -197,11 +197,16 @@ describe('SqliteStore', () => {
     assert.equal(existsSync(`${file}-wal`), false);
   });
 
-  it('never keeps a process alive: one that leaves its store open still exits', async () => {
+  it('never keeps a process alive: one that leaves its store open, its checkpoint thread started, still exits', async () => {
     const file = join(dir, 'left-open.db');
+    // A job's commits start the checkpoint thread (a process that only reads never starts one).
     const script = `import { sqlite } from ${JSON.stringify(join(import.meta.dirname, 'sqlite.ts'))};
-      const backend = sqlite({ file: ${JSON.stringify(file)} });
-      await backend.store.secret();
+      import { createBackJob } from ${JSON.stringify(join(import.meta.dirname, '../../backjob.ts'))};
+      const backjob = createBackJob({ backend: sqlite({ file: ${JSON.stringify(file)} }), key: 'left-open-test-key-0123456789abcdef' });
+      backjob.define('work', async (job) => job.update(50));
+      await backjob.start({ name: 'work' });
+      await new Promise((resolve) => backjob.once('job:completed', resolve));
+      await new Promise((resolve) => setTimeout(resolve, 200));
       console.log('opened');`;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';

@@ -353,7 +353,10 @@ export class SqliteStore implements JobStore {
 
   async deleteEnded(opts: { completedBefore?: number; endedBefore?: number }): Promise<number> {
     if (opts.completedBefore === undefined && opts.endedBefore === undefined) return 0;
-    return this.deleteOld.immediate(opts.completedBefore ?? null, opts.endedBefore ?? null);
+    const deleted = this.deleteOld.immediate(opts.completedBefore ?? null, opts.endedBefore ?? null);
+    // A sweep can free thousands of pages: checkpoint them too, rather than wait for the next job's commit.
+    if (deleted > 0) this.checkpointer.committed();
+    return deleted;
   }
 
   async secret(): Promise<string> {
