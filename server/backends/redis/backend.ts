@@ -88,6 +88,14 @@ const LEGACY_LISTS = ['wait', 'paused', 'delayed', 'prioritized', 'active', 'wai
 /** A step that failed (Redis closed, a script error) is tried again after this long. */
 const RETRY_MS = 1_000;
 
+/**
+ * Most creations remembered for `enqueue` to skip. A caller that enqueues does
+ * so right after the create; a batch's own job is created and never enqueued,
+ * so without a bound the set would grow by one for every batch. An entry
+ * dropped too early costs only a redundant (idempotent) listing.
+ */
+const MAX_ADDED_WITH_CREATE = 10_000;
+
 /** Most lapsed leases one sweep puts back (`lua/fair-sweep.lua`). */
 const SWEEP_BATCH = 1_000;
 
@@ -190,7 +198,11 @@ class LeasedJobQueue implements JobQueue {
       return { worker: this.#worker, expiry: Date.now() + this.#lockDuration };
     },
     settled: (job, lease, outcome, json) => {
-      if (outcome !== 'failed') this.#addedWithCreate.add(job.id);
+      if (outcome !== 'failed') {
+        this.#addedWithCreate.add(job.id);
+        // The oldest first: a Set iterates in insertion order.
+        if (this.#addedWithCreate.size > MAX_ADDED_WITH_CREATE) this.#addedWithCreate.delete(this.#addedWithCreate.values().next().value!);
+      }
       if (!lease) return;
       if (outcome === 'leased') this.#begin({ id: job.id, resumed: false, row: json }, false);
       else this.#freeSlot();
@@ -244,8 +256,7 @@ class LeasedJobQueue implements JobQueue {
   async #migrate(): Promise<void> {
     try {
       await this.#fair.adopt('turn-era', this.#lockDuration);
-      const left = await this.#connection.exists(...LEGACY_LISTS.map((list) => `${this.#bullPrefix}:${QUEUE_NAME}:${list}`));
-      if (left > 0 && !this.#closing) await this.#drainLegacy();
+      if ((await this.#legacyLeft()) && !this.#closing) await this.#drainLegacy();
     } catch {
       // Closed before Redis answered: the next start migrates.
     }
@@ -293,12 +304,16 @@ class LeasedJobQueue implements JobQueue {
     this.#legacy.on('error', () => {});
   }
 
+  /** Whether the earlier version's BullMQ queue still holds anything to run. */
+  async #legacyLeft(): Promise<boolean> {
+    return (await this.#connection.exists(...LEGACY_LISTS.map((list) => `${this.#bullPrefix}:${QUEUE_NAME}:${list}`))) > 0;
+  }
+
   /** Closes the legacy worker once BullMQ holds nothing more. */
   async #legacyDrained(): Promise<void> {
     try {
-      const left = await this.#connection.exists(...LEGACY_LISTS.map((list) => `${this.#bullPrefix}:${QUEUE_NAME}:${list}`));
       const worker = this.#legacy;
-      if (left === 0 && worker && !this.#closing) {
+      if (!(await this.#legacyLeft()) && worker && !this.#closing) {
         this.#legacy = null;
         await worker.close();
       }
