@@ -137,6 +137,8 @@ export interface RawReport {
   lastArrival: number;
   /** Clock when the first socket sent its subscribe. */
   asked: number;
+  /** CPU time the child spent from 'ready' to this report, user and kernel, µs. */
+  cpu: { user: number; system: number };
 }
 
 export interface SocketsReport {
@@ -146,6 +148,8 @@ export interface SocketsReport {
   firstArrival: number;
   lastArrival: number;
   asked: number;
+  /** The sockets' CPU time from 'ready' to the report, user and kernel, µs. */
+  cpu: { user: number; system: number };
 }
 
 /** A child process holding many client sockets, so they cost the server's process nothing (and get their own fds and core). */
@@ -206,14 +210,14 @@ export async function openSockets(spec: SocketsSpec): Promise<SocketsChild> {
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`the sockets did not all get item ${spec.last} within ${REPORT_TIMEOUT_MS / 1000} s`)), REPORT_TIMEOUT_MS);
       });
-      const { arrivals, stamps, received, firstArrival, lastArrival, asked } = (await Promise.race([done, late]).finally(() => clearTimeout(timer)))
+      const { arrivals, stamps, received, firstArrival, lastArrival, asked, cpu } = (await Promise.race([done, late]).finally(() => clearTimeout(timer)))
         .report as RawReport;
       const spans: number[] = [];
       arrivals.forEach((at, i) => {
         const sent = sentAt?.[i] ?? stamps[i]!;
         if (at > 0 && sent > 0) spans.push(at - offset - sent);
       });
-      return { spans, received, firstArrival: firstArrival - offset, lastArrival: lastArrival - offset, asked: asked - offset };
+      return { spans, received, firstArrival: firstArrival - offset, lastArrival: lastArrival - offset, asked: asked - offset, cpu };
     },
     close: () => stopChild(child),
   };

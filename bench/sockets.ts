@@ -18,6 +18,8 @@ let received = 0;
 let firstArrival = 0;
 let lastArrival = 0;
 let asked = 0;
+/** CPU time at 'ready': the report gives what the sockets cost from there on. */
+let cpuAtReady: NodeJS.CpuUsage | undefined;
 
 /**
  * Item `i` reached `socket`; a progress value also stands for every earlier one
@@ -42,7 +44,7 @@ function item(text: string, at: number, socket: { high: number }, first: boolean
 
 function finish(): void {
   const arrivals = spec.countsOnly ? [] : Array.from(latest, (at, i) => (reached[i] === spec.sockets ? at : 0));
-  const report: RawReport = { arrivals, stamps: spec.countsOnly ? [] : Array.from(stamps), received, firstArrival, lastArrival, asked };
+  const report: RawReport = { arrivals, stamps: spec.countsOnly ? [] : Array.from(stamps), received, firstArrival, lastArrival, asked, cpu: process.cpuUsage(cpuAtReady) };
   process.send!({ type: 'report', report });
 }
 
@@ -83,6 +85,7 @@ const sockets: WebSocket[] = [];
 for (let i = 0; i < spec.sockets; i += 100) {
   sockets.push(...(await Promise.all(Array.from({ length: Math.min(100, spec.sockets - i) }, (_, j) => open(i + j === 0)))));
 }
+cpuAtReady = process.cpuUsage();
 process.send!({ type: 'ready' });
 process.on('message', (m: { type?: string }) => {
   if (m.type === 'ping') process.send!({ type: 'pong', at: clock() });
