@@ -236,11 +236,14 @@ describe('hub messages', () => {
     const job = await live.manual('alice');
     const fence = await live.manual('alice');
     const client = await TestClient.open(live.url, { headers: { 'x-user': 'alice' } });
-    const authorize = live.backjob.authorize;
     // A slow session store: the unsubscribe is read while the subscribe is still being authorized.
-    live.backjob.authorize = async (id, access) => {
+    // (The hub asks the core, not the public object: `live.backjob.authorize` is not on its path.)
+    const { host } = live.backjob;
+    let authorizing = 0;
+    host.authorize = async (id, access) => {
+      authorizing++;
       await sleep(100);
-      return authorize.call(live.backjob, id, access);
+      return Object.getPrototypeOf(host).authorize.call(host, id, access);
     };
     try {
       client.send({ type: 'subscribe', job: job.id });
@@ -248,8 +251,9 @@ describe('hub messages', () => {
       client.send({ type: 'subscribe', job: fence.id });
       await client.next(is('snapshot', fence.id), 'the fence job, subscribed after the unsubscribe');
     } finally {
-      live.backjob.authorize = authorize;
+      delete (host as { authorize?: unknown }).authorize;
     }
+    assert.equal(authorizing, 2, 'both subscribes went through the slow authorization');
     job.job.log('nobody watches this line');
     fence.job.log('fence line');
     await waitFor(() => client.events(fence.id).some((e) => e.type === 'job:log'), 'the fence line');
@@ -321,6 +325,46 @@ describe('hub streams', () => {
     assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
     assert.equal(new Set(seqs).size, seqs.length);
     assert.ok(client.messages.indexOf(snapshot) < client.messages.findIndex(is('events', job.id)));
+    await client.close();
+  });
+
+  test('a subscribe reads the job and its first events side by side; lines committed while they are out arrive once, in order', async () => {
+    const job = await live.manual('alice');
+    job.job.log('before');
+    await job.job.flush();
+    const host = live.backjob.host;
+    const { store } = host.backend;
+    const order: string[] = [];
+    const eventsAfter = store.eventsAfter;
+    store.eventsAfter = function (...args) {
+      order.push('events read');
+      return eventsAfter.apply(this, args);
+    };
+    // A slow session store, with the job logging on both sides of the row's read.
+    host.authorize = async (id, access) => {
+      job.job.log('while authorizing');
+      await job.job.flush();
+      const found = await Object.getPrototypeOf(host).authorize.call(host, id, access);
+      order.push('authorized');
+      job.job.log('after the row was read');
+      await job.job.flush();
+      return found;
+    };
+    const client = await TestClient.open(live.url, { headers: { 'x-user': 'alice' } });
+    try {
+      client.send({ type: 'subscribe', job: job.id });
+      await client.next(is('snapshot', job.id), 'snapshot');
+    } finally {
+      delete (host as { authorize?: unknown }).authorize;
+      store.eventsAfter = eventsAfter;
+    }
+    assert.equal(order[0], 'events read', 'the events were read before the row came back, not after');
+    job.job.log('live');
+    job.finish();
+    await waitFor(() => client.events(job.id).some((e) => e.type === 'job:completed'), 'completion');
+    assert.deepEqual(client.lines(job.id), ['before', 'while authorizing', 'after the row was read', 'live']);
+    const seqs = client.events(job.id).map((e) => e.seq);
+    assert.deepEqual(seqs, [...new Set(seqs)].sort((a, b) => a - b), 'every event once, in seq order');
     await client.close();
   });
 

@@ -219,37 +219,41 @@ export class LiveSession implements Peer {
     else if (!this.pending.has(jobId) && this.subscriptions.size + this.pending.size >= MAX_SUBSCRIPTIONS) {
       return this.send({ type: 'error', ref, job: jobId, code: 'BACKJOB_ERR_TOO_MANY_JOBS', message: `At most ${MAX_SUBSCRIPTIONS} jobs per connection` });
     }
-    const request = {};
-    this.pending.set(jobId, (this.pending.get(jobId) ?? new Set()).add(request));
+    // Hears the bus from before the store is read (see `LiveStreams.reserve`); sends nothing until opened.
+    const sub = this.streams.reserve(this, jobId);
+    this.pending.set(jobId, (this.pending.get(jobId) ?? new Set()).add(sub));
     try {
-      await this.register(message, request);
+      await this.register(message, sub);
     } finally {
       const requests = this.pending.get(jobId);
-      requests?.delete(request);
+      requests?.delete(sub);
       if (requests?.size === 0) this.pending.delete(jobId);
+      if (this.subscriptions.get(jobId) !== sub) this.streams.drop(sub); // never opened (or overtaken since)
     }
   }
 
-  /** Authorizes a subscribe and opens its stream, unless an unsubscribe withdrew it meanwhile. */
-  private async register(message: Extract<ClientMessage, { type: 'subscribe' }>, request: object): Promise<void> {
+  /**
+   * Authorizes a subscribe and opens its stream, unless an unsubscribe
+   * withdrew it meanwhile. The job and the first page of its events after
+   * `after` are read together, one round trip to the store rather than two
+   * in a row; the page is thrown away if the job turns out not to be the
+   * peer's to watch.
+   */
+  private async register(message: Extract<ClientMessage, { type: 'subscribe' }>, sub: Subscription): Promise<void> {
     const { ref, job: jobId } = message;
-    const withdrawn = () => !this.pending.get(jobId)?.has(request) || this.closed || !this.transport.open;
-    const job = await this.host.authorize(jobId, this.access(message.token));
+    const withdrawn = () => !this.pending.get(jobId)?.has(sub) || this.closed || !this.transport.open;
+    const after = message.after ?? 0;
+    const [job, page] = await Promise.all([
+      this.host.authorize(jobId, this.access(message.token)),
+      this.streams.firstPage(jobId, after),
+    ]);
     if (withdrawn()) return;
     if (!job) return this.notFound(ref, jobId);
 
     const snapshot = toSnapshot(job);
-    let after = message.after ?? 0;
-    let reset = false;
-    if (after > snapshot.seq) {
-      reset = true; // the client saw events this store never had: its history is not ours
-    } else if (after > 0 && after < snapshot.seq) {
-      const [next] = await this.host.backend.store.eventsAfter(jobId, after, 1);
-      if (next?.seq !== after + 1) reset = true; // the events it needs are gone
-    }
-    if (reset) after = 0;
-    if (withdrawn()) return;
-    this.streams.open(this, jobId, snapshot, after, { ref, reset });
+    // The client saw events this store never had, or the ones it needs next are gone: its history is not ours.
+    const reset = after > snapshot.seq || (after > 0 && after < snapshot.seq && page[0]?.seq !== after + 1);
+    this.streams.open(sub, snapshot, reset ? 0 : after, reset ? [] : page, { ref, reset });
   }
 
   private async cancel(message: Extract<ClientMessage, { type: 'cancel' }>): Promise<void> {

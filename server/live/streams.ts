@@ -10,7 +10,7 @@
  * per subscription, not a queue of events; a page coalesces progress
  * (`coalesceProgress`) and never skips a log line or an end.
  */
-import { packEvents, type JobSnapshot, type ServerMessage } from '../../shared/protocol.js';
+import { packEvents, type JobEvent, type JobSnapshot, type ServerMessage } from '../../shared/protocol.js';
 import type { BusNotice } from '../types.js';
 import { coalesceProgress } from './coalesce.js';
 import type { LiveHost } from './host.js';
@@ -74,7 +74,7 @@ export interface Subscription {
   readonly peer: Peer;
   readonly jobId: string;
   /** Seq of the snapshot that opened the stream: progress at or below it is already in that snapshot. */
-  readonly snapshotSeq: number;
+  snapshotSeq: number;
   /** Highest seq delivered (or deliberately skipped as coalesced progress). */
   sentSeq: number;
   /** Highest seq the bus announced while paging. */
@@ -123,31 +123,67 @@ export class LiveStreams {
   }
 
   /**
-   * Opens the stream of an authorized job: registered before the first store
-   * read, so anything committed from here on is either in that read or
-   * announced on the bus. Sends the snapshot, then pages from `after`.
+   * A subscription of `peer` to `jobId` that hears the bus but sends nothing
+   * until {@link open}: made before the store is read for the subscribe, so
+   * anything committed from here on is either in that read or announced to
+   * it. Dropped if the subscribe comes to nothing.
    */
-  open(peer: Peer, jobId: string, snapshot: JobSnapshot, after: number, reply: { ref?: string; reset: boolean }): void {
-    const raced = peer.subscriptions.get(jobId); // a later subscribe for the same job overtook this one
-    if (raced) this.drop(raced);
+  reserve(peer: Peer, jobId: string): Subscription {
     const sub: Subscription = {
       peer,
       jobId,
-      snapshotSeq: snapshot.seq,
-      sentSeq: after,
-      knownSeq: snapshot.seq,
+      snapshotSeq: 0,
+      sentSeq: 0,
+      knownSeq: 0,
       live: false,
-      pumping: false,
+      // Not paged yet: nothing may send for it before `open`.
+      pumping: true,
       waitingForDrain: false,
       closed: false,
     };
-    peer.subscriptions.set(jobId, sub);
     let subs = this.byJob.get(jobId);
     if (!subs) this.byJob.set(jobId, (subs = new Set()));
     subs.add(sub);
+    return sub;
+  }
+
+  /** The first page of `jobId`'s events after `after`, read beside the job for a subscribe. */
+  firstPage(jobId: string, after: number): Promise<JobEvent[]> {
+    return this.host.backend.store.eventsAfter(jobId, after, PAGE_SIZE);
+  }
+
+  /**
+   * Opens a reserved subscription once its job is authorized: sends the
+   * snapshot, then `page` (the events after `after` read with the job), then
+   * pages on from the store until caught up, and goes live.
+   */
+  open(sub: Subscription, snapshot: JobSnapshot, after: number, page: JobEvent[], reply: { ref?: string; reset: boolean }): void {
+    const { peer, jobId } = sub;
+    if (sub.closed) return;
+    const raced = peer.subscriptions.get(jobId); // a later subscribe for the same job overtook this one
+    if (raced && raced !== sub) this.drop(raced);
+    peer.subscriptions.set(jobId, sub);
+    sub.snapshotSeq = snapshot.seq;
+    sub.sentSeq = after;
+    sub.knownSeq = Math.max(sub.knownSeq, snapshot.seq);
     const { ref, reset } = reply;
     peer.send(reset ? { type: 'snapshot', ref, job: jobId, snapshot, reset } : { type: 'snapshot', ref, job: jobId, snapshot });
+    sub.pumping = false;
+    if (page.length > 0 && peer.buffered() <= LOW_WATER) {
+      this.deliver(sub, page);
+      if (page.length < PAGE_SIZE && sub.sentSeq >= sub.knownSeq) {
+        sub.live = true;
+        return;
+      }
+    }
     void this.pump(sub);
+  }
+
+  /** Sends a page of stored events (progress the snapshot or a later event covers is left out) and moves the subscription past it. */
+  private deliver(sub: Subscription, events: JobEvent[]): void {
+    const out = coalesceProgress(events, sub.snapshotSeq);
+    if (out.length > 0) sub.peer.send({ type: 'events', job: sub.jobId, events: out });
+    sub.sentSeq = events[events.length - 1]!.seq;
   }
 
   drop(sub: Subscription): void {
@@ -233,11 +269,7 @@ export class LiveStreams {
           sub.waitingForDrain = true;
           return;
         }
-        if (events.length > 0) {
-          const out = coalesceProgress(events, sub.snapshotSeq);
-          if (out.length > 0) peer.send({ type: 'events', job: sub.jobId, events: out });
-          sub.sentSeq = events[events.length - 1].seq;
-        }
+        if (events.length > 0) this.deliver(sub, events);
         // Caught up with the store and with everything the bus announced: live from here.
         if (events.length < PAGE_SIZE && sub.sentSeq >= sub.knownSeq) {
           sub.live = true;
