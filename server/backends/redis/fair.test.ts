@@ -58,10 +58,11 @@ test('a lease that lapses is swept back, ahead of its key, and its next claim sa
   try {
     const first = await q.create();
     const second = await q.create();
-    const claimed = await q.fair.claim('dying', 1, 500, []);
+    // Leases of a second: long enough that a busy CI machine's stall between claim and sweep does not lapse one early.
+    const claimed = await q.fair.claim('dying', 1, 1_000, []);
     assert.deepEqual(claimed.jobs.map((job) => [job.id, job.resumed]), [[first, false]]);
     assert.equal(await q.fair.sweep(), 0, 'not lapsed yet');
-    await new Promise((r) => setTimeout(r, 550));
+    await new Promise((r) => setTimeout(r, 1_050));
     assert.equal(await q.fair.sweep(), 1);
     const again = await q.fair.claim('other', 2, 30_000, []);
     assert.deepEqual(again.jobs.map((job) => [job.id, job.resumed]), [[first, true], [second, false]], 'the lost job first, and marked');
@@ -77,15 +78,15 @@ test('renewal keeps a lease from lapsing, only for the worker that holds it', as
   const q = await queue();
   try {
     const id = await q.create();
-    await q.fair.claim('w1', 1, 500, []);
+    await q.fair.claim('w1', 1, 1_000, []);
     const start = Date.now();
-    while (Date.now() - start < 800) {
+    while (Date.now() - start < 1_500) {
       await new Promise((r) => setTimeout(r, 100));
-      assert.deepEqual(await q.fair.renew('w1', [id], 500), []);
+      assert.deepEqual(await q.fair.renew('w1', [id], 1_000), []);
       assert.equal(await q.fair.sweep(), 0, 'renewed in time');
     }
-    assert.deepEqual(await q.fair.renew('w2', [id], 500), [id], 'not w2’s to renew');
-    await new Promise((r) => setTimeout(r, 550));
+    assert.deepEqual(await q.fair.renew('w2', [id], 1_000), [id], 'not w2’s to renew');
+    await new Promise((r) => setTimeout(r, 1_050));
     assert.equal(await q.fair.sweep(), 1);
   } finally {
     await q.close();
@@ -114,7 +115,7 @@ test('a finished run releases its lease and unlists the job for good; a released
 test('delayed jobs are claimed once due, and a claim short of work says when the next one is', async () => {
   const q = await queue();
   try {
-    const soon = Date.now() + 500;
+    const soon = Date.now() + 1_000;
     const later = Date.now() + 60_000;
     const delayed = await q.create({ runAt: later });
     const due = await q.create({ runAt: soon });
@@ -139,7 +140,7 @@ test('a hand-back releases the lease and lists the job again after its delay, ma
     const id = await q.create();
     await q.ids('closing', 1);
     assert.equal(await q.fair.release('someone-else', [id], Date.now()), 0, 'only the holder hands back');
-    const due = Date.now() + 500;
+    const due = Date.now() + 1_000;
     assert.equal(await q.fair.release('closing', [id], due), 1);
     assert.deepEqual(await q.ids('w2', 1), [], 'not before its delay');
     await new Promise((r) => setTimeout(r, due - Date.now() + 20));
