@@ -90,9 +90,9 @@ const RETRY_MS = 1_000;
 
 /**
  * Most creations remembered for `enqueue` to skip. A caller that enqueues does
- * so right after the create; a batch's own job is created and never enqueued,
- * so without a bound the set would grow by one for every batch. An entry
- * dropped too early costs only a redundant (idempotent) listing.
+ * so right after the create, but one that fails in between (a batch refused
+ * part-way) never does: the bound keeps such leftovers from adding up. An
+ * entry dropped too early costs only a redundant (idempotent) listing.
  */
 const MAX_ADDED_WITH_CREATE = 10_000;
 

@@ -53,6 +53,18 @@ test('claims round-robin across queue keys, several at once, each job once', asy
   }
 });
 
+test("a batch's own job is never listed: it does no work, so no worker spends a claim on it", async () => {
+  const q = await queue();
+  try {
+    const batch = await q.create({ batch: true, members: 2 });
+    const member = await q.create({ parent: batch, root: batch, spawn: 0 });
+    assert.deepEqual(await q.ids('w1', 4), [member], 'only the member');
+    assert.equal(await q.connection.hget(`${fairPrefix(`${q.prefix}:`)}keyOf`, batch), null);
+  } finally {
+    await q.close();
+  }
+});
+
 test('a lease that lapses is swept back, ahead of its key, and its next claim says the job was lost', async () => {
   const q = await queue();
   try {

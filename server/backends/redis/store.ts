@@ -191,13 +191,15 @@ export class RedisJobStore implements JobStore {
         k.row(job.id), k.events(job.id), k.all, k.owner(job.owner), mergeKey, k.credentials(job.id), k.events(target || job.id), k.waiting(queueKeyOf(job)),
         k.children(job.parent ?? job.id),
       ];
+      // A batch never runs (its members do): it is not listed, or a worker would spend a claim on it.
+      const fair = job.batch ? '' : this.#fairPrefix;
       // A create that may be refused is enqueued by the caller once it is created: a refused flood queues nothing.
-      const hooked = job.mergeKey === null && maxWaiting === 0 && this.#fairPrefix !== '' ? this.#hook : undefined;
+      const hooked = job.mergeKey === null && maxWaiting === 0 && fair !== '' ? this.#hook : undefined;
       const lease = hooked?.lease(job) ?? null;
       const args = [
         writeId, job.id, json, JSON.stringify(event), order, job.mergeKey === null ? '' : '1', input.credentials ?? '', target, String(targetSeq), String(maxWaiting),
         job.parent === undefined ? '' : '1',
-        this.#fairPrefix, queueKeyOf(job), String(job.runAt), String(Date.now()), lease?.worker ?? '', String(lease?.expiry ?? 0),
+        fair, queueKeyOf(job), String(job.runAt), String(Date.now()), lease?.worker ?? '', String(lease?.expiry ?? 0),
       ];
       let outcome: 0 | 1 | 2 | 3 | 4 | undefined;
       try {
