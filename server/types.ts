@@ -236,7 +236,11 @@ export interface BackJobOptions {
   trustProxy?: TrustProxySetting;
 }
 
-/** Handler signature of the typed server events. */
+/**
+ * Handler signature of the typed server events. A `job:*` listener gets the
+ * job as stored with the event and the event itself, as copies of its own:
+ * changing them (redacting what it logs, say) changes nothing stored or sent.
+ */
 export interface BackJobEvents {
   'job:start': [job: JobRecord, event: JobEvent];
   'job:progress': [job: JobRecord, event: JobEvent];

@@ -104,6 +104,49 @@ describe('lifecycle', () => {
     ]);
   });
 
+  for (const kind of ['sqlite', 'memory'] as const) {
+    it(`a listener that changes the job or event it heard changes nothing stored or sent (${kind})`, async () => {
+      const backjob = make({ backend: kind === 'sqlite' ? sqlite({ file: sqliteFile() }) : memory() });
+      // An app redacting what it logs, in place.
+      backjob.on('job:progress', (job, event) => {
+        (job.params as { secret: string }).secret = '***';
+        job.text = 'redacted';
+        if (event.type === 'job:progress') event.text = 'redacted';
+      });
+      backjob.on('job:log', (job, event) => {
+        if (event.type === 'job:log') event.line = 'redacted';
+      });
+      const step = gate();
+      backjob.define('report', async (job) => {
+        job.update({ progress: 10, text: 'one' });
+        await job.flush();
+        await step.promise;
+        job.log('a line');
+        job.update({ progress: 50 });
+        await job.flush();
+      });
+      await backjob.ready;
+      const published: JobEvent[] = [];
+      const stop = backjob.host.backend.bus.subscribe((notice) => notice.type === 'events' && published.push(...notice.events));
+      const { id } = await backjob.start({ name: 'report', params: { secret: 's3cret' } });
+      await waitFor(async () => (await backjob.status(id))?.progress === 10, 'the first update stored');
+      step.open();
+      const job = await ended(backjob, id);
+      stop();
+      assert.deepEqual(job.params, { secret: 's3cret' }, 'the next append did not fold from the changed row');
+      assert.equal(job.text, 'one');
+      // The texts and lines of a job's events, in order.
+      const said = (list: JobEvent[]) =>
+        list.flatMap((e) => (e.jobId !== id ? [] : e.type === 'job:log' ? [e.line] : e.type === 'job:progress' && e.text !== undefined ? [e.text] : []));
+      assert.deepEqual(said(await events(backjob, id)), ['one', 'a line']);
+      assert.deepEqual(
+        said(published),
+        ['one', 'a line'],
+        'the watchers get the events as stored',
+      );
+    });
+  }
+
   it('ignores reports after the end instead of failing', async () => {
     const backjob = make();
     const done = gate();

@@ -57,7 +57,7 @@ export interface CoreWiring {
   /** The route door: dispatch of route jobs. */
   routes: RouteDoor;
   /** The app's typed events. */
-  events: Pick<BackJobEmitter, 'emitSafely' | 'reportError'>;
+  events: Pick<BackJobEmitter, 'emitSafely' | 'reportError' | 'listenerCount'>;
 }
 
 export class Core implements BackJobHost {
@@ -130,7 +130,15 @@ export class Core implements BackJobHost {
     this.writer.listen(this.families);
     this.writer.listen({
       stored: ({ job, events }) => {
-        for (const event of events) if (event.type !== 'job:created') this.events.emitSafely(event.type, job, event);
+        // The app's listeners get copies: the store may keep this very row as the base of the
+        // job's next append (SQLite does), and the bus hands these events to the watchers, so a
+        // listener that redacts what it logs must not rewrite the job. Copied only when heard.
+        let copy: JobRecord | undefined;
+        for (const event of events) {
+          if (event.type === 'job:created' || this.events.listenerCount(event.type) === 0) continue;
+          copy ??= structuredClone(job);
+          this.events.emitSafely(event.type, copy, structuredClone(event));
+        }
       },
     });
     this.ready = this.init(options.key);
