@@ -15,6 +15,7 @@ export type * from './contracts.js';
 /** What a handler or a dispatched route gets to report on its job. */
 export interface JobContext {
   readonly id: string;
+  /** The job's params: this run's own copy (the handler's second argument is the same object), free to change. */
   readonly params: unknown;
   /** Fires on cancel, timeout, stall or shutdown; `signal.reason` says which. */
   readonly signal: AbortSignal;

@@ -98,7 +98,10 @@ export class JobContextImpl implements JobContext {
     shared?: JobShared,
   ) {
     this.id = job.id;
-    this.params = job.params;
+    // The handler's own copy: the store may keep the row it handed out as the base of the job's
+    // next append (SQLite does), and a handler changing its params in place must not rewrite
+    // the stored job, which a retry would then run with.
+    this.params = structuredClone(job.params);
     this.signal = signal;
     this.progress = job.progress;
     this.shared = shared ?? { lines: job.logLines, steps: job.steps ? new Set(job.steps.map((step) => step.name)) : null, family: null };

@@ -145,6 +145,23 @@ describe('lifecycle', () => {
         'the watchers get the events as stored',
       );
     });
+
+    it(`a handler that changes its params in place changes nothing stored (${kind})`, async () => {
+      const backjob = make({ backend: kind === 'sqlite' ? sqlite({ file: sqliteFile() }) : memory() });
+      let same = false;
+      backjob.define('page', async (job, params: { page: number; seen: string[] }) => {
+        same = params === job.params;
+        params.page += 1;
+        params.seen.push('x');
+        job.update({ progress: 50 });
+        await job.flush();
+        job.log('more');
+      });
+      const { id } = await backjob.start({ name: 'page', params: { page: 1, seen: [] } });
+      const job = await ended(backjob, id);
+      assert.deepEqual(job.params, { page: 1, seen: [] }, 'a retry would run with what was started');
+      assert.ok(same, 'the argument and `job.params` are one object');
+    });
   }
 
   it('ignores reports after the end instead of failing', async () => {

@@ -119,7 +119,7 @@ export class Runner implements WriteListener {
         // Shut down while the start was being written: never begin the work at all.
         if (run.controller.signal.aborted) throw run.controller.signal.reason;
       })
-      .then(() => (definition ? definition.handler(context, startedJob.params) : this.deps.routes.run(startedJob, context)))
+      .then(() => (definition ? definition.handler(context, context.params) : this.deps.routes.run(startedJob, context)))
       .then((value) => context.complete(value))
       .catch((error: unknown) => this.handlerFailed(run, error))
       .catch((error: unknown) => this.deps.reportError(error));
