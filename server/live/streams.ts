@@ -169,8 +169,9 @@ export class LiveStreams {
     const { ref, reset } = reply;
     peer.send(reset ? { type: 'snapshot', ref, job: jobId, snapshot, reset } : { type: 'snapshot', ref, job: jobId, snapshot });
     sub.pumping = false;
-    if (page.length > 0 && peer.buffered() <= LOW_WATER) {
-      this.deliver(sub, page);
+    if (peer.buffered() <= LOW_WATER) {
+      if (page.length > 0) this.deliver(sub, page);
+      // The page held everything there was and the bus announced nothing past it: live without another read.
       if (page.length < PAGE_SIZE && sub.sentSeq >= sub.knownSeq) {
         sub.live = true;
         return;
