@@ -278,6 +278,13 @@ export interface AttachOptions {
 
 /** The live channel attached to an `http.Server`. */
 export interface Hub {
+  /**
+   * Whether the upgrade `req` is this hub's to answer (its path is
+   * `${basePath}/ws`). An app's own `upgrade` listener that destroys the
+   * sockets of paths it does not serve, as in `ws`'s example of several
+   * servers on one port, spares these: `else if (!hub.owns(req)) socket.destroy()`.
+   */
+  owns(req: IncomingMessage): boolean;
   /** Closes every client and stops routing upgrades. */
   close(): Promise<void>;
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket, { WebSocketServer } from 'ws';
 import { MAX_CLIENT_FRAME, SUBPROTOCOL, SUBPROTOCOL_V1, type ServerMessage } from '../../shared/protocol.js';
 import { coalesceProgress } from './coalesce.js';
-import { sqlite } from '../index.js';
+import { createBackJob, memory, sqlite } from '../index.js';
 import { LiveServer, TestClient, waitFor } from '../testing/live-test-kit.js';
-import type { JobEvent } from '../types.js';
+import type { Hub, JobEvent } from '../types.js';
 
 type Msg<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
 const is =
@@ -49,6 +51,44 @@ describe('hub handshake', () => {
     assert.equal(await handshakeStatus(live.url, SUBPROTOCOL_V1), 101);
     assert.equal(await handshakeStatus(live.url, SUBPROTOCOL), 101);
   });
+});
+
+test("an app's own upgrade listener, written as ws's README shows several servers on one port, keeps BackJob's sockets with hub.owns(req)", async () => {
+  const server = createServer();
+  const chat = new WebSocketServer({ noServer: true });
+  chat.on('connection', (ws) => ws.send('chat'));
+  let hub: Hub | undefined;
+  // Registered before BackJob's, so it sees every upgrade first; without `owns` it would destroy BackJob's too.
+  server.on('upgrade', (req, socket, head) => {
+    if (req.url === '/chat') chat.handleUpgrade(req, socket, head, (ws) => chat.emit('connection', ws, req));
+    else if (!hub!.owns(req)) socket.destroy();
+  });
+  const backjob = createBackJob({ backend: memory(), key: 'live-test-key-0123456789abcdef' });
+  backjob.define('hello', async (job) => job.log('hello'));
+  hub = backjob.attach(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  try {
+    const { id, token } = await backjob.start({ name: 'hello' });
+    const client = await TestClient.open(`ws://127.0.0.1:${port}/backjob/ws`);
+    client.send({ type: 'subscribe', job: id, token });
+    await waitFor(() => client.events(id).some((e) => e.type === 'job:completed'), 'the job, watched to its end');
+    assert.deepEqual(client.lines(id), ['hello']);
+    await client.close();
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/chat`);
+    assert.equal(String((await once(ws, 'message'))[0]), 'chat', "the app's own socket");
+    ws.close();
+    const stray = new WebSocket(`ws://127.0.0.1:${port}/nobody`);
+    await once(stray, 'error');
+    assert.equal(hub.owns({ url: '/backjob/ws?v=2' } as IncomingMessage), true);
+    assert.equal(hub.owns({ url: '/backjob/wsx' } as IncomingMessage), false);
+  } finally {
+    await backjob.close();
+    chat.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 describe('hub default origin policy', () => {

@@ -183,6 +183,10 @@ export class LiveHub implements Hub {
     this.heartbeatTimer.unref();
   }
 
+  owns(req: IncomingMessage): boolean {
+    return pathOf(req.url) === this.path;
+  }
+
   /** Counters for tests and monitoring. */
   stats(): HubStats {
     let subscriptions = 0;
@@ -228,7 +232,7 @@ export class LiveHub implements Hub {
     // a peer that resets the connection would end the process. Every upgrade gets one, ours or not.
     if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
     try {
-      if (pathOf(req.url) !== this.path) return this.stray(req, socket);
+      if (!this.owns(req)) return this.stray(req, socket);
       this.handshake(req, socket, head);
     } catch {
       socket.destroy();
