@@ -139,11 +139,7 @@ describe('lifecycle', () => {
       const said = (list: JobEvent[]) =>
         list.flatMap((e) => (e.jobId !== id ? [] : e.type === 'job:log' ? [e.line] : e.type === 'job:progress' && e.text !== undefined ? [e.text] : []));
       assert.deepEqual(said(await events(backjob, id)), ['one', 'a line']);
-      assert.deepEqual(
-        said(published),
-        ['one', 'a line'],
-        'the watchers get the events as stored',
-      );
+      assert.deepEqual(said(published), ['one', 'a line'], 'the watchers get the events as stored');
     });
 
     it(`a handler that changes its params in place changes nothing stored (${kind})`, async () => {
