@@ -256,6 +256,11 @@ export class Core implements BackJobHost {
     return originAllowed(origin, req, this.originPolicy, this.appTrustProxy);
   }
 
+  /** An error the shim survived, for the app's `error` listeners (or a process warning). */
+  reportError(error: unknown): void {
+    this.events.reportError(error);
+  }
+
   learnTrustProxy(trust: TrustProxy | undefined): void {
     if (typeof trust === 'function') this.appTrustProxy = trust;
   }

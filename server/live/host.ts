@@ -25,6 +25,8 @@ export interface LiveHost {
   cancel(id: string, reason?: string): Promise<boolean>;
   /** Whether a page at `origin` may drive BackJob through `req`. */
   originAllowed(origin: string, req: IncomingMessage): boolean;
+  /** An error the live channel survived, for the app's `error` listeners. */
+  reportError(error: unknown): void;
   /** The HMAC key tickets are sealed with. */
   key(): Buffer;
   /** True the first time `key` is claimed within `ttlMs` (a ticket is used once). */

@@ -64,6 +64,8 @@ test("an app's own upgrade listener, written as ws's README shows several server
     else if (!hub!.owns(req)) socket.destroy();
   });
   const backjob = createBackJob({ backend: memory(), key: 'live-test-key-0123456789abcdef' });
+  const errors: Error[] = [];
+  backjob.on('error', (error) => errors.push(error));
   backjob.define('hello', async (job) => job.log('hello'));
   hub = backjob.attach(server);
   server.listen(0, '127.0.0.1');
@@ -83,6 +85,7 @@ test("an app's own upgrade listener, written as ws's README shows several server
     await once(stray, 'error');
     assert.equal(hub.owns({ url: '/backjob/ws?v=2' } as IncomingMessage), true);
     assert.equal(hub.owns({ url: '/backjob/wsx' } as IncomingMessage), false);
+    assert.deepEqual(errors, [], 'nothing contested BackJob’s path');
   } finally {
     await backjob.close();
     chat.close();
@@ -90,6 +93,34 @@ test("an app's own upgrade listener, written as ws's README shows several server
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+for (const order of ['before', 'after'] as const) {
+  test(`a ws server given { server, path } ${order} attach() refuses BackJob's upgrades with 400: the app hears why, once`, async () => {
+    const server = createServer();
+    const backjob = createBackJob({ backend: memory(), key: 'live-test-key-0123456789abcdef' });
+    const errors: Error[] = [];
+    backjob.on('error', (error) => errors.push(error));
+    // The way ws's README attaches one server; with it, no other WebSocket endpoint can share the server.
+    let chat: WebSocketServer | undefined;
+    if (order === 'before') chat = new WebSocketServer({ server, path: '/chat' });
+    backjob.attach(server);
+    chat ??= new WebSocketServer({ server, path: '/chat' });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      for (let i = 0; i < 2; i++) assert.equal(await handshakeStatus(`ws://127.0.0.1:${port}/backjob/ws`, SUBPROTOCOL), 400);
+      await waitFor(() => errors.length > 0, 'the error');
+      assert.equal(errors.length, 1, 'told once, not per connection');
+      assert.match(errors[0]!.message, /answered BackJob's WebSocket path \/backjob\/ws.*\{ noServer: true \}.*hub\.owns\(req\)/);
+    } finally {
+      chat.close();
+      await backjob.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+}
 
 describe('hub default origin policy', () => {
   let live: LiveServer;

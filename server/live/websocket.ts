@@ -146,6 +146,8 @@ export class LiveHub implements Hub {
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head);
   private maxSocketBuffered = 0;
+  /** Told the app that another listener answers this hub's path (see {@link contested}). */
+  private warnedContested = false;
   /** Clients written to in this tick (see {@link written}). */
   private writtenThisTick: Client[] = [];
   private closing: Promise<void> | null = null;
@@ -233,10 +235,32 @@ export class LiveHub implements Hub {
     if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
     try {
       if (!this.owns(req)) return this.stray(req, socket);
+      // Another listener answering this path too (a listener before this one, or one after it
+      // within the same emit) leaves the client a bare 400 or a reset: the app is told why.
+      if (answered(socket)) return this.contested();
       this.handshake(req, socket, head);
+      if (!answered(socket)) process.nextTick(() => answered(socket) && this.contested());
     } catch {
       socket.destroy();
     }
+  }
+
+  /**
+   * Tells the app, once, that another `upgrade` listener of the server
+   * answers this hub's path. The usual one: a `ws` server created with
+   * `{ server }`, which answers every upgrade of its server and, given a
+   * `path`, refuses all the others with 400 at once.
+   */
+  private contested(): void {
+    if (this.warnedContested) return;
+    this.warnedContested = true;
+    this.host.reportError(
+      new Error(
+        `Another 'upgrade' listener of this server answered BackJob's WebSocket path ${this.path}, so live connections fail. ` +
+          'A ws WebSocketServer created with { server } answers every upgrade of its server (with { path }, it refuses the others with 400): ' +
+          "create it with { noServer: true } and route your server's upgrades by path, leaving BackJob's to it (hub.owns(req)).",
+      ),
+    );
   }
 
   private handshake(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -391,6 +415,11 @@ function sizeOf(data: RawData): number {
 
 function textOf(data: RawData): string {
   return Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.isBuffer(data) ? data.toString() : Buffer.from(data).toString();
+}
+
+/** Whether something wrote to an upgrade's socket or closed it. */
+function answered(socket: Duplex): boolean {
+  return socket.destroyed || ((socket as Duplex & { bytesWritten?: number }).bytesWritten ?? 0) > 0;
 }
 
 /** The path of a request target, without its query. */
