@@ -94,32 +94,37 @@ test("an app's own upgrade listener, written as ws's README shows several server
   }
 });
 
-for (const order of ['before', 'after'] as const) {
-  test(`a ws server given { server, path } ${order} attach() refuses BackJob's upgrades with 400: the app hears why, once`, async () => {
-    const server = createServer();
-    const backjob = createBackJob({ backend: memory(), key: 'live-test-key-0123456789abcdef' });
-    const errors: Error[] = [];
-    backjob.on('error', (error) => errors.push(error));
-    // The way ws's README attaches one server; with it, no other WebSocket endpoint can share the server.
-    let chat: WebSocketServer | undefined;
-    if (order === 'before') chat = new WebSocketServer({ server, path: '/chat' });
-    backjob.attach(server);
-    chat ??= new WebSocketServer({ server, path: '/chat' });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
-    try {
-      for (let i = 0; i < 2; i++) assert.equal(await handshakeStatus(`ws://127.0.0.1:${port}/backjob/ws`, SUBPROTOCOL), 400);
-      await waitFor(() => errors.length > 0, 'the error');
-      assert.equal(errors.length, 1, 'told once, not per connection');
-      assert.match(errors[0]!.message, /answered BackJob's WebSocket path \/backjob\/ws.*\{ noServer: true \}.*hub\.owns\(req\)/);
-    } finally {
-      chat.close();
-      await backjob.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
-  });
+for (const [shape, path, status] of [['{ server, path }', '/chat', 400], ['{ server }', undefined, 101]] as const) {
+  for (const order of ['before', 'after'] as const) {
+    test(`a ws server given ${shape} ${order} attach() takes BackJob's upgrades (${status}): the app hears why, once`, async () => {
+      const server = createServer();
+      const backjob = createBackJob({ backend: memory(), key: 'live-test-key-0123456789abcdef' });
+      const errors: Error[] = [];
+      backjob.on('error', (error) => errors.push(error));
+      // The way ws's README attaches one server; with it, no other WebSocket endpoint can share the server.
+      const options = path === undefined ? { server } : { server, path };
+      let chat: WebSocketServer | undefined;
+      if (order === 'before') chat = new WebSocketServer(options);
+      backjob.attach(server);
+      chat ??= new WebSocketServer(options);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      try {
+        // Without a path, ws completes the handshake itself: the client is connected to the app's server, not BackJob.
+        for (let i = 0; i < 2; i++) assert.equal(await handshakeStatus(`ws://127.0.0.1:${port}/backjob/ws`, SUBPROTOCOL), status);
+        await waitFor(() => errors.length > 0, 'the error');
+        await sleep(50);
+        assert.equal(errors.length, 1, 'told once, not per connection');
+        assert.match(errors[0]!.message, /answered BackJob's WebSocket path \/backjob\/ws.*\{ noServer: true \}.*hub\.owns\(req\)/);
+      } finally {
+        chat.close();
+        await backjob.close();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+  }
 }
 
 describe('hub default origin policy', () => {

@@ -54,7 +54,7 @@ export interface HubStats {
 
 /** Writes a plain HTTP refusal on an upgrade socket, then closes it once written (a peer that never reads is not waited for). */
 function refuse(socket: Duplex, status: number, reason: string, message: string): void {
-  if (socket.destroyed) return;
+  if (answered(socket)) return; // gone, or another listener answered it
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
       `Content-Length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
@@ -285,9 +285,10 @@ export class LiveHub implements Hub {
     principal
       .then(
         (who) => {
-          if (timedOut) return;
+          // Gone, or taken by another listener meanwhile (see `contested`): not ours to touch.
+          if (timedOut || answered(socket)) return;
           if (who === undefined) return refuse(socket, 401, 'Unauthorized', 'Invalid, expired or used ticket: ask for a new one');
-          if (this.closing || socket.destroyed) return socket.destroy();
+          if (this.closing) return socket.destroy();
           this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, who));
         },
         () => timedOut || refuse(socket, 500, 'Internal Server Error', 'Could not identify the user'),
