@@ -228,13 +228,16 @@ export class JobContextImpl implements JobContext {
 
   finish(result?: unknown): Promise<void> {
     if (this.ended) return this.ending ?? Promise.resolve();
+    let json: string | undefined;
     try {
-      JSON.stringify(result);
+      json = JSON.stringify(result);
     } catch (error) {
       // Thrown, not rejected, like `update`: a caller that does not await still fails loudly at the call.
       throw invalid(`Expected the job's result to be JSON-serializable (${(error as Error).message})`);
     }
-    return this.endWith({ type: 'job:completed', ...(result === undefined ? {} : { result }) });
+    // The result as it is now, as it will be stored: the commit comes a turn later, and a handler
+    // that goes on changing the object it returned must not change what the job ended with.
+    return this.endWith({ type: 'job:completed', ...(json === undefined ? {} : { result: JSON.parse(json) }) });
   }
 
   fail(reason: string | Error): Promise<void> {

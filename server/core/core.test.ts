@@ -160,6 +160,21 @@ describe('lifecycle', () => {
     });
   }
 
+  it('stores the result as it was at finish(), whatever the handler does to the object afterwards', async () => {
+    const backjob = make({ backend: sqlite({ file: sqliteFile() }) });
+    backjob.define('report', async (job) => {
+      const result = { rows: 1, names: ['a'] };
+      void job.finish(result);
+      // Before the commit, which comes a turn later.
+      result.rows = 99;
+      result.names.push('b');
+    });
+    const { id } = await backjob.start({ name: 'report' });
+    assert.deepEqual((await ended(backjob, id)).result, { rows: 1, names: ['a'] });
+    const end = (await events(backjob, id)).at(-1)!;
+    assert.deepEqual(end.type === 'job:completed' && end.result, { rows: 1, names: ['a'] });
+  });
+
   it('ignores reports after the end instead of failing', async () => {
     const backjob = make();
     const done = gate();
