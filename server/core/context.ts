@@ -8,6 +8,7 @@ import { BackjobError } from '../errors.js';
 import { checkOptionsObject, describeValue, invalid, invalidOption, isPlainObject, positiveOption } from '../validate.js';
 import type { EventSink } from './event-writer.js';
 import type { FamilyRun } from './families.js';
+import { takeSpec } from './job-spec.js';
 import type { ChildJob, ChildOutcome, JobContext, JobEventData, JobRecord, JobSpec, SpawnOptions, StepDeclaration, StepState } from '../types.js';
 import type { ResolvedOptions } from '../host.js';
 
@@ -199,7 +200,7 @@ export class JobContextImpl implements JobContext {
     if (options.weight !== undefined) positiveOption('weight', options.weight);
     if (options.title !== undefined) checkLabel('title', options.title);
     if (options.optional !== undefined && typeof options.optional !== 'boolean') throw invalidOption('optional', 'a boolean', options.optional);
-    return family.spawn(spec, options);
+    return family.spawn(takeSpec(spec), options);
   }
 
   children(): ChildJob[] {

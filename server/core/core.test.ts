@@ -160,6 +160,38 @@ describe('lifecycle', () => {
     });
   }
 
+  it('jobs started in a loop that reuses one params object get the params of their own call, children too', async () => {
+    const backjob = make({ backend: sqlite({ file: sqliteFile() }) });
+    const pages: number[] = [];
+    backjob.define('page', async (_job, params: { page: number }) => {
+      pages.push(params.page);
+    });
+    backjob.define('parent', async (job) => {
+      const params = { page: 10 };
+      const spawned = [];
+      for (let i = 10; i < 13; i++) {
+        params.page = i;
+        spawned.push(job.spawn('page', params));
+      }
+      await Promise.all((await Promise.all(spawned)).map((child) => child.result()));
+    });
+    const params = { page: 0, seen: [] as number[] };
+    const started = [];
+    for (let i = 0; i < 3; i++) {
+      params.page = i;
+      params.seen.push(i);
+      // Not awaited: the next call changes the object while this one still waits for the store.
+      started.push(backjob.start({ name: 'page', params }));
+    }
+    const ids = (await Promise.all(started)).map((s) => s.id);
+    assert.equal(new Set(ids).size, 3, 'three jobs, not one merged');
+    const jobs = await Promise.all(ids.map((id) => ended(backjob, id)));
+    assert.deepEqual(jobs.map((job) => job.params), [0, 1, 2].map((i) => ({ page: i, seen: [0, 1, 2].slice(0, i + 1) })));
+    const { id } = await backjob.start({ name: 'parent' });
+    assert.equal((await ended(backjob, id)).status, 'completed');
+    assert.deepEqual(pages.sort((a, b) => a - b), [0, 1, 2, 10, 11, 12]);
+  });
+
   it('stores the result as it was at finish(), whatever the handler does to the object afterwards', async () => {
     const backjob = make({ backend: sqlite({ file: sqliteFile() }) });
     backjob.define('report', async (job) => {

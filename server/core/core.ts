@@ -22,7 +22,7 @@ import type { BackJobEmitter } from './emitter.js';
 import { EventWriter } from './event-writer.js';
 import { startBatch } from './batch.js';
 import { Families } from './families.js';
-import { buildJob, type JobSpecDeps } from './job-spec.js';
+import { buildJob, takeSpec, type JobSpecDeps } from './job-spec.js';
 import { recoverJobs, RetentionSweep } from './maintenance.js';
 import { checkListFilter, resolveOptions } from './options.js';
 import { queueKeyOf } from './records.js';
@@ -172,7 +172,8 @@ export class Core implements BackJobHost {
 
   start(specs: BatchMemberSpec[], options?: BatchStartOptions): Promise<StartResult>;
   start(spec: JobSpec, options?: StartOptions): Promise<StartResult>;
-  async start(spec: JobSpec | BatchMemberSpec[], options: StartOptions | BatchStartOptions = {}): Promise<StartResult> {
+  async start(given: JobSpec | BatchMemberSpec[], options: StartOptions | BatchStartOptions = {}): Promise<StartResult> {
+    const spec = Array.isArray(given) ? given.map(takeSpec) : takeSpec(given);
     await this.ready;
     if (this.closing) throw new BackjobError('BACKJOB_ERR_CLOSED', 'BackJob is closing: no new jobs');
     if (Array.isArray(spec)) {

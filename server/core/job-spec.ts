@@ -9,7 +9,7 @@ import { clientAddress } from '../access/client-address.js';
 import type { Identify } from '../access/identify.js';
 import type { Keys } from '../access/tokens.js';
 import { BackjobError } from '../errors.js';
-import { describeValue, invalidOption } from '../validate.js';
+import { describeValue, invalidOption, isPlainObject } from '../validate.js';
 import type { Definitions } from './definitions.js';
 import { newJobId } from './job-id.js';
 import { checkStartOptions } from './options.js';
@@ -52,6 +52,28 @@ export async function starterOf(deps: JobSpecDeps, startOptions: StartOptions): 
   // Starts without a request (the app's own) share one turn in the queue and have no quota.
   const queueKey = !req ? 'app' : owner !== null ? `user:${owner}` : `addr:${deps.keys.addressKey(clientAddress(req))}`;
   return { owner, queueKey, maxWaiting: req && quota ? deps.options.maxWaitingPerOwner : 0 };
+}
+
+/**
+ * A job spec as it is at the call. `start` and `spawn` read theirs only after
+ * an await (the store opening, `identify`), and a caller starting jobs in a
+ * loop may reuse one params object and change it meanwhile: every job would
+ * get the last value (and merge into one). Params, query and body are cloned
+ * here, at the call; a value that cannot be cloned (a function inside) is left
+ * as it is, for validation to judge as before.
+ */
+export function takeSpec<T>(spec: T): T {
+  if (!isPlainObject(spec)) return spec; // not a spec: validation refuses it as it is
+  const taken: Record<string, unknown> = { ...spec };
+  for (const key of ['params', 'query', 'body']) {
+    if (taken[key] === undefined) continue;
+    try {
+      taken[key] = structuredClone(taken[key]);
+    } catch {
+      // Not cloneable: JSON validation below says what is wrong with it, or drops it, as it always did.
+    }
+  }
+  return taken as T;
 }
 
 /**
