@@ -39,12 +39,14 @@ export interface StartJobOptions {
  */
 export async function startJob(request: StartRequest, options: StartJobOptions = {}): Promise<StartReply> {
   const basePath = (options.basePath ?? DEFAULT_BASE_PATH).replace(/\/+$/, '');
+  // Serialized at the call, before any await: a page starting jobs in a loop may reuse one object and change it.
+  const payload = JSON.stringify(request);
   let response: Response;
   try {
     response = await fetch(`${basePath}/jobs`, {
       method: 'POST',
       headers: { ...(await extraHeaders()), 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(request),
+      body: payload,
       // Same-origin cookies only: the job runs as the user of this page's session.
       credentials: 'same-origin',
       signal: options.signal,
