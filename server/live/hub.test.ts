@@ -444,6 +444,33 @@ describe('hub streams', () => {
     await client.close();
   });
 
+  test('a resume whose events page was read before a commit the row then shows is no reset: the new line follows', async () => {
+    const job = await live.manual('alice');
+    job.job.log('seen');
+    await job.job.flush();
+    const after = (await live.backjob.status(job.id))!.seq;
+    const host = live.backjob.host;
+    // The page (read as the subscribe begins) finds nothing after `after`; the row, read once this line is stored, is past it.
+    host.authorize = async (id, access) => {
+      job.job.log('new');
+      await job.job.flush();
+      return Object.getPrototypeOf(host).authorize.call(host, id, access);
+    };
+    const client = await TestClient.open(live.url, { headers: { 'x-user': 'alice' } });
+    try {
+      client.send({ type: 'subscribe', job: job.id, after });
+      const snapshot = await client.next(is('snapshot', job.id), 'snapshot');
+      assert.equal(snapshot.reset, undefined, 'nothing the client needs is gone');
+    } finally {
+      delete (host as { authorize?: unknown }).authorize;
+    }
+    job.finish();
+    await waitFor(() => client.events(job.id).some((e) => e.type === 'job:completed'), 'completion');
+    assert.deepEqual(client.lines(job.id), ['new']);
+    assert.ok(client.events(job.id).every((e) => e.seq > after));
+    await client.close();
+  });
+
   test('resuming with after=N gets exactly the events after N, then live ones', async () => {
     const job = await live.manual('alice');
     for (let i = 1; i <= 20; i++) job.job.log(`line ${i}`);

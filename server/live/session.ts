@@ -251,9 +251,16 @@ export class LiveSession implements Peer {
     if (!job) return this.notFound(ref, jobId);
 
     const snapshot = toSnapshot(job);
+    let first = page;
+    if (after > 0 && after < snapshot.seq && first.length === 0) {
+      // Read before the row (a store may answer the two in either order) and before the commits the row
+      // shows: an empty page proves nothing gone, so read it again.
+      first = await this.streams.firstPage(jobId, after);
+      if (withdrawn()) return;
+    }
     // The client saw events this store never had, or the ones it needs next are gone: its history is not ours.
-    const reset = after > snapshot.seq || (after > 0 && after < snapshot.seq && page[0]?.seq !== after + 1);
-    this.streams.open(sub, snapshot, reset ? 0 : after, reset ? [] : page, { ref, reset });
+    const reset = after > snapshot.seq || (after > 0 && after < snapshot.seq && first[0]?.seq !== after + 1);
+    this.streams.open(sub, snapshot, reset ? 0 : after, reset ? [] : first, { ref, reset });
   }
 
   private async cancel(message: Extract<ClientMessage, { type: 'cancel' }>): Promise<void> {
