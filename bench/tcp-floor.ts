@@ -36,8 +36,13 @@ export async function tcpFloor(sockets: number, rounds = 5): Promise<TcpFloor> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'readers', String(port), String(sockets)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  // A reader that fails exits: every wait below gives up then, instead of hanging the bench.
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`the tcp floor's readers exited with ${code}`);
+  });
+  exited.catch(() => {});
   try {
-    while (accepted.length < sockets) await sleep(20);
+    while (accepted.length < sockets) await Promise.race([sleep(20), exited]);
     const payload = Buffer.alloc(PAYLOAD, 'x');
     const runs: TcpFloor[] = [];
     for (let round = 1; round <= rounds; round++) {
@@ -48,7 +53,7 @@ export async function tcpFloor(sockets: number, rounds = 5): Promise<TcpFloor> {
       for (const socket of accepted) socket.write(payload);
       const wrote = performance.now();
       const used = process.cpuUsage(cpu);
-      await read;
+      await Promise.race([read, exited]);
       runs.push({ writeLoop: wrote - began, allRead: performance.now() - began, cpu: (used.user + used.system) / 1000, kernel: used.system / 1000 });
       await sleep(200);
     }

@@ -315,16 +315,14 @@ export class LiveHub implements Hub {
   private stray(req: IncomingMessage, socket: Duplex): void {
     const hubs = hubsOf.get(this.server) ?? [];
     // One answer per socket: the first hub answers for all of them, and none answers another's path.
-    if (hubs[0] !== this || hubs.some((hub) => hub.path === pathOf(req.url))) return;
+    if (hubs[0] !== this || hubs.some((hub) => hub.owns(req))) return;
     const message = `No WebSocket endpoint at ${pathOf(req.url).slice(0, 200)}`;
     if (this.server.listeners('upgrade').every((listener) => hubs.some((hub) => hub.onUpgrade === listener))) {
       return refuse(socket, 404, 'Not Found', message);
     }
-    const net = socket as Duplex & { bytesWritten?: number };
     const timeout = this.server.headersTimeout || this.server.requestTimeout || 60_000;
-    setTimeout(() => {
-      if (!socket.destroyed && !net.bytesWritten) refuse(socket, 404, 'Not Found', message);
-    }, timeout).unref();
+    // Unless another listener took it meanwhile: `refuse` leaves an answered socket alone.
+    setTimeout(() => refuse(socket, 404, 'Not Found', message), timeout).unref();
   }
 
   /**
