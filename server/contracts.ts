@@ -233,6 +233,15 @@ export interface Backend {
    */
   orphans(): Promise<JobRecord[]>;
   /**
+   * Called once, before recovery, by a process that runs jobs (`worker`):
+   * resolves when this process may recover and run the backend's jobs.
+   * Optional: only a backend whose jobs one process runs needs it (SQLite:
+   * one process per file), and waits here while another process runs them.
+   * Rejects when it cannot have them, or when `signal` aborts first (the
+   * shim closing); `close()` lets go.
+   */
+  lockRunner?(signal: AbortSignal): Promise<void>;
+  /**
    * Claims `key` for `ttlMs` across every process sharing this backend: true
    * for the first caller, false while the claim lasts. Route dispatch uses it
    * to accept each signed request once. Optional: without it, claims are kept

@@ -39,6 +39,7 @@ export const ERRORS = {
   // Lifecycle of the shim.
   BACKJOB_ERR_NOT_READY: { status: 503, doc: 'Used before `ready` resolved.' },
   BACKJOB_ERR_CLOSED: { status: 503, doc: 'Used after `close()`: no new jobs.' },
+  BACKJOB_ERR_IN_USE: { status: 503, doc: "SQLite: another process runs the jobs of the same file and did not stop within `sqlite({ lockTimeout })`; one process runs a file's jobs." },
   // Failures recorded on jobs (and abort reasons of their signals).
   BACKJOB_ERR_CANCELED: { status: 409, doc: 'The job was canceled (the abort reason its handler sees).' },
   BACKJOB_ERR_STALLED: { status: 500, doc: 'No event for `errorTimeout` seconds.' },

@@ -81,6 +81,8 @@ export class Core implements BackJobHost {
   private appTrustProxy: TrustProxy | null = null;
   private unsubscribeBus: (() => void) | null = null;
   private closing = false;
+  /** Aborted by `stopWork`: a start-up still waiting for the backend's run lock gives up. */
+  private readonly stopping = new AbortController();
 
   private readonly routes: RouteDoor;
   private readonly events: CoreWiring['events'];
@@ -154,6 +156,7 @@ export class Core implements BackJobHost {
       this.families.onBus(message);
     });
     if (this.options.worker) {
+      await this.backend.lockRunner?.(this.stopping.signal);
       await recoverJobs(this.backend, this.writer, this.families);
       queue.process(this.runner.process, this.options.concurrency);
     }
@@ -278,6 +281,7 @@ export class Core implements BackJobHost {
     this.closing = true;
     this.runner.refuse();
     this.writer.close();
+    this.stopping.abort();
     // After `ready`: a close that comes before the start-up finished must still stop the timer it sets.
     await this.ready.catch(() => {});
     this.sweep.stop();

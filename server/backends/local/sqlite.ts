@@ -1,7 +1,8 @@
 /**
  * The default backend: jobs in an embedded SQLite file (better-sqlite3), run
- * by this process through the local bus and queue. One process per file: at
- * start-up every job still marked running belongs to a process that is gone.
+ * by this process through the local bus and queue. One process per file (the
+ * run lock makes sure of it): at start-up every job still marked running
+ * belongs to a process that is gone.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -9,8 +10,10 @@ import Database from 'better-sqlite3';
 import { END_STATUSES, isEnded } from '../../../shared/protocol.js';
 import type { AppendResult, Backend, JobEvent, JobEventData, JobRecord, JobStore, ListFilter, NewJob } from '../../types.js';
 import { Checkpointer } from './checkpointer.js';
+import { RunLock } from './run-lock.js';
 import { localBackend } from './local.js';
 import { appendToRecord, createRecord, overQuota, queueKeyOf } from '../../core/records.js';
+import { nonNegativeOption } from '../../validate.js';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS jobs (
@@ -379,13 +382,40 @@ export class SqliteStore implements JobStore {
 export interface SqliteOptions {
   /** Database file. Default `backjob.db` in the working directory. */
   file?: string;
+  /**
+   * Seconds a process that runs jobs waits at start-up for another process
+   * running the same file's jobs to stop (a restart that overlaps the old
+   * process's shutdown), before `ready` rejects with `BACKJOB_ERR_IN_USE`.
+   * Default 10; 0 refuses at once.
+   */
+  lockTimeout?: number;
 }
+
+/** The default of {@link SqliteOptions.lockTimeout}: longer than Docker's and PM2's grace before they kill the old process. */
+const LOCK_TIMEOUT_S = 10;
 
 /**
  * The embedded default backend: an SQLite file (WAL) that keeps jobs and
- * their events across restarts. Jobs run in this process.
+ * their events across restarts. Jobs run in this process, and in no other
+ * at the same time (see `run-lock.ts`): a second process that runs jobs
+ * waits for the first to stop.
  */
 export function sqlite(options: SqliteOptions = {}): Backend {
-  const store = new SqliteStore(options.file ?? join(process.cwd(), 'backjob.db'));
-  return localBackend('sqlite', store, () => store.running());
+  const lockTimeout = nonNegativeOption('lockTimeout', options.lockTimeout ?? LOCK_TIMEOUT_S, 'number of seconds');
+  const file = options.file ?? join(process.cwd(), 'backjob.db');
+  const store = new SqliteStore(file);
+  const lock = new RunLock(file, lockTimeout * 1000);
+  const backend = localBackend('sqlite', store, () => store.running());
+  return {
+    ...backend,
+    lockRunner: (signal) => lock.take(signal),
+    async close() {
+      try {
+        await backend.close();
+      } finally {
+        // Only once everything this process wrote is in the file may the next one take over.
+        lock.release();
+      }
+    },
+  };
 }
