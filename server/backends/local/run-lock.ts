@@ -14,11 +14,20 @@
  * deleted: a process waiting on it would hold a lock on a file nobody else
  * sees any more.
  */
+import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { BackjobError } from '../../errors.js';
 
 /** How often a waiting process tries the lock again. */
 const RETRY_MS = 100;
+
+/**
+ * The lock files this process holds, to tell a second BackJob of the same
+ * process (a module evaluated again by a hot reload, say) from another
+ * process. Kept on `globalThis`: a copy of this module loaded twice still
+ * shares it.
+ */
+const heldHere: Set<string> = ((globalThis as Record<symbol, unknown>)[Symbol.for('backjob.runLocks')] ??= new Set<string>()) as Set<string>;
 
 export class RunLock {
   private held: Database.Database | null = null;
@@ -51,11 +60,15 @@ export class RunLock {
       if (this.released || signal?.aborted) throw new BackjobError('BACKJOB_ERR_CLOSED', 'BackJob closed while it waited to run the jobs of its SQLite file');
       if (this.tryTake()) return;
       if (Date.now() >= deadline) {
+        const within = `did not stop within ${this.waitMs / 1000} s`;
         throw new BackjobError(
           'BACKJOB_ERR_IN_USE',
-          `another process runs the jobs of ${this.file} (it holds ${this.path}) and did not stop within ${this.waitMs / 1000} s. ` +
-            'SQLite runs the jobs of one file in one process: stop the other process, give each process a file of its own, ' +
-            'or use redis() to run jobs in several processes',
+          heldHere.has(this.key)
+            ? `another BackJob of this process runs the jobs of ${this.file} and ${within}: ` +
+                'one BackJob per file (close() the old one first, or keep one across hot reloads, on globalThis say)'
+            : `another process runs the jobs of ${this.file} (it holds ${this.path}) and ${within}. ` +
+                'SQLite runs the jobs of one file in one process: stop the other process, give each process a file of its own, ' +
+                'or use redis() to run jobs in several processes',
         );
       }
       await new Promise<void>((resolve) => {
@@ -73,8 +86,15 @@ export class RunLock {
   /** Lets go of the lock (or stops waiting for it). */
   release(): void {
     this.released = true;
-    this.held?.close();
+    if (!this.held) return;
+    this.held.close();
     this.held = null;
+    heldHere.delete(this.key);
+  }
+
+  /** The lock file, as {@link heldHere} keys it. */
+  private get key(): string {
+    return resolve(this.path);
   }
 
   private tryTake(): boolean {
@@ -83,6 +103,7 @@ export class RunLock {
     try {
       db.exec('BEGIN EXCLUSIVE');
       this.held = db;
+      heldHere.add(this.key);
       return true;
     } catch (error) {
       db.close();
