@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
@@ -148,6 +149,27 @@ describe('sqlite: one process runs a file’s jobs', () => {
     } finally {
       clearTimeout(killer);
       child.kill('SIGKILL');
+    }
+  });
+
+  it('an in-memory database (:memory:) needs no lock, and no lock file appears in the working directory', async () => {
+    const cwd = process.cwd();
+    const home = mkdtempSync(join(temp.dir, 'cwd-'));
+    process.chdir(home);
+    try {
+      const first = open(':memory:');
+      const second = open(':memory:', { lockTimeout: 0 });
+      try {
+        await Promise.all([first.backjob.ready, second.backjob.ready]);
+        const { id } = await first.backjob.start({ name: 'slow' });
+        first.release();
+        assert.equal((await ended(first.backjob, id)).status, 'completed');
+      } finally {
+        await Promise.all([first.backjob.close(), second.backjob.close()]);
+      }
+      assert.deepEqual(readdirSync(home), []);
+    } finally {
+      process.chdir(cwd);
     }
   });
 

@@ -55,6 +55,8 @@ export class RunLock {
    * `signal` aborts or {@link release} comes first.
    */
   async take(signal?: AbortSignal): Promise<void> {
+    // An in-memory database (better-sqlite3: `:memory:`, or '' for a temporary one) is this connection's alone.
+    if (this.file === ':memory:' || this.file === '') return;
     const deadline = Date.now() + this.waitMs;
     for (;;) {
       if (this.released || signal?.aborted) throw new BackjobError('BACKJOB_ERR_CLOSED', 'BackJob closed while it waited to run the jobs of its SQLite file');
