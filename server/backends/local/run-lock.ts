@@ -34,17 +34,20 @@ export class RunLock {
   private released = false;
 
   /**
-   * @param file the database file whose jobs the lock is for.
+   * The lock's own file, absolute: where the database was opened, whatever
+   * the working directory is by the time the lock is taken.
+   */
+  private readonly path: string;
+
+  /**
+   * @param file the database file whose jobs the lock is for, as it was just opened.
    * @param waitMs how long {@link take} waits for another process to let go.
    */
   constructor(
     private readonly file: string,
     private readonly waitMs: number,
-  ) {}
-
-  /** The lock's own file. */
-  get path(): string {
-    return `${this.file}-lock`;
+  ) {
+    this.path = resolve(`${file}-lock`);
   }
 
   /**
@@ -65,7 +68,7 @@ export class RunLock {
         const within = `did not stop within ${this.waitMs / 1000} s`;
         throw new BackjobError(
           'BACKJOB_ERR_IN_USE',
-          heldHere.has(this.key)
+          heldHere.has(this.path)
             ? `another BackJob of this process runs the jobs of ${this.file} and ${within}: ` +
                 'one BackJob per file (close() the old one first, or keep one across hot reloads, on globalThis say)'
             : `another process runs the jobs of ${this.file} (it holds ${this.path}) and ${within}. ` +
@@ -91,12 +94,7 @@ export class RunLock {
     if (!this.held) return;
     this.held.close();
     this.held = null;
-    heldHere.delete(this.key);
-  }
-
-  /** The lock file, as {@link heldHere} keys it. */
-  private get key(): string {
-    return resolve(this.path);
+    heldHere.delete(this.path);
   }
 
   private tryTake(): boolean {
@@ -105,7 +103,7 @@ export class RunLock {
     try {
       db.exec('BEGIN EXCLUSIVE');
       this.held = db;
-      heldHere.add(this.key);
+      heldHere.add(this.path);
       return true;
     } catch (error) {
       db.close();
