@@ -76,13 +76,13 @@ export class RunLock {
                 'or use redis() to run jobs in several processes',
         );
       }
-      await new Promise<void>((resolve) => {
+      await new Promise<void>((wake) => {
         const retry = setTimeout(done, RETRY_MS);
         signal?.addEventListener('abort', done, { once: true });
         function done() {
           clearTimeout(retry);
           signal?.removeEventListener('abort', done);
-          resolve();
+          wake();
         }
       });
     }
